@@ -1,0 +1,109 @@
+import path from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export type Config = {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  encryptionKey: Buffer | undefined;
+  logLevel: LogLevel;
+  bootstrapApiKey: string | undefined;
+};
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readDatabaseUrl(env: Env): string | undefined {
+  const raw = env.DATABASE_URL;
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'is not a URL (expected postgres://user:password@host:5432/database)',
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(
+      'DATABASE_URL',
+      `must start with postgres:// or postgresql://, got "${url.protocol}//"`,
+    );
+  }
+  return raw;
+}
+
+/** 32 bytes, given as 64 hex digits or as base64. */
+function readEncryptionKey(env: Env): Buffer | undefined {
+  const raw = env.SCHED_ENCRYPTION_KEY;
+  if (raw === undefined || raw === '') return undefined;
+  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+  if (key.length !== 32 || (!/^[0-9a-fA-F]{64}$/.test(raw) && !/^[A-Za-z0-9+/_-]+=*$/.test(raw))) {
+    throw new ConfigError(
+      'SCHED_ENCRYPTION_KEY',
+      'must be 32 random bytes as 64 hex digits or base64 (for example: openssl rand -base64 32)',
+    );
+  }
+  return key;
+}
+
+function readHost(env: Env): string {
+  const host = env.HOST ?? '127.0.0.1';
+  if (host === '' || /\s/.test(host))
+    throw new ConfigError('HOST', `must be a host name or address, got "${host}"`);
+  return host;
+}
+
+function readBootstrapKey(env: Env): string | undefined {
+  const raw = env.SCHED_BOOTSTRAP_API_KEY;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 24 || !/^[\x21-\x7e]+$/.test(raw)) {
+    throw new ConfigError(
+      'SCHED_BOOTSTRAP_API_KEY',
+      'must be at least 24 printable characters without spaces',
+    );
+  }
+  return raw;
+}
+
+/** Parses and validates the environment once, at start. A bad value names its variable. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${env.LOG_LEVEL}"`);
+  }
+  return {
+    port: readInteger(env, 'PORT', 3000, 0, 65535),
+    host: readHost(env),
+    dataDir: path.resolve(cwd, env.SCHED_DATA_DIR || './data'),
+    databaseUrl: readDatabaseUrl(env),
+    databasePoolSize: readInteger(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    encryptionKey: readEncryptionKey(env),
+    logLevel,
+    bootstrapApiKey: readBootstrapKey(env),
+  };
+}

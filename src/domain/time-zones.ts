@@ -1,0 +1,75 @@
+import { Temporal } from 'temporal-polyfill';
+import { daysFromCivil, isCalendarDate, MS_PER_DAY, MS_PER_MINUTE, parseLocalDate } from './civil-date.js';
+
+// Only names ever seen valid are cached: caching rejections would let arbitrary client input grow the map.
+const validZones = new Set<string>();
+
+export function isValidTimeZone(timeZone: string): boolean {
+  if (validZones.has(timeZone)) return true;
+  // Offsets ("+02:00") and abbreviations ("EST", "GMT") are accepted by Temporal but are not places:
+  // they carry no daylight-saving rules, so a schedule stored with them would silently drift.
+  if (timeZone !== 'UTC' && !timeZone.includes('/')) return false;
+  let id: string;
+  try {
+    id = Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(timeZone).timeZoneId;
+  } catch {
+    return false;
+  }
+  // Temporal folds case ("america/new_york"); requiring the canonical spelling keeps stored names comparable.
+  if (id !== timeZone) return false;
+  validZones.add(timeZone);
+  return true;
+}
+
+function millisecondDigits(epochMs: number): 0 | 3 {
+  return ((epochMs % 1000) + 1000) % 1000 === 0 ? 0 : 3;
+}
+
+export function formatInstant(epochMs: number, timeZone?: string): string {
+  if (timeZone === undefined) {
+    const iso = new Date(epochMs).toISOString();
+    return millisecondDigits(epochMs) === 0 ? iso.replace('.000Z', 'Z') : iso;
+  }
+  return Temporal.Instant.fromEpochMilliseconds(epochMs)
+    .toZonedDateTimeISO(timeZone)
+    .toString({ timeZoneName: 'never', offset: 'auto', fractionalSecondDigits: millisecondDigits(epochMs) });
+}
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/;
+
+export function parseInstant(text: string): number | null {
+  const m = RFC3339.exec(text);
+  if (m === null) return null;
+  const [, year, month, day, hour, minute, second, fraction, zulu, sign, offsetHour, offsetMinute] = m;
+  const y = Number(year);
+  const mo = Number(month);
+  const d = Number(day);
+  const h = Number(hour);
+  const mi = Number(minute);
+  const s = Number(second);
+  // Leap seconds (":60") are rejected rather than smeared: nothing in the system can represent them.
+  if (!isCalendarDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return null;
+  let offsetMinutes = 0;
+  if (zulu === undefined) {
+    const oh = Number(offsetHour);
+    const om = Number(offsetMinute);
+    if (oh > 23 || om > 59) return null;
+    offsetMinutes = (sign === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  // Sub-millisecond digits are truncated, matching how Temporal reports epochMilliseconds.
+  const millis = fraction === undefined ? 0 : Number(fraction.padEnd(3, '0').slice(0, 3));
+  return (
+    daysFromCivil(y, mo, d) * MS_PER_DAY + (h * 60 + mi - offsetMinutes) * MS_PER_MINUTE + s * 1000 + millis
+  );
+}
+
+export function isValidLocalDate(text: string): boolean {
+  return parseLocalDate(text) !== null;
+}
+
+const WALL_TIME = /^(?:[01]\d|2[0-3]):[0-5]\d$/;
+
+export function isValidWallTime(text: string): boolean {
+  return text === '24:00' || WALL_TIME.test(text);
+}

@@ -1,0 +1,99 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { isValidLocalDate, isValidTimeZone, isValidWallTime, parseInstant } from '../domain/index.js';
+import type { Clock } from '../services/context.js';
+import type { DatabaseKind } from '../storage/open-database.js';
+import type { Db } from '../storage/database.js';
+import { registerAuth } from './auth.js';
+import { registerIdempotency } from './idempotency.js';
+import { createMetrics, type Metrics, registerRequestMetrics } from './metrics.js';
+import { errorHandler, notFoundHandler } from './problem-details.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { availabilityRoutes } from './routes/availability.js';
+import { bookingRoutes } from './routes/bookings.js';
+import { operationsRoutes } from './routes/operations.js';
+import { resourceRoutes } from './routes/resources.js';
+import { Problem } from './schemas.js';
+
+export type AppDeps = {
+  db: Db;
+  databaseKind: DatabaseKind;
+  clock: Clock;
+  logger?: FastifyBaseLogger | boolean;
+  metrics?: Metrics;
+};
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export type App = FastifyInstance;
+
+/** Builds the whole HTTP API without listening, so tests drive it through inject(). */
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = Fastify({
+    ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? false }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    ajv: {
+      customOptions: {
+        // Unknown fields are an error, never silently dropped.
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        formats: {
+          instant: (value: string) => parseInstant(value) !== null,
+          'time-zone': (value: string) => isValidTimeZone(value),
+          'local-date': (value: string) => isValidLocalDate(value),
+          'wall-time': (value: string) => isValidWallTime(value),
+        },
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+  app.addSchema(Problem);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Sched API',
+        version: '1.0.0',
+        description:
+          'Bookings that never double-book, availability across time zones, and calendar sync. ' +
+          'Errors are application/problem+json with a stable `code`. Every POST accepts `Idempotency-Key`.',
+      },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: sk_...' } },
+      },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  registerAuth(app, deps.db);
+  registerIdempotency(app, deps.db, deps.clock);
+  registerRequestMetrics(app, metrics);
+
+  const routeDeps = { db: deps.db, clock: deps.clock, metrics, databaseKind: deps.databaseKind };
+  await app.register(operationsRoutes(routeDeps));
+  await app.register(apiKeyRoutes(routeDeps));
+  await app.register(resourceRoutes(routeDeps));
+  await app.register(availabilityRoutes(routeDeps));
+  await app.register(bookingRoutes(routeDeps));
+  await app.ready();
+  return app;
+}
+
+export type RouteDeps = { db: Db; clock: Clock; metrics: Metrics; databaseKind: DatabaseKind };

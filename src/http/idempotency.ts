@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Clock } from '../services/context.js';
+import { validationError } from '../services/errors.js';
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  releaseIdempotencyKey,
+} from '../services/idempotency.js';
+import type { Db } from '../storage/database.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotencyKey: string | undefined;
+  }
+}
+
+/** Key order must not make two equal bodies differ. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock): void {
+  app.decorateRequest('idempotencyKey', undefined);
+
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'POST' || !request.actor) return;
+    const header = request.headers['idempotency-key'];
+    if (header === undefined) return;
+    const key = Array.isArray(header) ? header[0] : header;
+    if (!key || key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
+      throw validationError('Idempotency-Key', 'must be 1 to 255 printable characters without spaces');
+    }
+    const requestHash = createHash('sha256')
+      .update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`)
+      .digest('hex');
+    const claim = await claimIdempotencyKey(db, request.actor.organizationId, key, requestHash, clock());
+    if (claim.kind === 'replay') {
+      return reply
+        .code(claim.status)
+        .header('idempotent-replayed', 'true')
+        .type(claim.status >= 400 ? 'application/problem+json' : 'application/json; charset=utf-8')
+        .send(claim.body);
+    }
+    request.idempotencyKey = key;
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const key = request.idempotencyKey;
+    if (!key || !request.actor) return payload;
+    request.idempotencyKey = undefined;
+    if (reply.statusCode >= 500 || typeof payload !== 'string') {
+      await releaseIdempotencyKey(db, request.actor.organizationId, key);
+    } else {
+      await completeIdempotencyKey(db, request.actor.organizationId, key, reply.statusCode, payload);
+    }
+    return payload;
+  });
+}

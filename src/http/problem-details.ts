@@ -1,0 +1,197 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ErrorCode, type FieldError, SchedError } from '../services/errors.js';
+
+const STATUS: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  RESOURCE_NOT_FOUND: 404,
+  BOOKING_NOT_FOUND: 404,
+  API_KEY_NOT_FOUND: 404,
+  SLOT_UNAVAILABLE: 409,
+  BOOKING_CANCELLED: 409,
+  IDEMPOTENCY_IN_PROGRESS: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  IDEMPOTENCY_KEY_REUSED: 422,
+  NOT_READY: 503,
+  INTERNAL: 500,
+};
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export type ProblemBody = {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors?: FieldError[];
+  conflicts?: unknown[];
+};
+
+export function problemFor(error: SchedError): ProblemBody {
+  const status = STATUS[error.code];
+  return {
+    type: `https://sched.dev/problems/${error.code.toLowerCase().replaceAll('_', '-')}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail: error.message,
+    code: error.code,
+    ...(error.extra.errors ? { errors: error.extra.errors } : {}),
+    ...(error.extra.conflicts ? { conflicts: error.extra.conflicts } : {}),
+  };
+}
+
+export function sendProblem(reply: FastifyReply, error: SchedError): FastifyReply {
+  const body = problemFor(error);
+  return reply.code(body.status).type('application/problem+json').send(body);
+}
+
+type AjvError = {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+};
+
+/** '/attendees/0/email' in the body → 'attendees[0].email'; query and params keep their plain names. */
+function fieldName(path: string | undefined, extra?: string): string {
+  const parts = (path ?? '')
+    .split('/')
+    .filter(Boolean)
+    .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (extra) parts.push(extra);
+  let name = '';
+  for (const part of parts) name += /^\d+$/.test(part) ? `[${part}]` : name ? `.${part}` : part;
+  return name || 'body';
+}
+
+const FORMAT_MESSAGES: Record<string, string> = {
+  instant:
+    'must be an RFC 3339 time with an offset, such as 2026-05-18T10:00:00Z or 2026-05-18T12:00:00+02:00',
+  'time-zone': 'must be an IANA time zone name such as Europe/Berlin',
+  uuid: 'must be a UUID',
+  'local-date': 'must be a date YYYY-MM-DD',
+  'wall-time': 'must be a wall-clock time HH:MM between 00:00 and 24:00',
+  email: 'must be an email address',
+};
+
+function describeValidation(errors: AjvError[]): FieldError[] {
+  const seen = new Set<string>();
+  const out: FieldError[] = [];
+  for (const error of errors) {
+    const params = error.params ?? {};
+    let field: string;
+    let message: string;
+    if (error.keyword === 'additionalProperties') {
+      field = fieldName(error.instancePath, String(params.additionalProperty));
+      message = 'is not a known field';
+    } else if (error.keyword === 'required') {
+      field = fieldName(error.instancePath, String(params.missingProperty));
+      message = 'is required';
+    } else if (error.keyword === 'format') {
+      field = fieldName(error.instancePath);
+      message = FORMAT_MESSAGES[String(params.format)] ?? error.message ?? 'has the wrong format';
+    } else {
+      field = fieldName(error.instancePath);
+      message = error.message ?? 'is invalid';
+    }
+    const key = `${field}\u0000${message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push({ field, message });
+    }
+  }
+  return out;
+}
+
+/** Maps everything thrown in a request to problem+json; a 5xx never shows internals. */
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof SchedError) return sendProblem(reply, error);
+  if (error.validation) {
+    const errors = describeValidation(error.validation);
+    const context = error.validationContext;
+    const prefixed =
+      context === 'querystring' || context === 'params' || context === 'headers'
+        ? errors.map((e) => ({ ...e, field: e.field === 'body' ? context : e.field }))
+        : errors;
+    const first = prefixed[0];
+    const detail =
+      prefixed.length === 1 && first
+        ? `${first.field}: ${first.message}`
+        : `${prefixed.length} fields are invalid`;
+    return sendProblem(reply, new SchedError(ErrorCode.VALIDATION_FAILED, detail, { errors: prefixed }));
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return sendProblem(
+        reply,
+        new SchedError(ErrorCode.PAYLOAD_TOO_LARGE, 'the request body is larger than 1 MiB', {
+          errors: [{ field: 'body', message: 'must be at most 1 MiB' }],
+        }),
+      );
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return sendProblem(
+        reply,
+        new SchedError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'send the body as application/json', {
+          errors: [{ field: 'content-type', message: 'must be application/json' }],
+        }),
+      );
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return sendProblem(
+        reply,
+        new SchedError(ErrorCode.VALIDATION_FAILED, 'the body is not valid JSON', {
+          errors: [
+            {
+              field: 'body',
+              message: error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'is empty' : 'is not valid JSON',
+            },
+          ],
+        }),
+      );
+  }
+  if (error instanceof SyntaxError && error.statusCode === 400) {
+    return sendProblem(
+      reply,
+      new SchedError(ErrorCode.VALIDATION_FAILED, 'the body is not valid JSON', {
+        errors: [{ field: 'body', message: error.message }],
+      }),
+    );
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    const body = {
+      type: 'about:blank',
+      title: TITLES[error.statusCode] ?? 'Bad Request',
+      status: error.statusCode,
+      detail: error.message,
+      code: error.code ?? 'BAD_REQUEST',
+    };
+    return reply.code(error.statusCode).type('application/problem+json').send(body);
+  }
+  request.log.error({ err: error }, 'request failed');
+  return sendProblem(
+    reply,
+    new SchedError(ErrorCode.INTERNAL, `something went wrong on our side; quote request id ${request.id}`),
+  );
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
+  return sendProblem(
+    reply,
+    new SchedError(ErrorCode.NOT_FOUND, `no route for ${request.method} ${request.url.split('?')[0] ?? ''}`),
+  );
+}

@@ -1,0 +1,179 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import {
+  cancelBooking,
+  createBooking,
+  getBooking,
+  listBookings,
+  updateBooking,
+} from '../../services/bookings.js';
+import { SchedError } from '../../services/errors.js';
+import { actorOf } from '../auth.js';
+import type { RouteDeps } from '../build-app.js';
+import { commonErrors, Email, Instant, PageQuery, ProblemRef, Strict, Uuid } from '../schemas.js';
+import { instant } from './availability.js';
+
+const Attendee = Strict({ email: Email, name: Type.Optional(Type.String({ maxLength: 200 })) });
+const Status = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')]);
+const Booking = Type.Object({
+  booking_id: Type.String(),
+  status: Status,
+  resource_ids: Type.Array(Type.String()),
+  start_time: Type.String(),
+  end_time: Type.String(),
+  title: Type.String(),
+  description: Type.Union([Type.String(), Type.Null()]),
+  attendees: Type.Array(Type.Object({ email: Type.String(), name: Type.Optional(Type.String()) })),
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  cancel_reason: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+const BookingParams = Strict({ booking_id: Uuid });
+const Editable = {
+  title: Type.String({ minLength: 1, maxLength: 500 }),
+  description: Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()]),
+  attendees: Type.Array(Attendee, { maxItems: 200 }),
+  metadata: Type.Record(Type.String({ maxLength: 100 }), Type.Unknown(), {
+    maxProperties: 50,
+    description: 'Your own key-value data, returned as given',
+  }),
+  ignore_availability: Type.Boolean({
+    description:
+      'Skip the schedule, notice, horizon, buffer and calendar checks; a booking still never overlaps another',
+  }),
+};
+const ResourceIds = Type.Array(Uuid, { minItems: 1, maxItems: 100, uniqueItems: true });
+const unavailable = { 409: ProblemRef, 422: ProblemRef };
+
+export function bookingRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
+  const countConflict = (error: unknown) => {
+    if (error instanceof SchedError && error.code === 'SLOT_UNAVAILABLE') deps.metrics.bookingConflicts.inc();
+    throw error;
+  };
+
+  return async (app) => {
+    app.post(
+      '/bookings',
+      {
+        config: { scope: 'write' },
+        schema: {
+          tags: ['bookings'],
+          summary: 'Book one or more resources; never overlaps another confirmed booking',
+          body: Strict({
+            resource_ids: ResourceIds,
+            start_time: Instant,
+            end_time: Instant,
+            title: Editable.title,
+            description: Type.Optional(Editable.description),
+            attendees: Type.Optional(Editable.attendees),
+            metadata: Type.Optional(Editable.metadata),
+            ignore_availability: Type.Optional(Editable.ignore_availability),
+          }),
+          response: { 201: Booking, ...commonErrors, ...unavailable },
+        },
+      },
+      async (request, reply) => {
+        const { start_time, end_time, resource_ids, ...rest } = request.body;
+        const booking = await createBooking(deps, actorOf(request), {
+          ...rest,
+          resource_ids: resource_ids.map((id) => id.toLowerCase()),
+          start: instant(start_time),
+          end: instant(end_time),
+        }).catch(countConflict);
+        deps.metrics.bookingsCreated.inc();
+        return reply.code(201).send(booking);
+      },
+    );
+
+    app.get(
+      '/bookings',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['bookings'],
+          summary: 'List bookings overlapping a window, by start time',
+          querystring: Strict({
+            ...PageQuery,
+            resource_id: Type.Optional(Uuid),
+            start: Type.Optional(Instant),
+            end: Type.Optional(Instant),
+            status: Type.Optional(Status),
+          }),
+          response: {
+            200: Type.Object({
+              bookings: Type.Array(Booking),
+              next_cursor: Type.Union([Type.String(), Type.Null()]),
+            }),
+            ...commonErrors,
+          },
+        },
+      },
+      async (request) => {
+        const { start, end, ...rest } = request.query;
+        return listBookings(deps.db, actorOf(request), {
+          ...rest,
+          start: start === undefined ? undefined : instant(start),
+          end: end === undefined ? undefined : instant(end),
+        });
+      },
+    );
+
+    app.get(
+      '/bookings/:booking_id',
+      {
+        config: { scope: 'read' },
+        schema: { tags: ['bookings'], params: BookingParams, response: { 200: Booking, ...commonErrors } },
+      },
+      async (request) => getBooking(deps.db, actorOf(request), request.params.booking_id),
+    );
+
+    app.patch(
+      '/bookings/:booking_id',
+      {
+        config: { scope: 'write' },
+        schema: {
+          tags: ['bookings'],
+          summary: 'Reschedule or edit; the same rules as booking, and the id never changes',
+          params: BookingParams,
+          body: Strict({
+            resource_ids: Type.Optional(ResourceIds),
+            start_time: Type.Optional(Instant),
+            end_time: Type.Optional(Instant),
+            title: Type.Optional(Editable.title),
+            description: Type.Optional(Editable.description),
+            attendees: Type.Optional(Editable.attendees),
+            metadata: Type.Optional(Editable.metadata),
+            ignore_availability: Type.Optional(Editable.ignore_availability),
+          }),
+          response: { 200: Booking, ...commonErrors, ...unavailable },
+        },
+      },
+      async (request) => {
+        const { start_time, end_time, resource_ids, ...rest } = request.body;
+        return updateBooking(deps, actorOf(request), request.params.booking_id, {
+          ...rest,
+          ...(resource_ids ? { resource_ids: resource_ids.map((id) => id.toLowerCase()) } : {}),
+          ...(start_time !== undefined ? { start: instant(start_time) } : {}),
+          ...(end_time !== undefined ? { end: instant(end_time) } : {}),
+        }).catch(countConflict);
+      },
+    );
+
+    app.post(
+      '/bookings/:booking_id/cancel',
+      {
+        config: { scope: 'write' },
+        schema: {
+          tags: ['bookings'],
+          summary: 'Cancel a booking; its slot is free again. Cancelling twice changes nothing.',
+          params: BookingParams,
+          body: Type.Optional(Strict({ reason: Type.Optional(Type.String({ maxLength: 1000 })) })),
+          response: { 200: Booking, ...commonErrors, ...unavailable },
+        },
+      },
+      async (request) =>
+        cancelBooking(deps, actorOf(request), request.params.booking_id, request.body?.reason),
+    );
+  };
+}

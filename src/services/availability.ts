@@ -1,0 +1,117 @@
+import { findSlots, formatInstant, type Interval, mergeBusy } from '../domain/index.js';
+import type { Db } from '../storage/database.js';
+import { loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
+import type { Actor, ServiceDeps } from './context.js';
+import { validationError } from './errors.js';
+
+const MS_PER_DAY = 86_400_000;
+export const MAX_WINDOW_DAYS = 92;
+export const MAX_RESOURCES = 100;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Bookings just outside the window still matter: their buffers reach in, and free time that began
+ * before the window anchors the slot grid. Two days each side covers the largest buffer (one day) and
+ * the anchoring the domain does from the local midnight before the window.
+ */
+const READ_MARGIN_MS = 2 * MS_PER_DAY;
+
+export function checkWindow(window: Interval, startField = 'start', endField = 'end'): void {
+  if (window.end <= window.start) throw validationError(endField, `must be after ${startField}`);
+  if (window.end - window.start > MAX_WINDOW_DAYS * MS_PER_DAY) {
+    throw validationError(endField, `the window may span at most ${MAX_WINDOW_DAYS} days`);
+  }
+}
+
+export function parseResourceIds(raw: string | readonly string[], field = 'resource_ids'): string[] {
+  const ids = (typeof raw === 'string' ? raw.split(',') : [...raw]).map((id) => id.trim());
+  if (ids.length === 0 || (ids.length === 1 && ids[0] === ''))
+    throw validationError(field, 'name at least one resource');
+  if (ids.length > MAX_RESOURCES)
+    throw validationError(field, `at most ${MAX_RESOURCES} resources per request`);
+  const seen = new Set<string>();
+  ids.forEach((id, index) => {
+    if (!UUID.test(id)) throw validationError(`${field}[${index}]`, 'must be a resource id (UUID)');
+    if (seen.has(id.toLowerCase())) throw validationError(`${field}[${index}]`, 'is listed twice');
+    seen.add(id.toLowerCase());
+  });
+  return ids.map((id) => id.toLowerCase());
+}
+
+export type AvailabilityRequest = {
+  resourceIds: string[];
+  window: Interval;
+  durationMinutes: number;
+  intervalMinutes?: number | undefined;
+  mode: 'all' | 'any';
+  timeZone: string;
+};
+
+export type AvailabilityView = {
+  time_zone: string;
+  slots: { start_time: string; end_time: string; resource_ids: string[] }[];
+};
+
+export async function getAvailability(
+  deps: ServiceDeps,
+  actor: Actor,
+  request: AvailabilityRequest,
+): Promise<AvailabilityView> {
+  checkWindow(request.window);
+  const resources = await loadBookableResources(deps.db, actor, request.resourceIds);
+  const booked = await loadBookedIntervals(deps.db, request.resourceIds, {
+    start: request.window.start - READ_MARGIN_MS,
+    end: request.window.end + READ_MARGIN_MS,
+  });
+  const slots = findSlots(
+    resources.map((resource) => ({
+      resourceId: resource.resourceId,
+      schedule: resource.schedule,
+      bookings: booked.get(resource.resourceId) ?? [],
+      calendarBusy: [],
+    })),
+    {
+      window: request.window,
+      durationMinutes: request.durationMinutes,
+      intervalMinutes: request.intervalMinutes ?? request.durationMinutes,
+      mode: request.mode,
+      now: deps.clock(),
+    },
+  );
+  return {
+    time_zone: request.timeZone,
+    slots: slots.map((slot) => ({
+      start_time: formatInstant(slot.start, request.timeZone),
+      end_time: formatInstant(slot.end, request.timeZone),
+      resource_ids: slot.resourceIds,
+    })),
+  };
+}
+
+export type FreeBusyView = {
+  resources: Record<
+    string,
+    { busy: { start_time: string; end_time: string; source: 'booking' | 'calendar' }[] }
+  >;
+};
+
+export async function getFreeBusy(
+  db: Db,
+  actor: Actor,
+  request: { resourceIds: string[]; window: Interval },
+): Promise<FreeBusyView> {
+  checkWindow(request.window);
+  await loadBookableResources(db, actor, request.resourceIds);
+  const booked = await loadBookedIntervals(db, request.resourceIds, request.window);
+  const resources: FreeBusyView['resources'] = {};
+  for (const resourceId of request.resourceIds) {
+    resources[resourceId] = {
+      busy: mergeBusy(booked.get(resourceId) ?? [], [], request.window).map((block) => ({
+        start_time: formatInstant(block.start),
+        end_time: formatInstant(block.end),
+        source: block.source,
+      })),
+    };
+  }
+  return { resources };
+}

@@ -1,0 +1,389 @@
+import { sql } from 'kysely';
+import { checkBookable, formatInstant, type Interval, overlaps } from '../domain/index.js';
+import type { Attendee, BookingRow, Db } from '../storage/database.js';
+import { isExclusionViolation } from '../storage/errors.js';
+import { recordAudit } from './audit.js';
+import { type BookableResource, loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
+import type { Actor, ServiceDeps } from './context.js';
+import { type BookingConflict, ErrorCode, SchedError, validationError } from './errors.js';
+import { finishPage, pageOf } from './pagination.js';
+
+const MS_PER_MINUTE = 60_000;
+/** No single booking spans more than this; it bounds the conflict queries a request can cause. */
+export const MAX_BOOKING_DAYS = 31;
+
+export type BookingStatus = 'confirmed' | 'cancelled';
+
+export type BookingView = {
+  booking_id: string;
+  status: BookingStatus;
+  resource_ids: string[];
+  start_time: string;
+  end_time: string;
+  title: string;
+  description: string | null;
+  attendees: Attendee[];
+  metadata: Record<string, unknown>;
+  cancel_reason: string | null;
+  created_at: string;
+  updated_at: string;
+};
+
+export function bookingView(row: BookingRow): BookingView {
+  return {
+    booking_id: row.booking_id,
+    status: row.status,
+    resource_ids: row.resource_ids,
+    start_time: formatInstant(row.start_time.getTime()),
+    end_time: formatInstant(row.end_time.getTime()),
+    title: row.title,
+    description: row.description,
+    attendees: row.attendees,
+    metadata: row.metadata,
+    cancel_reason: row.cancel_reason,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+export type BookingInput = {
+  resource_ids: string[];
+  start: number;
+  end: number;
+  title: string;
+  description?: string | null | undefined;
+  attendees?: Attendee[] | undefined;
+  metadata?: Record<string, unknown> | undefined;
+  ignore_availability?: boolean | undefined;
+};
+
+function checkInterval(interval: Interval): void {
+  if (interval.end <= interval.start) throw validationError('end_time', 'must be after start_time');
+  if (interval.end - interval.start > MAX_BOOKING_DAYS * 24 * 60 * MS_PER_MINUTE) {
+    throw validationError('end_time', `a booking may last at most ${MAX_BOOKING_DAYS} days`);
+  }
+}
+
+/**
+ * Why the interval cannot be booked on these resources; [] when it can. With `ignoreAvailability`
+ * only other bookings count, and then without buffers: the rule the database enforces anyway.
+ */
+async function findConflicts(
+  db: Db,
+  resources: readonly BookableResource[],
+  requested: Interval,
+  now: number,
+  ignoreAvailability: boolean,
+  excludeBookingId?: string,
+): Promise<BookingConflict[]> {
+  const widest = Math.max(
+    0,
+    ...resources.map((r) => Math.max(r.schedule.bufferBeforeMinutes, r.schedule.bufferAfterMinutes)),
+  );
+  const range = {
+    start: requested.start - widest * MS_PER_MINUTE,
+    end: requested.end + widest * MS_PER_MINUTE,
+  };
+  const booked = await loadBookedIntervals(
+    db,
+    resources.map((r) => r.resourceId),
+    range,
+    excludeBookingId,
+  );
+  const conflicts: BookingConflict[] = [];
+  const push = (resourceId: string, kind: BookingConflict['kind'], interval: Interval) =>
+    conflicts.push({
+      resource_id: resourceId,
+      kind,
+      start_time: formatInstant(interval.start),
+      end_time: formatInstant(interval.end),
+    });
+  for (const resource of resources) {
+    const bookings = booked.get(resource.resourceId) ?? [];
+    if (ignoreAvailability) {
+      for (const booking of bookings) {
+        if (overlaps(booking, requested)) push(resource.resourceId, 'booking', booking);
+      }
+      continue;
+    }
+    const checks = checkBookable(
+      { resourceId: resource.resourceId, schedule: resource.schedule, bookings, calendarBusy: [] },
+      requested,
+      now,
+    );
+    for (const check of checks) push(resource.resourceId, check.kind, check);
+  }
+  return conflicts;
+}
+
+function slotUnavailable(conflicts: BookingConflict[]): SchedError {
+  return new SchedError(ErrorCode.SLOT_UNAVAILABLE, 'the requested time is not available', { conflicts });
+}
+
+/**
+ * Buffers are checked by the application, not by the exclusion constraint (which sees raw times), so
+ * two requests a few minutes apart could both pass. A per-resource advisory lock, taken only where a
+ * buffer exists, makes the check and the insert one step for that resource.
+ */
+async function lockBufferedResources(db: Db, resources: readonly BookableResource[]): Promise<void> {
+  const buffered = resources
+    .filter((r) => r.schedule.bufferBeforeMinutes > 0 || r.schedule.bufferAfterMinutes > 0)
+    .map((r) => r.resourceId)
+    .sort();
+  for (const resourceId of buffered) {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${resourceId}, 0))`.execute(db);
+  }
+}
+
+/** Runs a booking write; a refusal by the exclusion constraint becomes the same 409 a check would give. */
+async function guardDoubleBooking<T>(
+  deps: ServiceDeps,
+  actor: Actor,
+  input: { resource_ids: string[]; start: number; end: number },
+  excludeBookingId: string | undefined,
+  write: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!isExclusionViolation(error)) throw error;
+    const resources = await loadBookableResources(deps.db, actor, input.resource_ids);
+    const conflicts = await findConflicts(deps.db, resources, input, deps.clock(), true, excludeBookingId);
+    throw slotUnavailable(conflicts);
+  }
+}
+
+async function insertBookingResources(
+  db: Db,
+  actor: Actor,
+  bookingId: string,
+  resourceIds: string[],
+  interval: Interval,
+) {
+  const during = `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
+  await db
+    .insertInto('booking_resources')
+    .values(
+      resourceIds.map((resourceId) => ({
+        booking_id: bookingId,
+        resource_id: resourceId,
+        organization_id: actor.organizationId,
+        during,
+        status: 'confirmed' as const,
+      })),
+    )
+    .execute();
+}
+
+export async function createBooking(
+  deps: ServiceDeps,
+  actor: Actor,
+  input: BookingInput,
+): Promise<BookingView> {
+  const requested = { start: input.start, end: input.end };
+  checkInterval(requested);
+  return guardDoubleBooking(deps, actor, input, undefined, () =>
+    deps.db.transaction().execute(async (trx) => {
+      const resources = await loadBookableResources(trx, actor, input.resource_ids);
+      await lockBufferedResources(trx, resources);
+      const conflicts = await findConflicts(
+        trx,
+        resources,
+        requested,
+        deps.clock(),
+        input.ignore_availability ?? false,
+      );
+      if (conflicts.length > 0) throw slotUnavailable(conflicts);
+      const row = await trx
+        .insertInto('bookings')
+        .values({
+          organization_id: actor.organizationId,
+          status: 'confirmed',
+          resource_ids: input.resource_ids,
+          start_time: new Date(input.start),
+          end_time: new Date(input.end),
+          title: input.title,
+          description: input.description ?? null,
+          attendees: JSON.stringify(input.attendees ?? []),
+          metadata: JSON.stringify(input.metadata ?? {}),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await insertBookingResources(trx, actor, row.booking_id, input.resource_ids, requested);
+      const view = bookingView(row);
+      await recordAudit(trx, actor, {
+        action: 'booking.created',
+        targetType: 'booking',
+        targetId: row.booking_id,
+        details: { booking: view, ignore_availability: input.ignore_availability ?? false },
+      });
+      return view;
+    }),
+  );
+}
+
+async function findBooking(db: Db, actor: Actor, bookingId: string, forUpdate = false): Promise<BookingRow> {
+  let select = db
+    .selectFrom('bookings')
+    .selectAll()
+    .where('booking_id', '=', bookingId)
+    .where('organization_id', '=', actor.organizationId);
+  if (forUpdate) select = select.forUpdate();
+  const row = await select.executeTakeFirst();
+  if (!row) throw new SchedError(ErrorCode.BOOKING_NOT_FOUND, `no booking ${bookingId}`);
+  return row;
+}
+
+export async function getBooking(db: Db, actor: Actor, bookingId: string): Promise<BookingView> {
+  return bookingView(await findBooking(db, actor, bookingId));
+}
+
+export type BookingPatch = Partial<Omit<BookingInput, 'start' | 'end'>> & { start?: number; end?: number };
+
+export async function updateBooking(
+  deps: ServiceDeps,
+  actor: Actor,
+  bookingId: string,
+  patch: BookingPatch,
+): Promise<BookingView> {
+  const current = await findBooking(deps.db, actor, bookingId);
+  const requested = {
+    start: patch.start ?? current.start_time.getTime(),
+    end: patch.end ?? current.end_time.getTime(),
+  };
+  checkInterval(requested);
+  const resourceIds = patch.resource_ids ?? current.resource_ids;
+  const target = { resource_ids: resourceIds, ...requested };
+  return guardDoubleBooking(deps, actor, target, bookingId, () =>
+    deps.db.transaction().execute(async (trx) => {
+      const before = await findBooking(trx, actor, bookingId, true);
+      if (before.status === 'cancelled') {
+        throw new SchedError(
+          ErrorCode.BOOKING_CANCELLED,
+          'a cancelled booking cannot be changed; book again instead',
+        );
+      }
+      const moved =
+        requested.start !== before.start_time.getTime() ||
+        requested.end !== before.end_time.getTime() ||
+        resourceIds.join() !== before.resource_ids.join();
+      if (moved) {
+        const resources = await loadBookableResources(trx, actor, resourceIds);
+        await lockBufferedResources(trx, resources);
+        const conflicts = await findConflicts(
+          trx,
+          resources,
+          requested,
+          deps.clock(),
+          patch.ignore_availability ?? false,
+          bookingId,
+        );
+        if (conflicts.length > 0) throw slotUnavailable(conflicts);
+        await trx.deleteFrom('booking_resources').where('booking_id', '=', bookingId).execute();
+        await insertBookingResources(trx, actor, bookingId, resourceIds, requested);
+      }
+      const row = await trx
+        .updateTable('bookings')
+        .set({
+          resource_ids: resourceIds,
+          start_time: new Date(requested.start),
+          end_time: new Date(requested.end),
+          ...(patch.title !== undefined ? { title: patch.title } : {}),
+          ...(patch.description !== undefined ? { description: patch.description } : {}),
+          ...(patch.attendees !== undefined ? { attendees: JSON.stringify(patch.attendees) } : {}),
+          ...(patch.metadata !== undefined ? { metadata: JSON.stringify(patch.metadata) } : {}),
+          updated_at: new Date(),
+        })
+        .where('booking_id', '=', bookingId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const view = bookingView(row);
+      await recordAudit(trx, actor, {
+        action: 'booking.updated',
+        targetType: 'booking',
+        targetId: bookingId,
+        details: { before: bookingView(before), after: view },
+      });
+      return view;
+    }),
+  );
+}
+
+/** Idempotent: cancelling a cancelled booking returns it unchanged. */
+export async function cancelBooking(
+  deps: ServiceDeps,
+  actor: Actor,
+  bookingId: string,
+  reason: string | undefined,
+): Promise<BookingView> {
+  return deps.db.transaction().execute(async (trx) => {
+    const before = await findBooking(trx, actor, bookingId, true);
+    if (before.status === 'cancelled') return bookingView(before);
+    const row = await trx
+      .updateTable('bookings')
+      .set({ status: 'cancelled', cancel_reason: reason ?? null, updated_at: new Date() })
+      .where('booking_id', '=', bookingId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await trx
+      .updateTable('booking_resources')
+      .set({ status: 'cancelled' })
+      .where('booking_id', '=', bookingId)
+      .execute();
+    const view = bookingView(row);
+    await recordAudit(trx, actor, {
+      action: 'booking.cancelled',
+      targetType: 'booking',
+      targetId: bookingId,
+      details: { reason: reason ?? null },
+    });
+    return view;
+  });
+}
+
+export type BookingListQuery = {
+  resource_id?: string | undefined;
+  start?: number | undefined;
+  end?: number | undefined;
+  status?: BookingStatus | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
+};
+
+export async function listBookings(
+  db: Db,
+  actor: Actor,
+  query: BookingListQuery,
+): Promise<{ bookings: BookingView[]; next_cursor: string | null }> {
+  if (query.start !== undefined && query.end !== undefined && query.end <= query.start) {
+    throw validationError('end', 'must be after start');
+  }
+  const page = pageOf(query, 2);
+  let select = db.selectFrom('bookings').selectAll().where('organization_id', '=', actor.organizationId);
+  if (query.resource_id) {
+    select = select.where(sql<boolean>`resource_ids @> array[${query.resource_id}]::uuid[]`);
+  }
+  // A booking is listed when it overlaps the window, so one running across `start` is included.
+  if (query.start !== undefined) select = select.where('end_time', '>', new Date(query.start));
+  if (query.end !== undefined) select = select.where('start_time', '<', new Date(query.end));
+  if (query.status) select = select.where('status', '=', query.status);
+  if (page.after) {
+    const [startTime, id] = page.after as [string, string];
+    select = select.where((eb) =>
+      eb.or([
+        eb('start_time', '>', new Date(startTime)),
+        eb.and([eb('start_time', '=', new Date(startTime)), eb('booking_id', '>', id)]),
+      ]),
+    );
+  }
+  const rows = await select
+    .orderBy('start_time')
+    .orderBy('booking_id')
+    .limit(page.limit + 1)
+    .execute();
+  const { items, nextCursor } = finishPage(rows, page.limit, (row) => [
+    row.start_time.toISOString(),
+    row.booking_id,
+  ]);
+  return { bookings: items.map(bookingView), next_cursor: nextCursor };
+}

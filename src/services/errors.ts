@@ -1,0 +1,52 @@
+/** Stable error codes. Only http/problem-details.ts decides which HTTP status each one gets. */
+export const ErrorCode = {
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  RESOURCE_NOT_FOUND: 'RESOURCE_NOT_FOUND',
+  BOOKING_NOT_FOUND: 'BOOKING_NOT_FOUND',
+  API_KEY_NOT_FOUND: 'API_KEY_NOT_FOUND',
+  SLOT_UNAVAILABLE: 'SLOT_UNAVAILABLE',
+  BOOKING_CANCELLED: 'BOOKING_CANCELLED',
+  IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
+  IDEMPOTENCY_IN_PROGRESS: 'IDEMPOTENCY_IN_PROGRESS',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  NOT_READY: 'NOT_READY',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export type FieldError = { field: string; message: string };
+
+export type BookingConflict = {
+  resource_id: string;
+  start_time: string;
+  end_time: string;
+  kind: 'booking' | 'calendar_event' | 'outside_schedule';
+};
+
+export class SchedError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: { errors?: FieldError[]; conflicts?: BookingConflict[] } = {},
+  ) {
+    super(message);
+    this.name = 'SchedError';
+  }
+}
+
+export function validationError(field: string, message: string): SchedError {
+  return new SchedError(ErrorCode.VALIDATION_FAILED, `${field}: ${message}`, {
+    errors: [{ field, message }],
+  });
+}
+
+export function validationErrors(errors: FieldError[]): SchedError {
+  const first = errors[0];
+  const detail =
+    errors.length === 1 && first ? `${first.field}: ${first.message}` : `${errors.length} fields are invalid`;
+  return new SchedError(ErrorCode.VALIDATION_FAILED, detail, { errors });
+}

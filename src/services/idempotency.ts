@@ -1,0 +1,98 @@
+import { sql } from 'kysely';
+import type { Db } from '../storage/database.js';
+import { ErrorCode, SchedError } from './errors.js';
+
+/** Replays are kept this long, as the contract promises. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+/**
+ * A claim this old with no response belongs to a process that died mid-request; the client may retry
+ * rather than be told "in progress" for a day.
+ */
+export const ABANDONED_AFTER_MS = 5 * 60 * 1000;
+
+export type IdempotencyClaim = { kind: 'claimed' } | { kind: 'replay'; status: number; body: string };
+
+export async function claimIdempotencyKey(
+  db: Db,
+  organizationId: string,
+  key: string,
+  requestHash: string,
+  now: number,
+): Promise<IdempotencyClaim> {
+  // Expired and abandoned claims are cleared first, so the insert below can win them back.
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('organization_id', '=', organizationId)
+    .where('idempotency_key', '=', key)
+    .where((eb) =>
+      eb.or([
+        eb('expires_at', '<', new Date(now)),
+        eb.and([eb('state', '=', 'in_progress'), eb('created_at', '<', new Date(now - ABANDONED_AFTER_MS))]),
+      ]),
+    )
+    .execute();
+  const inserted = await db
+    .insertInto('idempotency_keys')
+    .values({
+      organization_id: organizationId,
+      idempotency_key: key,
+      request_hash: requestHash,
+      state: 'in_progress',
+      created_at: new Date(now),
+      expires_at: new Date(now + IDEMPOTENCY_TTL_MS),
+    })
+    .onConflict((oc) => oc.columns(['organization_id', 'idempotency_key']).doNothing())
+    .returning(sql<number>`1`.as('claimed'))
+    .executeTakeFirst();
+  if (inserted) return { kind: 'claimed' };
+  const existing = await db
+    .selectFrom('idempotency_keys')
+    .select(['request_hash', 'state', 'response_status', 'response_body'])
+    .where('organization_id', '=', organizationId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
+  if (!existing) return claimIdempotencyKey(db, organizationId, key, requestHash, now);
+  if (existing.request_hash !== requestHash) {
+    throw new SchedError(
+      ErrorCode.IDEMPOTENCY_KEY_REUSED,
+      'this Idempotency-Key was used with a different request; use a new key for a new request',
+      { errors: [{ field: 'Idempotency-Key', message: 'was already used for a different request' }] },
+    );
+  }
+  if (
+    existing.state === 'in_progress' ||
+    existing.response_status === null ||
+    existing.response_body === null
+  ) {
+    throw new SchedError(
+      ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+      'the first request with this Idempotency-Key is still running; retry in a moment',
+    );
+  }
+  return { kind: 'replay', status: existing.response_status, body: existing.response_body };
+}
+
+export async function completeIdempotencyKey(
+  db: Db,
+  organizationId: string,
+  key: string,
+  status: number,
+  body: string,
+): Promise<void> {
+  await db
+    .updateTable('idempotency_keys')
+    .set({ state: 'done', response_status: status, response_body: body })
+    .where('organization_id', '=', organizationId)
+    .where('idempotency_key', '=', key)
+    .execute();
+}
+
+/** A server error is not a result worth replaying: the client should be able to try again. */
+export async function releaseIdempotencyKey(db: Db, organizationId: string, key: string): Promise<void> {
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('organization_id', '=', organizationId)
+    .where('idempotency_key', '=', key)
+    .where('state', '=', 'in_progress')
+    .execute();
+}

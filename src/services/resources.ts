@@ -1,0 +1,158 @@
+import type { Db, ResourceRow } from '../storage/database.js';
+import { recordAudit } from './audit.js';
+import type { Actor } from './context.js';
+import { ErrorCode, SchedError } from './errors.js';
+import { finishPage, pageOf } from './pagination.js';
+
+export type ResourceKind = 'person' | 'room' | 'equipment';
+
+export type ResourceView = {
+  resource_id: string;
+  name: string;
+  kind: ResourceKind;
+  time_zone: string;
+  email: string | null;
+  created_at: string;
+  updated_at: string;
+};
+
+export function resourceView(row: ResourceRow): ResourceView {
+  return {
+    resource_id: row.resource_id,
+    name: row.name,
+    kind: row.kind as ResourceKind,
+    time_zone: row.time_zone,
+    email: row.email,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+export function resourceNotFound(resourceId: string, field?: string): SchedError {
+  return new SchedError(ErrorCode.RESOURCE_NOT_FOUND, `no resource ${resourceId}`, {
+    ...(field ? { errors: [{ field, message: `no resource with id ${resourceId}` }] } : {}),
+  });
+}
+
+/** A deleted resource, or one of another organization, does not exist for this caller. */
+export async function findResource(db: Db, actor: Actor, resourceId: string): Promise<ResourceRow> {
+  const row = await db
+    .selectFrom('resources')
+    .selectAll()
+    .where('resource_id', '=', resourceId)
+    .where('organization_id', '=', actor.organizationId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) throw resourceNotFound(resourceId);
+  return row;
+}
+
+export async function createResource(
+  db: Db,
+  actor: Actor,
+  input: { name: string; kind: ResourceKind; time_zone: string; email?: string | null | undefined },
+): Promise<ResourceView> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('resources')
+      .values({
+        organization_id: actor.organizationId,
+        name: input.name,
+        kind: input.kind,
+        time_zone: input.time_zone,
+        email: input.email ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const view = resourceView(row);
+    await recordAudit(trx, actor, {
+      action: 'resource.created',
+      targetType: 'resource',
+      targetId: row.resource_id,
+      details: { resource: view },
+    });
+    return view;
+  });
+}
+
+export async function getResource(db: Db, actor: Actor, resourceId: string): Promise<ResourceView> {
+  return resourceView(await findResource(db, actor, resourceId));
+}
+
+export async function listResources(
+  db: Db,
+  actor: Actor,
+  query: { limit?: number; cursor?: string; kind?: ResourceKind | undefined },
+): Promise<{ resources: ResourceView[]; next_cursor: string | null }> {
+  const page = pageOf(query, 2);
+  let select = db
+    .selectFrom('resources')
+    .selectAll()
+    .where('organization_id', '=', actor.organizationId)
+    .where('deleted_at', 'is', null);
+  if (query.kind) select = select.where('kind', '=', query.kind);
+  if (page.after) {
+    const [createdAt, id] = page.after as [string, string];
+    select = select.where((eb) =>
+      eb.or([
+        eb('created_at', '>', new Date(createdAt)),
+        eb.and([eb('created_at', '=', new Date(createdAt)), eb('resource_id', '>', id)]),
+      ]),
+    );
+  }
+  const rows = await select
+    .orderBy('created_at')
+    .orderBy('resource_id')
+    .limit(page.limit + 1)
+    .execute();
+  const { items, nextCursor } = finishPage(rows, page.limit, (row) => [
+    row.created_at.toISOString(),
+    row.resource_id,
+  ]);
+  return { resources: items.map(resourceView), next_cursor: nextCursor };
+}
+
+export async function updateResource(
+  db: Db,
+  actor: Actor,
+  resourceId: string,
+  patch: { name?: string; kind?: ResourceKind; time_zone?: string; email?: string | null },
+): Promise<ResourceView> {
+  return db.transaction().execute(async (trx) => {
+    const before = await findResource(trx, actor, resourceId);
+    const row = await trx
+      .updateTable('resources')
+      .set({ ...patch, updated_at: new Date() })
+      .where('resource_id', '=', before.resource_id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const view = resourceView(row);
+    await recordAudit(trx, actor, {
+      action: 'resource.updated',
+      targetType: 'resource',
+      targetId: resourceId,
+      details: { changes: patch },
+    });
+    return view;
+  });
+}
+
+/**
+ * Soft delete: the resource disappears from the API, while its past bookings keep pointing at it.
+ * Its confirmed bookings still hold their slots until cancelled, so nothing is silently lost.
+ */
+export async function deleteResource(db: Db, actor: Actor, resourceId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await findResource(trx, actor, resourceId);
+    await trx
+      .updateTable('resources')
+      .set({ deleted_at: new Date(), updated_at: new Date() })
+      .where('resource_id', '=', resourceId)
+      .execute();
+    await recordAudit(trx, actor, {
+      action: 'resource.deleted',
+      targetType: 'resource',
+      targetId: resourceId,
+    });
+  });
+}

@@ -1,0 +1,133 @@
+import { defaultSchedule, type Schedule, type Weekday, validateSchedule } from '../domain/index.js';
+import type { Db, ScheduleRow, StoredWeekly } from '../storage/database.js';
+import { recordAudit } from './audit.js';
+import type { Actor } from './context.js';
+import { validationErrors } from './errors.js';
+import { findResource } from './resources.js';
+
+type WallPair = [string, string];
+
+export type ScheduleView = {
+  resource_id: string;
+  time_zone: string;
+  weekly: Partial<Record<Weekday, WallPair[]>>;
+  overrides: { date: string; intervals: WallPair[] }[];
+  buffer_before_minutes: number;
+  buffer_after_minutes: number;
+  minimum_notice_minutes: number;
+  booking_horizon_days: number;
+  is_default: boolean;
+};
+
+export type ScheduleInput = {
+  time_zone?: string | undefined;
+  weekly?: Partial<Record<Weekday, WallPair[]>> | undefined;
+  overrides?: { date: string; intervals: WallPair[] }[] | undefined;
+  buffer_before_minutes?: number | undefined;
+  buffer_after_minutes?: number | undefined;
+  minimum_notice_minutes?: number | undefined;
+  booking_horizon_days?: number | undefined;
+};
+
+export type ScheduleFields = Pick<
+  ScheduleRow,
+  | 'time_zone'
+  | 'weekly'
+  | 'overrides'
+  | 'buffer_before_minutes'
+  | 'buffer_after_minutes'
+  | 'minimum_notice_minutes'
+  | 'booking_horizon_days'
+>;
+
+export function scheduleFromRow(row: ScheduleFields): Schedule {
+  return {
+    timeZone: row.time_zone,
+    weekly: row.weekly,
+    overrides: row.overrides.map((override) => ({ localDate: override.date, intervals: override.intervals })),
+    bufferBeforeMinutes: row.buffer_before_minutes,
+    bufferAfterMinutes: row.buffer_after_minutes,
+    minimumNoticeMinutes: row.minimum_notice_minutes,
+    bookingHorizonDays: row.booking_horizon_days,
+  };
+}
+
+function scheduleView(resourceId: string, schedule: Schedule, isDefault: boolean): ScheduleView {
+  const weekly: Partial<Record<Weekday, WallPair[]>> = {};
+  for (const [day, intervals] of Object.entries(schedule.weekly)) {
+    weekly[day as Weekday] = (intervals ?? []).map(([start, end]) => [start, end]);
+  }
+  return {
+    resource_id: resourceId,
+    time_zone: schedule.timeZone,
+    weekly,
+    overrides: schedule.overrides.map((override) => ({
+      date: override.localDate,
+      intervals: override.intervals.map(([start, end]) => [start, end]),
+    })),
+    buffer_before_minutes: schedule.bufferBeforeMinutes,
+    buffer_after_minutes: schedule.bufferAfterMinutes,
+    minimum_notice_minutes: schedule.minimumNoticeMinutes,
+    booking_horizon_days: schedule.bookingHorizonDays,
+    is_default: isDefault,
+  };
+}
+
+export async function getSchedule(db: Db, actor: Actor, resourceId: string): Promise<ScheduleView> {
+  const resource = await findResource(db, actor, resourceId);
+  const row = await db
+    .selectFrom('schedules')
+    .selectAll()
+    .where('resource_id', '=', resourceId)
+    .executeTakeFirst();
+  return row
+    ? scheduleView(resourceId, scheduleFromRow(row), false)
+    : scheduleView(resourceId, defaultSchedule(resource.time_zone), true);
+}
+
+/** PUT replaces the whole schedule; fields left out take their defaults, not their previous values. */
+export async function putSchedule(
+  db: Db,
+  actor: Actor,
+  resourceId: string,
+  input: ScheduleInput,
+): Promise<ScheduleView> {
+  return db.transaction().execute(async (trx) => {
+    const resource = await findResource(trx, actor, resourceId);
+    const base = defaultSchedule(input.time_zone ?? resource.time_zone);
+    const schedule: Schedule = {
+      timeZone: base.timeZone,
+      weekly: input.weekly ?? {},
+      overrides: (input.overrides ?? []).map((o) => ({ localDate: o.date, intervals: o.intervals })),
+      bufferBeforeMinutes: input.buffer_before_minutes ?? base.bufferBeforeMinutes,
+      bufferAfterMinutes: input.buffer_after_minutes ?? base.bufferAfterMinutes,
+      minimumNoticeMinutes: input.minimum_notice_minutes ?? base.minimumNoticeMinutes,
+      bookingHorizonDays: input.booking_horizon_days ?? base.bookingHorizonDays,
+    };
+    const problems = validateSchedule(schedule);
+    if (problems.length > 0) throw validationErrors(problems);
+    const values = {
+      time_zone: schedule.timeZone,
+      weekly: JSON.stringify(schedule.weekly satisfies StoredWeekly | Schedule['weekly']),
+      overrides: JSON.stringify(input.overrides ?? []),
+      buffer_before_minutes: schedule.bufferBeforeMinutes,
+      buffer_after_minutes: schedule.bufferAfterMinutes,
+      minimum_notice_minutes: schedule.minimumNoticeMinutes,
+      booking_horizon_days: schedule.bookingHorizonDays,
+      updated_at: new Date(),
+    };
+    await trx
+      .insertInto('schedules')
+      .values({ resource_id: resourceId, organization_id: actor.organizationId, ...values })
+      .onConflict((oc) => oc.column('resource_id').doUpdateSet(values))
+      .execute();
+    const view = scheduleView(resourceId, schedule, false);
+    await recordAudit(trx, actor, {
+      action: 'schedule.updated',
+      targetType: 'resource',
+      targetId: resourceId,
+      details: { schedule: view },
+    });
+    return view;
+  });
+}

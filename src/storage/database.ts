@@ -1,0 +1,121 @@
+import type { ColumnType, Generated, Insertable, Kysely, Selectable } from 'kysely';
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export type OrganizationsTable = {
+  organization_id: Generated<string>;
+  name: string;
+  created_at: CreatedAt;
+};
+
+export type ApiKeysTable = {
+  api_key_id: Generated<string>;
+  organization_id: string;
+  name: string;
+  /** The first characters of the key, shown in listings so a person can tell keys apart. */
+  key_prefix: string;
+  /** SHA-256 of the whole key, hex. The key itself is never stored. */
+  key_hash: string;
+  scopes: string[];
+  created_at: CreatedAt;
+  revoked_at: Date | null;
+};
+
+export type ResourcesTable = {
+  resource_id: Generated<string>;
+  organization_id: string;
+  name: string;
+  kind: string;
+  time_zone: string;
+  email: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  deleted_at: Date | null;
+};
+
+export type WallIntervalRow = [string, string];
+export type StoredWeekly = Partial<Record<string, WallIntervalRow[]>>;
+export type StoredOverride = { date: string; intervals: WallIntervalRow[] };
+
+export type SchedulesTable = {
+  resource_id: string;
+  organization_id: string;
+  time_zone: string;
+  weekly: Json<StoredWeekly>;
+  overrides: Json<StoredOverride[]>;
+  buffer_before_minutes: number;
+  buffer_after_minutes: number;
+  minimum_notice_minutes: number;
+  booking_horizon_days: number;
+  updated_at: UpdatedAt;
+};
+
+export type Attendee = { email: string; name?: string | undefined };
+
+export type BookingsTable = {
+  booking_id: Generated<string>;
+  organization_id: string;
+  status: 'confirmed' | 'cancelled';
+  /** In the order the client gave; booking_resources holds the same set for the constraint. */
+  resource_ids: string[];
+  start_time: ColumnType<Date, Date | string, Date | string>;
+  end_time: ColumnType<Date, Date | string, Date | string>;
+  title: string;
+  description: string | null;
+  attendees: Json<Attendee[]>;
+  metadata: Json<Record<string, unknown>>;
+  cancel_reason: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+};
+
+export type BookingResourcesTable = {
+  booking_id: string;
+  resource_id: string;
+  organization_id: string;
+  /** tstzrange '[start,end)'; the exclusion constraint on it is the double-booking guarantee. */
+  during: string;
+  status: 'confirmed' | 'cancelled';
+};
+
+export type IdempotencyKeysTable = {
+  organization_id: string;
+  idempotency_key: string;
+  request_hash: string;
+  state: 'in_progress' | 'done';
+  response_status: number | null;
+  response_body: string | null;
+  created_at: CreatedAt;
+  expires_at: Date;
+};
+
+export type AuditLogTable = {
+  audit_id: Generated<string>;
+  organization_id: string;
+  at: CreatedAt;
+  actor: string;
+  action: string;
+  target_type: string;
+  target_id: string;
+  details: Json<Record<string, unknown>>;
+};
+
+export type Database = {
+  organizations: OrganizationsTable;
+  api_keys: ApiKeysTable;
+  resources: ResourcesTable;
+  schedules: SchedulesTable;
+  bookings: BookingsTable;
+  booking_resources: BookingResourcesTable;
+  idempotency_keys: IdempotencyKeysTable;
+  audit_log: AuditLogTable;
+};
+
+export type Db = Kysely<Database>;
+export type ResourceRow = Selectable<ResourcesTable>;
+export type BookingRow = Selectable<BookingsTable>;
+export type ScheduleRow = Selectable<SchedulesTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type NewAuditEntry = Insertable<AuditLogTable>;

@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as core from './2026-11-21-0001-core.js';
+
+/** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
+export const migrations: Record<string, Migration> = {
+  '2026-11-21-0001-core': core,
+};

@@ -1,0 +1,73 @@
+import type { LightMyRequestResponse } from 'fastify';
+import { type App, buildApp } from '../../src/http/build-app.js';
+import { createBootstrapKey } from '../../src/services/api-keys.js';
+import type { DatabaseHandle } from '../../src/storage/open-database.js';
+import type { Backend } from './backends.js';
+
+export type TestClock = { now: number; set(iso: string): void; advance(ms: number): void };
+
+export function testClock(iso: string): TestClock {
+  const clock: TestClock = {
+    now: Date.parse(iso),
+    set(value) {
+      clock.now = Date.parse(value);
+    },
+    advance(ms) {
+      clock.now += ms;
+    },
+  };
+  return clock;
+}
+
+export type RequestOptions = {
+  key?: string | null;
+  body?: unknown;
+  headers?: Record<string, string>;
+  query?: Record<string, string>;
+};
+
+export type TestApp = {
+  app: App;
+  database: DatabaseHandle;
+  clock: TestClock;
+  /** An admin key of the organization "acme". */
+  adminKey: string;
+  organizationId: string;
+  keyFor(organization: string, scopes: ('read' | 'write' | 'admin')[]): Promise<string>;
+  request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+};
+
+export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z'): Promise<TestApp> {
+  const database = await backend.open();
+  const clock = testClock(now);
+  const app = await buildApp({ db: database.db, databaseKind: database.kind, clock: () => clock.now });
+  const admin = await createBootstrapKey(database.db, { organization: 'acme', scopes: ['admin'] });
+  const testApp: TestApp = {
+    app,
+    database,
+    clock,
+    adminKey: admin.key,
+    organizationId: admin.organizationId,
+    keyFor: async (organization, scopes) =>
+      (await createBootstrapKey(database.db, { organization, scopes })).key,
+    request: (method, url, options = {}) => {
+      const key = options.key === undefined ? admin.key : options.key;
+      const headers: Record<string, string> = { ...(key ? { authorization: `Bearer ${key}` } : {}) };
+      // A string body is sent as-is (malformed JSON, oversized bodies); anything else as JSON.
+      if (typeof options.body === 'string') headers['content-type'] = 'application/json';
+      return app.inject({
+        method: method as 'GET',
+        url,
+        headers: { ...headers, ...options.headers },
+        ...(options.query ? { query: options.query } : {}),
+        ...(options.body !== undefined ? { payload: options.body as string | object } : {}),
+      });
+    },
+    close: async () => {
+      await app.close();
+      await database.close();
+    },
+  };
+  return testApp;
+}
