@@ -27,6 +27,13 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** What "the same request" means for a replay: method, URL and body, whatever the key order. */
+export function hashRequest(method: string, url: string, body: unknown): string {
+  return createHash('sha256')
+    .update(`${method} ${url}\n${canonicalJson(body ?? null)}`)
+    .digest('hex');
+}
+
 export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock): void {
   app.decorateRequest('idempotencyKey', undefined);
 
@@ -38,9 +45,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock):
     if (!key || key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
       throw validationError('Idempotency-Key', 'must be 1 to 255 printable characters without spaces');
     }
-    const requestHash = createHash('sha256')
-      .update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`)
-      .digest('hex');
+    const requestHash = hashRequest(request.method, request.url, request.body);
     const claim = await claimIdempotencyKey(db, request.actor.organizationId, key, requestHash, clock());
     if (claim.kind === 'replay') {
       return reply

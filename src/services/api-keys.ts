@@ -3,7 +3,7 @@ import type { ApiKeyRow, Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import type { Actor, Scope } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
-import { finishPage, pageOf } from './pagination.js';
+import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
 
 const KEY_PREFIX = 'sk_';
 
@@ -98,26 +98,19 @@ export async function listApiKeys(
   actor: Actor,
   query: { limit?: number; cursor?: string },
 ): Promise<{ api_keys: ApiKeyView[]; next_cursor: string | null }> {
-  const page = pageOf(query, 2);
-  let select = db.selectFrom('api_keys').selectAll().where('organization_id', '=', actor.organizationId);
-  if (page.after) {
-    const [createdAt, id] = page.after as [string, string];
-    select = select.where((eb) =>
-      eb.or([
-        eb('created_at', '>', new Date(createdAt)),
-        eb.and([eb('created_at', '=', new Date(createdAt)), eb('api_key_id', '>', id)]),
-      ]),
-    );
-  }
+  const page = pageOf(query);
+  let select = db
+    .selectFrom('api_keys')
+    .selectAll()
+    .select(timeKey('created_at').as('cursor_time'))
+    .where('organization_id', '=', actor.organizationId);
+  if (page.after) select = select.where(afterKey('created_at', 'api_key_id', page.after));
   const rows = await select
     .orderBy('created_at')
     .orderBy('api_key_id')
     .limit(page.limit + 1)
     .execute();
-  const { items, nextCursor } = finishPage(rows, page.limit, (row) => [
-    row.created_at.toISOString(),
-    row.api_key_id,
-  ]);
+  const { items, nextCursor } = finishPage(rows, page.limit, (row) => row.api_key_id);
   return { api_keys: items.map(toView), next_cursor: nextCursor };
 }
 

@@ -1,7 +1,6 @@
-import { sql } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { Actor } from './context.js';
-import { finishPage, pageOf } from './pagination.js';
+import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
 
 export type AuditEvent = {
   action: string;
@@ -39,28 +38,22 @@ export async function listAuditLog(
   actor: Actor,
   query: { limit?: number; cursor?: string; target_id?: string | undefined; action?: string | undefined },
 ): Promise<{ entries: AuditEntryView[]; next_cursor: string | null }> {
-  const page = pageOf(query, 1);
+  const page = pageOf(query);
   let select = db
     .selectFrom('audit_log')
-    .select([
-      'at',
-      'actor',
-      'action',
-      'target_type',
-      'target_id',
-      'details',
-      sql<string>`audit_id::text`.as('id'),
-    ])
+    .select(['audit_id', 'at', 'actor', 'action', 'target_type', 'target_id', 'details'])
+    .select(timeKey('at').as('cursor_time'))
     .where('organization_id', '=', actor.organizationId);
   if (query.target_id) select = select.where('target_id', '=', query.target_id);
   if (query.action) select = select.where('action', '=', query.action);
   // Newest first: that is what a person reading an audit log looks for.
-  if (page.after) select = select.where('audit_id', '<', page.after[0] as never);
+  if (page.after) select = select.where(afterKey('at', 'audit_id', page.after, 'desc'));
   const rows = await select
+    .orderBy('at', 'desc')
     .orderBy('audit_id', 'desc')
     .limit(page.limit + 1)
     .execute();
-  const { items, nextCursor } = finishPage(rows, page.limit, (row) => [row.id]);
+  const { items, nextCursor } = finishPage(rows, page.limit, (row) => row.audit_id);
   return {
     entries: items.map((row) => ({
       at: row.at.toISOString(),

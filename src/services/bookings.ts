@@ -6,7 +6,7 @@ import { recordAudit } from './audit.js';
 import { type BookableResource, loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { type BookingConflict, ErrorCode, SchedError, validationError } from './errors.js';
-import { finishPage, pageOf } from './pagination.js';
+import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
 
 const MS_PER_MINUTE = 60_000;
 /** No single booking spans more than this; it bounds the conflict queries a request can cause. */
@@ -358,8 +358,12 @@ export async function listBookings(
   if (query.start !== undefined && query.end !== undefined && query.end <= query.start) {
     throw validationError('end', 'must be after start');
   }
-  const page = pageOf(query, 2);
-  let select = db.selectFrom('bookings').selectAll().where('organization_id', '=', actor.organizationId);
+  const page = pageOf(query);
+  let select = db
+    .selectFrom('bookings')
+    .selectAll()
+    .select(timeKey('start_time').as('cursor_time'))
+    .where('organization_id', '=', actor.organizationId);
   if (query.resource_id) {
     select = select.where(sql<boolean>`resource_ids @> array[${query.resource_id}]::uuid[]`);
   }
@@ -367,23 +371,12 @@ export async function listBookings(
   if (query.start !== undefined) select = select.where('end_time', '>', new Date(query.start));
   if (query.end !== undefined) select = select.where('start_time', '<', new Date(query.end));
   if (query.status) select = select.where('status', '=', query.status);
-  if (page.after) {
-    const [startTime, id] = page.after as [string, string];
-    select = select.where((eb) =>
-      eb.or([
-        eb('start_time', '>', new Date(startTime)),
-        eb.and([eb('start_time', '=', new Date(startTime)), eb('booking_id', '>', id)]),
-      ]),
-    );
-  }
+  if (page.after) select = select.where(afterKey('start_time', 'booking_id', page.after));
   const rows = await select
     .orderBy('start_time')
     .orderBy('booking_id')
     .limit(page.limit + 1)
     .execute();
-  const { items, nextCursor } = finishPage(rows, page.limit, (row) => [
-    row.start_time.toISOString(),
-    row.booking_id,
-  ]);
+  const { items, nextCursor } = finishPage(rows, page.limit, (row) => row.booking_id);
   return { bookings: items.map(bookingView), next_cursor: nextCursor };
 }

@@ -1,21 +1,34 @@
+import { type RawBuilder, sql } from 'kysely';
 import { validationError } from './errors.js';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
 
-export type Page = { limit: number; after: readonly string[] | undefined };
+/** The last row's sort key: a timestamp as PostgreSQL prints it (full microseconds) and a UUID. */
+export type TimeIdKey = readonly [string, string];
+export type Page = { limit: number; after: TimeIdKey | undefined };
+
+const PG_TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d)?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Cursors are opaque to clients: base64url of the last row's sort key. */
-export function encodeCursor(key: readonly string[]): string {
+export function encodeCursor(key: TimeIdKey): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined, size: number): readonly string[] | undefined {
+export function decodeCursor(cursor: string | undefined): TimeIdKey | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(key) && key.length === size && key.every((part) => typeof part === 'string')) {
-      return key;
+    if (
+      Array.isArray(key) &&
+      key.length === 2 &&
+      typeof key[0] === 'string' &&
+      typeof key[1] === 'string' &&
+      PG_TIMESTAMP.test(key[0]) &&
+      UUID.test(key[1])
+    ) {
+      return [key[0], key[1]];
     }
   } catch {
     // Falls through to the validation error below.
@@ -23,21 +36,37 @@ export function decodeCursor(cursor: string | undefined, size: number): readonly
   throw validationError('cursor', 'is not a cursor this API returned');
 }
 
-export function pageOf(
-  query: { limit?: number | undefined; cursor?: string | undefined },
-  keySize: number,
-): Page {
-  return { limit: query.limit ?? DEFAULT_LIMIT, after: decodeCursor(query.cursor, keySize) };
+export function pageOf(query: { limit?: number | undefined; cursor?: string | undefined }): Page {
+  return { limit: query.limit ?? DEFAULT_LIMIT, after: decodeCursor(query.cursor) };
+}
+
+/**
+ * The sort key as text. A JavaScript Date keeps milliseconds and PostgreSQL microseconds, so a cursor
+ * built from a Date would repeat or skip rows created within the same millisecond.
+ */
+export function timeKey(column: string): RawBuilder<string> {
+  return sql<string>`${sql.ref(column)}::text`;
+}
+
+/** Rows strictly after the cursor in (time, id) order; a row comparison the index can serve. */
+export function afterKey(
+  timeColumn: string,
+  idColumn: string,
+  after: TimeIdKey,
+  direction: 'asc' | 'desc' = 'asc',
+): RawBuilder<boolean> {
+  const operator = sql.raw(direction === 'asc' ? '>' : '<');
+  return sql<boolean>`(${sql.ref(timeColumn)}, ${sql.ref(idColumn)}) ${operator} (${after[0]}::timestamptz, ${after[1]}::uuid)`;
 }
 
 /** Fetch limit + 1 rows; the extra one only tells whether another page exists. */
-export function finishPage<Row>(
+export function finishPage<Row extends { cursor_time: string }>(
   rows: Row[],
   limit: number,
-  keyOf: (row: Row) => readonly string[],
+  idOf: (row: Row) => string,
 ): { items: Row[]; nextCursor: string | null } {
   if (rows.length <= limit) return { items: rows, nextCursor: null };
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  return { items, nextCursor: last === undefined ? null : encodeCursor(keyOf(last)) };
+  return { items, nextCursor: last === undefined ? null : encodeCursor([last.cursor_time, idOf(last)]) };
 }

@@ -2,7 +2,7 @@ import type { Db, ResourceRow } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import type { Actor } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
-import { finishPage, pageOf } from './pagination.js';
+import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
 
 export type ResourceKind = 'person' | 'room' | 'equipment';
 
@@ -84,31 +84,21 @@ export async function listResources(
   actor: Actor,
   query: { limit?: number; cursor?: string; kind?: ResourceKind | undefined },
 ): Promise<{ resources: ResourceView[]; next_cursor: string | null }> {
-  const page = pageOf(query, 2);
+  const page = pageOf(query);
   let select = db
     .selectFrom('resources')
     .selectAll()
+    .select(timeKey('created_at').as('cursor_time'))
     .where('organization_id', '=', actor.organizationId)
     .where('deleted_at', 'is', null);
   if (query.kind) select = select.where('kind', '=', query.kind);
-  if (page.after) {
-    const [createdAt, id] = page.after as [string, string];
-    select = select.where((eb) =>
-      eb.or([
-        eb('created_at', '>', new Date(createdAt)),
-        eb.and([eb('created_at', '=', new Date(createdAt)), eb('resource_id', '>', id)]),
-      ]),
-    );
-  }
+  if (page.after) select = select.where(afterKey('created_at', 'resource_id', page.after));
   const rows = await select
     .orderBy('created_at')
     .orderBy('resource_id')
     .limit(page.limit + 1)
     .execute();
-  const { items, nextCursor } = finishPage(rows, page.limit, (row) => [
-    row.created_at.toISOString(),
-    row.resource_id,
-  ]);
+  const { items, nextCursor } = finishPage(rows, page.limit, (row) => row.resource_id);
   return { resources: items.map(resourceView), next_cursor: nextCursor };
 }
 

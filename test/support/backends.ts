@@ -1,7 +1,8 @@
 import fs from 'node:fs';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { type DatabaseHandle, openDatabase } from '../../src/storage/open-database.js';
 import { databaseUrl, withAdminClient } from './postgres.js';
+import { startTestApp, type TestApp } from './test-app.js';
 
 export type Backend = {
   name: 'pglite' | 'postgres';
@@ -43,3 +44,24 @@ const postgres: Backend = {
 
 /** The same suites run on both; describe titles carry the skip reason where one is skipped. */
 export const backends: Backend[] = [pglite, postgres];
+
+/**
+ * Declares the suite once per backend, each with its own app and database for the whole file.
+ * `t()` is the running app; a skipped backend says why in its title.
+ */
+export function describeOnBackends(title: string, body: (t: () => TestApp) => void, now?: string): void {
+  for (const backend of backends) {
+    const suffix = backend.skipReason ? ` — SKIPPED: ${backend.skipReason}` : '';
+    describe.skipIf(backend.skipReason)(`${title} on ${backend.name}${suffix}`, () => {
+      let app: TestApp | undefined;
+      beforeAll(async () => {
+        app = await startTestApp(backend, now);
+      });
+      afterAll(async () => app?.close());
+      body(() => {
+        if (!app) throw new Error('the test app did not start');
+        return app;
+      });
+    });
+  }
+}

@@ -106,7 +106,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await sql`
     create table audit_log (
-      audit_id bigint generated always as identity primary key,
+      audit_id uuid primary key default gen_random_uuid(),
       organization_id uuid not null references organizations on delete cascade,
       at timestamptz not null default now(),
       actor text not null,
@@ -115,7 +115,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       target_id text not null,
       details jsonb not null default '{}'
     )`.execute(db);
-  await sql`create index audit_log_org_idx on audit_log (organization_id, audit_id)`.execute(db);
+  await sql`create index audit_log_org_idx on audit_log (organization_id, at desc, audit_id desc)`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

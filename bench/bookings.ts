@@ -1,0 +1,122 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import pg from 'pg';
+import type { BenchContext, BenchOutcome } from './context.js';
+import { createResources, roundTheClock } from './fixtures.js';
+import type { LoadResult, LoadTarget } from './load-protocol.js';
+import { comparePair } from './pair.js';
+import { dayAfterTomorrowUtc, listen, log } from './support.js';
+
+const RESOURCES = 64;
+const SLOT_MS = 30 * 60_000;
+
+type BookingBody = {
+  resource_ids: string[];
+  start_time: string;
+  end_time: string;
+  title: string;
+  attendees?: unknown[];
+};
+
+/**
+ * The baseline: no auth, no validation, no availability check, no audit; only the two INSERTs every
+ * booking needs (the booking row and its booking_resources row, under the exclusion constraint) in one
+ * transaction, through a pg Pool of the size the real app uses.
+ */
+function bareBookingServer(pool: pg.Pool, organizationId: string): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.post('/bookings', async (request, reply) => {
+    const body = request.body as BookingBody;
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ booking_id: string }>(
+        `insert into bookings (organization_id, status, resource_ids, start_time, end_time, title, attendees)
+         values ($1, 'confirmed', $2::uuid[], $3, $4, $5, $6::jsonb)
+         returning *`,
+        [
+          organizationId,
+          body.resource_ids,
+          body.start_time,
+          body.end_time,
+          body.title,
+          JSON.stringify(body.attendees ?? []),
+        ],
+      );
+      const booking = rows[0]!;
+      await client.query(
+        `insert into booking_resources (booking_id, resource_id, organization_id, during, status)
+         select $1, unnest($2::uuid[]), $3, tstzrange($4, $5, '[)'), 'confirmed'`,
+        [booking.booking_id, body.resource_ids, organizationId, body.start_time, body.end_time],
+      );
+      await client.query('commit');
+      return await reply.code(201).send(booking);
+    } catch (error) {
+      await client.query('rollback');
+      throw error;
+    } finally {
+      client.release();
+    }
+  });
+  return app;
+}
+
+/** POST /bookings of the real app, distinct 24/7-schedule slots, against the bare INSERT route. */
+export async function benchBookings(context: BenchContext): Promise<BenchOutcome> {
+  const { settings } = context;
+  log(`bookings: ${RESOURCES} resources with 24/7 schedules, ${settings.connections} connections`);
+  const resourceIds = await createResources(context.sched, RESOURCES, () => roundTheClock('UTC'));
+
+  const pool = new pg.Pool({ connectionString: context.databaseUrl, max: context.poolSize });
+  const bare = bareBookingServer(pool, context.sched.organizationId);
+  try {
+    const bareUrl = await listen(bare);
+    // One sequence of slots for both sides: no request of either ever asks for a slot already taken.
+    let nextIndex = 0;
+    const firstSlotMs = dayAfterTomorrowUtc();
+    const target = (headers: Record<string, string>): LoadTarget => ({
+      kind: 'bookings',
+      path: '/bookings',
+      headers,
+      resourceIds,
+      firstSlotMs,
+      slotMs: SLOT_MS,
+      firstIndex: nextIndex,
+    });
+    const after = (result: LoadResult) => {
+      nextIndex = Math.max(nextIndex, result.nextIndex);
+    };
+    const figures = await comparePair(
+      context.load,
+      settings,
+      {
+        ours: {
+          label: 'sched',
+          url: context.schedUrl,
+          target: () => target({ authorization: `Bearer ${context.sched.key}` }),
+          after,
+        },
+        baseline: { label: 'bare', url: bareUrl, target: () => target({}), after },
+      },
+      201,
+    );
+    return {
+      rows: [
+        {
+          name: `POST /bookings on PostgreSQL, ${settings.connections} clients (201/s)`,
+          ours: figures.ours.rate,
+          baseline: figures.baseline.rate,
+          unit: 'req/s',
+          aimKind: 'min',
+          aim: 0.7,
+          note:
+            `pool ${context.poolSize} both sides; median latency ${figures.ours.medianLatencyMs.toFixed(1)} ms ` +
+            `vs ${figures.baseline.medianLatencyMs.toFixed(1)} ms; ${nextIndex} slots used`,
+        },
+      ],
+      problems: figures.problems,
+    };
+  } finally {
+    await bare.close();
+    await pool.end();
+  }
+}

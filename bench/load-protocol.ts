@@ -1,0 +1,36 @@
+/** Messages between bench/load.ts (the measuring process) and bench/load-worker.ts (the load generator). */
+
+export type LoadTarget =
+  | { kind: 'get'; path: string; headers?: Record<string, string> }
+  | {
+      kind: 'bookings';
+      path: string;
+      headers?: Record<string, string>;
+      resourceIds: string[];
+      /** Slot n goes to resourceIds[n % length] at firstSlotMs + floor(n / length) * slotMs. */
+      firstSlotMs: number;
+      slotMs: number;
+      /** The first n of this run; the worker answers with the next unused one. */
+      firstIndex: number;
+    };
+
+export type LoadRequest = {
+  id: number;
+  url: string;
+  connections: number;
+  durationSeconds: number;
+  target: LoadTarget;
+};
+
+export type LoadResult = {
+  /** Responses by HTTP status. */
+  statuses: Record<string, number>;
+  durationSeconds: number;
+  errors: number;
+  timeouts: number;
+  latencyMedianMs: number;
+  /** For 'bookings': the first slot index no request has used yet. */
+  nextIndex: number;
+};
+
+export type LoadReply = { id: number; ok: true; result: LoadResult } | { id: number; ok: false; error: string };

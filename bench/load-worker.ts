@@ -1,0 +1,74 @@
+/**
+ * The load generator, in a process of its own so that autocannon never shares an event loop with the
+ * servers it measures. It answers one LoadRequest at a time over IPC.
+ */
+import autocannon from 'autocannon';
+import type { LoadReply, LoadRequest, LoadResult } from './load-protocol.js';
+
+function requestsOf(request: LoadRequest, counter: { next: number }): autocannon.Request[] {
+  const { target } = request;
+  const headers = { ...target.headers };
+  if (target.kind === 'get') return [{ method: 'GET', path: target.path, headers }];
+  const { resourceIds, firstSlotMs, slotMs } = target;
+  return [
+    {
+      method: 'POST',
+      path: target.path,
+      headers: { ...headers, 'content-type': 'application/json' },
+      // Every request books a slot no other request of the run (or of any earlier run) has used.
+      setupRequest: (req) => {
+        const n = counter.next++;
+        const resourceId = resourceIds[n % resourceIds.length]!;
+        const start = firstSlotMs + Math.floor(n / resourceIds.length) * slotMs;
+        return {
+          ...req,
+          body: JSON.stringify({
+            resource_ids: [resourceId],
+            start_time: new Date(start).toISOString(),
+            end_time: new Date(start + slotMs).toISOString(),
+            title: 'Bench booking',
+            attendees: [{ email: 'guest@example.com', name: 'Guest' }],
+          }),
+        };
+      },
+    },
+  ];
+}
+
+async function runLoad(request: LoadRequest): Promise<LoadResult> {
+  const counter = { next: request.target.kind === 'bookings' ? request.target.firstIndex : 0 };
+  const result = await autocannon({
+    url: request.url,
+    connections: request.connections,
+    duration: request.durationSeconds,
+    timeout: 20,
+    requests: requestsOf(request, counter),
+  });
+  const statuses: Record<string, number> = {};
+  for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
+    statuses[status] = (stats as { count?: number }).count ?? 0;
+  }
+  return {
+    statuses,
+    durationSeconds: result.duration,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    latencyMedianMs: result.latency.p50,
+    nextIndex: counter.next,
+  };
+}
+
+process.on('message', (message: LoadRequest) => {
+  runLoad(message).then(
+    (result) => process.send?.({ id: message.id, ok: true, result } satisfies LoadReply),
+    (error: unknown) =>
+      process.send?.({
+        id: message.id,
+        ok: false,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      } satisfies LoadReply),
+  );
+});
+
+// The parent going away (even by a crash) ends this process too.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,155 @@
+/**
+ * `npm run bench`: every figure is a ratio against a baseline measured in the same run on the same
+ * machine. Prints one table; a missed aim is reported, not fatal; an error (a setup failure, a
+ * response other than the one expected) makes the process exit non-zero.
+ */
+import os from 'node:os';
+import { openAndMigrate } from '../src/storage/open-database.js';
+import { benchAvailability } from './availability.js';
+import { benchBookings } from './bookings.js';
+import type { BenchContext, BenchOutcome } from './context.js';
+import { startSchedApp } from './fixtures.js';
+import { benchHealthz } from './healthz.js';
+import { LoadGenerator } from './load.js';
+import {
+  aimMet,
+  type BenchRow,
+  checkPostgres,
+  createBenchDatabase,
+  formatTable,
+  listen,
+  log,
+  readSettings,
+} from './support.js';
+
+/** The server's default DATABASE_POOL_SIZE; the bare baselines get a pool of the same size. */
+const POOL_SIZE = 10;
+/** No run may take longer than this, whatever hangs. */
+const WATCHDOG_MS = 15 * 60_000;
+
+type Cleanup = { what: string; run: () => Promise<void> | void };
+
+async function runCleanups(cleanups: Cleanup[]): Promise<void> {
+  while (cleanups.length > 0) {
+    const cleanup = cleanups.pop()!;
+    try {
+      await cleanup.run();
+    } catch (error) {
+      log(`cleanup "${cleanup.what}" failed: ${(error as Error).message}`);
+    }
+  }
+}
+
+function machine(): string {
+  const cpus = os.cpus();
+  const load = os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ');
+  return `${cpus.length} cores (${cpus[0]?.model ?? 'unknown'}), Node ${process.version}, load average ${load}`;
+}
+
+async function main(): Promise<number> {
+  const settings = readSettings();
+  const selected = (name: string) => settings.only.length === 0 || settings.only.includes(name);
+  const cleanups: Cleanup[] = [];
+  const outcomes: Record<string, BenchOutcome> = {};
+  const problems: string[] = [];
+  let interrupted = false;
+
+  const stop = (reason: string, code: number) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${reason}: cleaning up`);
+    void runCleanups(cleanups).finally(() => process.exit(code));
+  };
+  process.once('SIGINT', () => stop('interrupted', 130));
+  process.once('SIGTERM', () => stop('terminated', 143));
+  setTimeout(() => stop(`still running after ${WATCHDOG_MS / 60_000} minutes`, 1), WATCHDOG_MS).unref();
+
+  const startedAt = Date.now();
+  log(`machine: ${machine()}`);
+  try {
+    await checkPostgres(settings.adminUrl);
+    const benchDatabase = await createBenchDatabase(settings.adminUrl);
+    cleanups.push({ what: `drop database ${benchDatabase.name}`, run: () => benchDatabase.drop() });
+    log(`database ${benchDatabase.name}`);
+    const database = await openAndMigrate({ kind: 'postgres', url: benchDatabase.url, poolSize: POOL_SIZE });
+    cleanups.push({ what: 'close the database pool', run: () => database.close() });
+    const sched = await startSchedApp(database);
+    cleanups.push({ what: 'close the app', run: () => sched.app.close() });
+    const schedUrl = await listen(sched.app);
+    const load = LoadGenerator.start();
+    cleanups.push({ what: 'stop the load generator', run: () => load.close() });
+
+    const context: BenchContext = {
+      settings,
+      load,
+      database,
+      databaseUrl: benchDatabase.url,
+      poolSize: POOL_SIZE,
+      sched,
+      schedUrl,
+    };
+    // Throughput first, on small tables; the availability seed (100,000 bookings) comes after.
+    if (selected('healthz')) outcomes.healthz = await benchHealthz(context);
+    if (selected('bookings')) outcomes.bookings = await benchBookings(context);
+    if (selected('availability')) {
+      outcomes.availability = await benchAvailability({
+        label: 'PostgreSQL',
+        database,
+        sched,
+        baseUrl: schedUrl,
+        samples: settings.samples,
+      });
+    }
+    if (selected('availability') && settings.pglite) {
+      const embedded = await openAndMigrate({ kind: 'embedded-memory' });
+      cleanups.push({ what: 'close PGlite', run: () => embedded.close() });
+      const embeddedSched = await startSchedApp(embedded);
+      cleanups.push({ what: 'close the PGlite app', run: () => embeddedSched.app.close() });
+      outcomes.pglite = await benchAvailability({
+        label: 'PGlite',
+        database: embedded,
+        sched: embeddedSched,
+        baseUrl: await listen(embeddedSched.app),
+        samples: Math.min(settings.samples, 9),
+      });
+    }
+  } catch (error) {
+    problems.push(`the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  } finally {
+    await runCleanups(cleanups);
+  }
+
+  const ordered = ['availability', 'pglite', 'bookings', 'healthz'].flatMap((name) =>
+    outcomes[name] ? [outcomes[name]] : [],
+  );
+  const rows: BenchRow[] = ordered.flatMap((outcome) => outcome.rows);
+  problems.push(...ordered.flatMap((outcome) => outcome.problems));
+  const details = ordered.flatMap((outcome) => outcome.details ?? []);
+
+  const out: string[] = [];
+  out.push(`Sched benchmarks — ${new Date(startedAt).toISOString()}, ${machine()}`);
+  out.push(`took ${((Date.now() - startedAt) / 1000).toFixed(0)} s; ratio = ours / baseline`);
+  out.push('');
+  if (rows.length > 0) out.push(formatTable(rows));
+  if (details.length > 0) out.push('', 'Where the time goes:', ...details.map((line) => `- ${line}`));
+  const missed = rows.filter((row) => !aimMet(row));
+  out.push('', `aims met: ${rows.length - missed.length} of ${rows.length}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (problems.length > 0) {
+    process.stderr.write(`\nERRORS (the figures above are not to be trusted):\n`);
+    for (const problem of problems) process.stderr.write(`- ${problem}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,149 @@
+import { expect, it } from 'vitest';
+import { describeOnBackends } from '../support/backends.js';
+
+describeOnBackends('resources and schedules', (t) => {
+  it('creates a resource with a UUID id and returns it as stored', async () => {
+    const res = await t().request('POST', '/resources', {
+      body: { name: 'Room 1', kind: 'room', time_zone: 'Asia/Kolkata', email: 'room1@example.com' },
+    });
+    expect(res.statusCode).toBe(201);
+    const body = res.json();
+    expect(body.resource_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body).toMatchObject({
+      name: 'Room 1',
+      kind: 'room',
+      time_zone: 'Asia/Kolkata',
+      email: 'room1@example.com',
+    });
+    expect(Date.parse(body.created_at)).not.toBeNaN();
+    const again = await t().request('GET', `/resources/${body.resource_id}`);
+    expect(again.json()).toEqual(body);
+  });
+
+  it('updates only the fields a PATCH names', async () => {
+    const created = (
+      await t().request('POST', '/resources', { body: { name: 'Bo', kind: 'person', time_zone: 'UTC' } })
+    ).json();
+    const res = await t().request('PATCH', `/resources/${created.resource_id}`, {
+      body: { name: 'Bo Diddley' },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ name: 'Bo Diddley', kind: 'person', time_zone: 'UTC' });
+  });
+
+  it('deletes a resource so it is gone from reads and lists', async () => {
+    const created = (
+      await t().request('POST', '/resources', { body: { name: 'Old', kind: 'equipment', time_zone: 'UTC' } })
+    ).json();
+    expect((await t().request('DELETE', `/resources/${created.resource_id}`)).statusCode).toBe(204);
+    expect((await t().request('GET', `/resources/${created.resource_id}`)).statusCode).toBe(404);
+    const list = (await t().request('GET', '/resources?limit=500')).json();
+    expect(list.resources.map((r: { resource_id: string }) => r.resource_id)).not.toContain(
+      created.resource_id,
+    );
+    expect((await t().request('DELETE', `/resources/${created.resource_id}`)).statusCode).toBe(404);
+  });
+
+  it('pages through resources with limit and cursor, each once, in creation order', async () => {
+    const key = await t().keyFor('paging-org', ['write']);
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const res = await t().request('POST', '/resources', {
+        key,
+        body: { name: `R${i}`, kind: 'room', time_zone: 'UTC' },
+      });
+      ids.push(res.json().resource_id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res = await t().request('GET', `/resources?limit=3${cursor ? `&cursor=${cursor}` : ''}`, { key });
+      expect(res.statusCode).toBe(200);
+      const page = res.json();
+      expect(page.resources.length).toBeLessThanOrEqual(3);
+      seen.push(...page.resources.map((r: { resource_id: string }) => r.resource_id));
+      cursor = page.next_cursor;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(ids);
+  });
+
+  it('gives Mon–Fri 09:00–17:00 in the resource zone until a schedule is set', async () => {
+    const created = (
+      await t().request('POST', '/resources', {
+        body: { name: 'D', kind: 'person', time_zone: 'Europe/Berlin' },
+      })
+    ).json();
+    const res = await t().request('GET', `/resources/${created.resource_id}/schedule`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      time_zone: 'Europe/Berlin',
+      is_default: true,
+      weekly: { mon: [['09:00', '17:00']], fri: [['09:00', '17:00']] },
+    });
+    expect(res.json().weekly.sat).toBeUndefined();
+  });
+
+  it('stores a schedule with PUT and reads it back', async () => {
+    const created = (
+      await t().request('POST', '/resources', { body: { name: 'S', kind: 'person', time_zone: 'UTC' } })
+    ).json();
+    const schedule = {
+      time_zone: 'America/New_York',
+      weekly: {
+        mon: [
+          ['09:00', '12:00'],
+          ['13:00', '17:00'],
+        ],
+        tue: [['09:00', '17:00']],
+      },
+      overrides: [{ date: '2026-12-24', intervals: [] }],
+      buffer_before_minutes: 0,
+      buffer_after_minutes: 10,
+      minimum_notice_minutes: 60,
+      booking_horizon_days: 90,
+    };
+    const put = await t().request('PUT', `/resources/${created.resource_id}/schedule`, { body: schedule });
+    expect(put.statusCode).toBe(200);
+    const got = (await t().request('GET', `/resources/${created.resource_id}/schedule`)).json();
+    expect(got).toEqual({ ...schedule, resource_id: created.resource_id, is_default: false });
+  });
+
+  it('refuses a schedule whose intervals overlap, naming the interval', async () => {
+    const created = (
+      await t().request('POST', '/resources', { body: { name: 'S2', kind: 'person', time_zone: 'UTC' } })
+    ).json();
+    const res = await t().request('PUT', `/resources/${created.resource_id}/schedule`, {
+      body: {
+        weekly: {
+          wed: [
+            ['09:00', '12:00'],
+            ['11:00', '13:00'],
+          ],
+        },
+      },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().errors[0].field).toBe('weekly.wed[1]');
+    const still = (await t().request('GET', `/resources/${created.resource_id}/schedule`)).json();
+    expect(still.is_default).toBe(true);
+  });
+
+  it('refuses wall times that are not HH:MM and intervals that end before they start', async () => {
+    const created = (
+      await t().request('POST', '/resources', { body: { name: 'S3', kind: 'person', time_zone: 'UTC' } })
+    ).json();
+    const badTime = await t().request('PUT', `/resources/${created.resource_id}/schedule`, {
+      body: { weekly: { mon: [['9am', '17:00']] } },
+    });
+    expect(badTime.statusCode).toBe(400);
+    expect(badTime.json().errors[0].field).toBe('weekly.mon[0][0]');
+    const backwards = await t().request('PUT', `/resources/${created.resource_id}/schedule`, {
+      body: { weekly: { mon: [['17:00', '09:00']] } },
+    });
+    expect(backwards.statusCode).toBe(400);
+    expect(backwards.json().errors[0].field).toBe('weekly.mon[0]');
+  });
+});
