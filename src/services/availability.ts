@@ -44,7 +44,8 @@ export type AvailabilityRequest = {
   durationMinutes: number;
   intervalMinutes?: number | undefined;
   mode: 'all' | 'any';
-  timeZone: string;
+  /** When given, slots carry this zone's offset; otherwise they are in UTC with a Z. */
+  timeZone?: string | undefined;
 };
 
 export type AvailabilityView = {
@@ -78,11 +79,12 @@ export async function getAvailability(
       now: deps.clock(),
     },
   );
+  const zone = request.timeZone;
   return {
-    time_zone: request.timeZone,
+    time_zone: zone ?? 'UTC',
     slots: slots.map((slot) => ({
-      start_time: formatInstant(slot.start, request.timeZone),
-      end_time: formatInstant(slot.end, request.timeZone),
+      start_time: formatInstant(slot.start, zone),
+      end_time: formatInstant(slot.end, zone),
       resource_ids: slot.resourceIds,
     })),
   };

@@ -514,9 +514,8 @@ describeOnBackends('audit log', (t) => {
     const paged: unknown[] = [];
     let cursor: string | null = null;
     for (let i = 0; i < 50; i++) {
-      const page = (
-        await t().request('GET', `/audit-log?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
-      ).json();
+      const res = await t().request('GET', `/audit-log?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { entries: unknown[]; next_cursor: string | null } = res.json();
       paged.push(...page.entries);
       cursor = page.next_cursor;
       if (!cursor) break;

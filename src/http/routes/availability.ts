@@ -62,7 +62,7 @@ export function availabilityRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
           durationMinutes: query.duration_minutes,
           intervalMinutes: query.interval_minutes,
           mode: query.mode ?? 'all',
-          timeZone: query.time_zone ?? 'UTC',
+          timeZone: query.time_zone,
         });
       },
     );

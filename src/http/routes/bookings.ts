@@ -168,12 +168,16 @@ export function bookingRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
           tags: ['bookings'],
           summary: 'Cancel a booking; its slot is free again. Cancelling twice changes nothing.',
           params: BookingParams,
-          body: Type.Optional(Strict({ reason: Type.Optional(Type.String({ maxLength: 1000 })) })),
+          body: Strict({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }),
           response: { 200: Booking, ...commonErrors, ...unavailable },
+        },
+        // A cancel with no body at all is common (and what most HTTP clients send for a bare POST).
+        preValidation: async (request) => {
+          request.body ??= {};
         },
       },
       async (request) =>
-        cancelBooking(deps, actorOf(request), request.params.booking_id, request.body?.reason),
+        cancelBooking(deps, actorOf(request), request.params.booking_id, request.body.reason),
     );
   };
 }
