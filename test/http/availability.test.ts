@@ -16,10 +16,10 @@ async function resource(t: TestApp, timeZone: string, weekly?: Record<string, [s
 async function availability(t: TestApp, query: Record<string, string>) {
   const res = await t.request('GET', '/availability', { query });
   expect(res.statusCode).toBe(200);
-  return res.json() as {
+  return res.json<{
     time_zone: string;
     slots: { start_time: string; end_time: string; resource_ids: string[] }[];
-  };
+  }>();
 }
 
 describeOnBackends(
