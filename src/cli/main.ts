@@ -38,6 +38,8 @@ async function run(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'serve';
+  if (!['serve', 'migrate', 'api-keys'].includes(command))
+    throw new UsageError(`unknown command "${command}"`);
   const config = loadConfig();
   switch (command) {
     case 'serve':

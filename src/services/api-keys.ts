@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { ConfigError } from '../config.js';
 import type { ApiKeyRow, Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import type { Actor, Scope } from './context.js';
@@ -155,11 +156,24 @@ export async function ensureOrganization(db: Db, name: string): Promise<string> 
   return existing.organization_id;
 }
 
-/** `sched api-keys create`: makes the organization if it is new and returns a fresh key for it. */
-export async function createBootstrapKey(
-  db: Db,
-  input: { organization: string; scopes: Scope[]; name?: string; key?: string },
-): Promise<{ key: string; apiKeyId: string; organizationId: string }> {
+type BootstrapInput = { organization: string; scopes: Scope[]; name?: string; key?: string };
+type BootstrapResult = { key: string; apiKeyId: string; organizationId: string };
+
+/**
+ * `sched api-keys create` and SCHED_BOOTSTRAP_API_KEY: makes the organization if it is new and returns a
+ * key for it. Several replicas may ensure the same key at once; the loser of that race finds the
+ * winner's row on its second try.
+ */
+export async function createBootstrapKey(db: Db, input: BootstrapInput): Promise<BootstrapResult> {
+  try {
+    return await createBootstrapKeyOnce(db, input);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== '23505' || input.key === undefined) throw error;
+    return createBootstrapKeyOnce(db, input);
+  }
+}
+
+async function createBootstrapKeyOnce(db: Db, input: BootstrapInput): Promise<BootstrapResult> {
   return db.transaction().execute(async (trx) => {
     const organizationId = await ensureOrganization(trx, input.organization);
     const key = input.key ?? generateApiKey();
@@ -170,7 +184,7 @@ export async function createBootstrapKey(
       .executeTakeFirst();
     if (existing) {
       if (existing.organization_id !== organizationId) {
-        throw new Error('SCHED_BOOTSTRAP_API_KEY is already a key of another organization');
+        throw new ConfigError('SCHED_BOOTSTRAP_API_KEY', 'is already the key of another organization');
       }
       return { key, apiKeyId: existing.api_key_id, organizationId };
     }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { checkBookable, formatInstant, type Interval, overlaps } from '../domain/index.js';
 import type { Attendee, BookingRow, Db } from '../storage/database.js';
-import { isExclusionViolation } from '../storage/errors.js';
+import { isExclusionViolation, isRetryableConflict } from '../storage/errors.js';
 import { recordAudit } from './audit.js';
 import { type BookableResource, loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
 import type { Actor, ServiceDeps } from './context.js';
@@ -135,6 +135,13 @@ async function lockBufferedResources(db: Db, resources: readonly BookableResourc
   }
 }
 
+/**
+ * Two transactions inserting conflicting ranges can each find the other's uncommitted index entry and
+ * wait on it; PostgreSQL then aborts one with a deadlock (40P01). The write is simply run again: the
+ * survivor has committed by then, so the retry sees it and ends in an ordinary 409.
+ */
+const MAX_WRITE_ATTEMPTS = 3;
+
 /** Runs a booking write; a refusal by the exclusion constraint becomes the same 409 a check would give. */
 async function guardDoubleBooking<T>(
   deps: ServiceDeps,
@@ -143,13 +150,16 @@ async function guardDoubleBooking<T>(
   excludeBookingId: string | undefined,
   write: () => Promise<T>,
 ): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (!isExclusionViolation(error)) throw error;
-    const resources = await loadBookableResources(deps.db, actor, input.resource_ids);
-    const conflicts = await findConflicts(deps.db, resources, input, deps.clock(), true, excludeBookingId);
-    throw slotUnavailable(conflicts);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (isRetryableConflict(error) && attempt < MAX_WRITE_ATTEMPTS) continue;
+      if (!isExclusionViolation(error) && !isRetryableConflict(error)) throw error;
+      const resources = await loadBookableResources(deps.db, actor, input.resource_ids);
+      const conflicts = await findConflicts(deps.db, resources, input, deps.clock(), true, excludeBookingId);
+      throw slotUnavailable(conflicts);
+    }
   }
 }
 
@@ -161,10 +171,12 @@ async function insertBookingResources(
   interval: Interval,
 ) {
   const during = `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
+  // One order for every transaction, so two multi-resource bookings never wait on each other crosswise.
+  const sorted = [...resourceIds].sort();
   await db
     .insertInto('booking_resources')
     .values(
-      resourceIds.map((resourceId) => ({
+      sorted.map((resourceId) => ({
         booking_id: bookingId,
         resource_id: resourceId,
         organization_id: actor.organizationId,

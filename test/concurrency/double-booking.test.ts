@@ -18,6 +18,9 @@ import {
 const skipReason = inject('postgresSkipReason');
 const MINUTE = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+/** How long the bookings' headers get to reach the servers before their bodies follow. */
+const HOLD_MS = 500;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Cluster = { database: ClonedDatabase; servers: SpawnedServer[]; key: string };
 
@@ -60,14 +63,18 @@ async function call(server: SpawnedServer, key: string, method: string, url: str
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
+  return readReply(response);
+}
+
+async function readReply(response: Response): Promise<Reply> {
   const text = await response.text();
-  let parsed: unknown = text;
+  let body: unknown = text;
   try {
-    parsed = JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     // Kept as text: a non-JSON answer is itself a finding the assertions will show.
   }
-  return { status: response.status, body: parsed } as Reply;
+  return { status: response.status, body };
 }
 
 async function createResource(cluster: Cluster, name: string, alwaysOpen: boolean): Promise<string> {
@@ -104,24 +111,54 @@ type BookingRequest = {
 type Outcome = { request: BookingRequest; server: number; status: number; body: any };
 
 /**
+ * A body held back until `release()`: the request line and headers go out at once (and the server
+ * authenticates the request), the JSON follows only when every request of the batch is waiting for it.
+ */
+function heldBody(json: string, gate: Promise<void>): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(json);
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await gate;
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
+
+/**
  * Sends every request at once, alternating between the servers; a request that fails to answer throws.
- * First, as many reads as there will be bookings open the HTTP connections and fill each server's
- * database pool, so the bookings arrive together instead of one after another on new sockets.
+ * Reads first open the HTTP connections and fill each server's database pool; then all bookings are sent
+ * with their bodies held back, and released together, so they reach the servers in the same instant
+ * instead of trickling in one after another.
  */
 async function fireAll(cluster: Cluster, requests: BookingRequest[]): Promise<Outcome[]> {
+  const serverFor = (index: number) => index % cluster.servers.length;
   const warmUps = await Promise.all(
     requests.map((_, index) =>
-      call(cluster.servers[index % cluster.servers.length]!, cluster.key, 'GET', '/resources?limit=1'),
+      call(cluster.servers[serverFor(index)]!, cluster.key, 'GET', '/resources?limit=1'),
     ),
   );
   expect(warmUps.filter((reply) => reply.status !== 200)).toEqual([]);
-  return Promise.all(
-    requests.map(async (request, index) => {
-      const server = index % cluster.servers.length;
-      const reply = await call(cluster.servers[server]!, cluster.key, 'POST', '/bookings', request);
-      return { request, server, ...reply };
-    }),
-  );
+
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const pending = requests.map(async (request, index) => {
+    const server = serverFor(index);
+    const response = await fetch(`${cluster.servers[server]!.url}/bookings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cluster.key}`, 'content-type': 'application/json' },
+      body: heldBody(JSON.stringify(request), gate),
+      duplex: 'half',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const outcome: Outcome = { request, server, ...(await readReply(response)) };
+    return outcome;
+  });
+  const all = Promise.all(pending);
+  all.catch(() => undefined); // Awaited below; a failure before the release must not go unhandled.
+  await sleep(HOLD_MS);
+  release();
+  return all;
 }
 
 type OverlapCounts = { bookingResources: number; bookings: number; examples: unknown[] };
@@ -175,14 +212,21 @@ function shuffled<T>(items: readonly T[]): T[] {
   return copy;
 }
 
-function describeUnexpected(outcomes: Outcome[]): string {
-  return JSON.stringify(
+/** The first few odd answers, with the servers' logged errors (pino JSON lines on stdout). */
+function describeUnexpected(cluster: Cluster, outcomes: Outcome[]): string {
+  const answers = JSON.stringify(
     outcomes
       .slice(0, 5)
       .map((o) => ({ server: o.server, status: o.status, body: o.body, request: o.request })),
     null,
     2,
   );
+  const errors = cluster.servers
+    .flatMap((server) => server.stdout().split('\n'))
+    .filter((line) => /"level":(50|60)\b/.test(line))
+    .slice(0, 5)
+    .join('\n');
+  return `${outcomes.length} in all; the first:\n${answers}\nerrors the servers logged:\n${errors}`;
 }
 
 describe.skipIf(skipReason)(
@@ -207,8 +251,8 @@ describe.skipIf(skipReason)(
       it('400 simultaneous overlapping bookings never leave two confirmed bookings of a resource overlapping, every 201 is stored and nothing is a 5xx', async () => {
         const base = baseTime();
         const requests: BookingRequest[] = Array.from({ length: 400 }, (_, i) => {
-          // Starts on a 5-minute grid within two hours, 30 to 60 minutes long: heavy overlap.
-          const start = base + randomInt(24) * 5 * MINUTE;
+          // Starts on a 5-minute grid within eight hours, 30 to 60 minutes long: heavy overlap.
+          const start = base + randomInt(96) * 5 * MINUTE;
           const end = start + (30 + randomInt(7) * 5) * MINUTE;
           // Every fourth request books two or three resources, in a random order.
           const multi = i % 4 === 0;
@@ -227,18 +271,21 @@ describe.skipIf(skipReason)(
         const outcomes = await fireAll(cluster!, requests);
 
         const unexpected = outcomes.filter((o) => o.status !== 201 && o.status !== 409);
-        expect(unexpected.length, `answers other than 201/409:\n${describeUnexpected(unexpected)}`).toBe(0);
+        expect(
+          unexpected.length,
+          `answers other than 201/409:\n${describeUnexpected(cluster!, unexpected)}`,
+        ).toBe(0);
         const conflicts = outcomes.filter((o) => o.status === 409);
         const wrongConflicts = conflicts.filter((o) => o.body?.code !== 'SLOT_UNAVAILABLE');
         expect(
           wrongConflicts.length,
-          `409s without SLOT_UNAVAILABLE:\n${describeUnexpected(wrongConflicts)}`,
+          `409s without SLOT_UNAVAILABLE:\n${describeUnexpected(cluster!, wrongConflicts)}`,
         ).toBe(0);
         const created = outcomes.filter((o) => o.status === 201);
-        // The run exercised contention: some won, many lost, and both servers took part in each.
+        // The run exercised contention: some won, many lost, and both servers turned requests away.
+        // (Which server wins the few free slots is left to chance, so that is not asserted.)
         expect(created.length).toBeGreaterThan(0);
         expect(conflicts.length).toBeGreaterThan(0);
-        expect(new Set(created.map((o) => o.server)).size).toBe(2);
         expect(new Set(conflicts.map((o) => o.server)).size).toBe(2);
 
         const client = await cluster!.database.connect();
@@ -296,23 +343,32 @@ describe.skipIf(skipReason)(
       afterAll(() => stopCluster(cluster), 30_000);
 
       it('the overlap query finds double bookings when only the check before the insert guards the slot', async () => {
-        const start = baseTime() + 10 * 60 * MINUTE;
-        const requests: BookingRequest[] = Array.from({ length: 200 }, (_, i) => ({
-          resource_ids: [resourceId],
-          start_time: iso(start),
-          end_time: iso(start + 30 * MINUTE),
-          title: `race ${i}`,
-          ...(i % 2 === 0 ? { ignore_availability: true } : {}),
-        }));
+        // One burst of 200 requests for one slot double-books in most runs; now and then (about one in
+        // ten here) the first booking commits before any other request reads. A further burst on the
+        // next slot, at most three in all, makes a miss practically impossible without hiding one.
+        let overlaps: OverlapCounts = { bookingResources: 0, bookings: 0, examples: [] };
+        const created: number[] = [];
+        for (let burst = 0; burst < 3 && overlaps.bookingResources === 0; burst++) {
+          const start = baseTime() + (10 + burst) * 60 * MINUTE;
+          const requests: BookingRequest[] = Array.from({ length: 200 }, (_, i) => ({
+            resource_ids: [resourceId],
+            start_time: iso(start),
+            end_time: iso(start + 30 * MINUTE),
+            title: `race ${burst}.${i}`,
+            ...(i % 2 === 0 ? { ignore_availability: true } : {}),
+          }));
 
-        const outcomes = await fireAll(cluster!, requests);
+          const outcomes = await fireAll(cluster!, requests);
 
-        const unexpected = outcomes.filter((o) => o.status !== 201 && o.status !== 409);
-        expect(unexpected.length, `answers other than 201/409:\n${describeUnexpected(unexpected)}`).toBe(0);
-        console.log('DEBUG', outcomes.map((o) => o.status).join(','));
-        const overlaps = await countOverlaps(cluster!.database);
-        console.log('DEBUG', overlaps);
-        expect(overlaps.bookingResources).toBeGreaterThan(0);
+          const unexpected = outcomes.filter((o) => o.status !== 201 && o.status !== 409);
+          expect(
+            unexpected.length,
+            `answers other than 201/409:\n${describeUnexpected(cluster!, unexpected)}`,
+          ).toBe(0);
+          created.push(outcomes.filter((o) => o.status === 201).length);
+          overlaps = await countOverlaps(cluster!.database);
+        }
+        expect(overlaps.bookingResources, `201s per burst: ${created.join(', ')}`).toBeGreaterThan(0);
         expect(overlaps.bookings).toBeGreaterThan(0);
       });
     });

@@ -88,13 +88,16 @@ export function freePort(): Promise<number> {
 export type SpawnedServer = {
   url: string;
   pid: number;
-  /** Everything the process wrote to stderr so far. */
+  /** What the process wrote to stderr so far (its start-up and shutdown messages). */
   stderr(): string;
+  /** What it wrote to stdout so far: its log lines (LOG_LEVEL defaults to warn here), the last 1 MB. */
+  stdout(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code once the process is gone. */
   stop(graceMs?: number): Promise<number | null>;
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const OUTPUT_LIMIT = 1024 * 1024;
 
 async function startOnce(
   env: Record<string, string>,
@@ -104,13 +107,18 @@ async function startOnce(
   const child = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve'], {
     cwd: REPO_ROOT,
     env: childEnv({ HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) }),
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
   let stderr = '';
+  let stdout = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
-    stderr += chunk;
+    stderr = (stderr + chunk).slice(-OUTPUT_LIMIT);
+  });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    stdout = (stdout + chunk).slice(-OUTPUT_LIMIT);
   });
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
@@ -147,7 +155,7 @@ async function startOnce(
     try {
       const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
       if (response.ok) {
-        return { url, pid: child.pid!, stderr: () => stderr, stop };
+        return { url, pid: child.pid!, stderr: () => stderr, stdout: () => stdout, stop };
       }
     } catch {
       // Not listening yet.
@@ -172,7 +180,7 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 45_00
 
 /** Stops every server given, even when some fail to stop. */
 export async function stopAll(servers: readonly (SpawnedServer | undefined)[]): Promise<void> {
-  await Promise.allSettled(servers.map((server) => server?.stop()));
+  await Promise.allSettled(servers.map(async (server) => server?.stop()));
 }
 
 /** A 40-character key, as SCHED_BOOTSTRAP_API_KEY would be set by an operator. */
@@ -180,7 +188,7 @@ export function randomApiKey(): string {
   return randomBytes(30).toString('base64url');
 }
 
-export function makeTempDir(label: string): { dir: string; remove(): void } {
+export function makeTempDir(label: string): { dir: string; remove: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sched-${label}-`));
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
