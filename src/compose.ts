@@ -2,7 +2,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { Config } from './config.js';
 import { type App, buildApp } from './http/build-app.js';
-import { createMetrics } from './http/metrics.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
+import { OutboundGuard } from './net/outbound-guard.js';
+import { resolveEncryptionKey, SecretBox } from './security/secret-box.js';
 import { createBootstrapKey } from './services/api-keys.js';
 import type { Clock } from './services/context.js';
 import { type DatabaseHandle, openAndMigrate, type OpenDatabaseOptions } from './storage/open-database.js';
@@ -18,15 +21,53 @@ export function databaseOptions(config: Config): OpenDatabaseOptions {
 export type Server = {
   app: App;
   database: DatabaseHandle;
+  dispatcher: WebhookDispatcher;
   /** Set when the server made the first key of an empty installation; shown once, never stored. */
   firstApiKey: string | undefined;
   close(): Promise<void>;
 };
 
-/** The only place that picks concrete adapters: the database, the clock, the logger. */
-export async function composeServer(config: Config): Promise<Server> {
+type Shared = {
+  logger: FastifyBaseLogger;
+  database: DatabaseHandle;
+  secretBox: SecretBox;
+  guard: OutboundGuard;
+  metrics: Metrics;
+};
+
+/** Checks what needs no database first, so a bad setting fails fast and leaves nothing open. */
+async function openShared(config: Config): Promise<Shared> {
   const logger = pino({ level: config.logLevel }) as FastifyBaseLogger;
+  const secretBox = new SecretBox(
+    resolveEncryptionKey({
+      configured: config.encryptionKey,
+      ...(config.databaseUrl ? {} : { embeddedDataDir: config.dataDir }),
+    }),
+  );
+  const guard = new OutboundGuard({ allow: config.outboundAllow });
   const database = await openAndMigrate(databaseOptions(config));
+  return { logger, database, secretBox, guard, metrics: createMetrics({ processMetrics: true }) };
+}
+
+function startDispatcher(shared: Shared, config: Config): WebhookDispatcher {
+  const deliveries = shared.metrics.webhookDeliveries;
+  const dispatcher = new WebhookDispatcher({
+    db: shared.database.db,
+    clock: systemClock,
+    secretBox: shared.secretBox,
+    guard: shared.guard,
+    logger: shared.logger,
+    leaseMs: config.webhookLeaseSeconds * 1000,
+    onOutcome: (outcome) => deliveries.inc({ outcome }),
+  });
+  dispatcher.start();
+  return dispatcher;
+}
+
+/** The only place that picks concrete adapters: the database, the clock, the logger, the key. */
+export async function composeServer(config: Config): Promise<Server> {
+  const shared = await openShared(config);
+  const { database } = shared;
   try {
     let firstApiKey: string | undefined;
     if (config.bootstrapApiKey) {
@@ -55,16 +96,21 @@ export async function composeServer(config: Config): Promise<Server> {
       db: database.db,
       databaseKind: database.kind,
       clock: systemClock,
-      logger,
-      metrics: createMetrics({ processMetrics: true }),
+      secretBox: shared.secretBox,
+      outboundGuard: shared.guard,
+      logger: shared.logger,
+      metrics: shared.metrics,
     });
+    const dispatcher = startDispatcher(shared, config);
     return {
       app,
       database,
+      dispatcher,
       firstApiKey,
       close: async () => {
         try {
           await app.close();
+          await dispatcher.stop();
         } finally {
           await database.close();
         }
@@ -74,4 +120,19 @@ export async function composeServer(config: Config): Promise<Server> {
     await database.close();
     throw error;
   }
+}
+
+/** `sched worker`: background work only, for running more of it beside the API processes. */
+export async function composeWorker(config: Config): Promise<{ close(): Promise<void> }> {
+  const shared = await openShared(config);
+  const dispatcher = startDispatcher(shared, config);
+  return {
+    close: async () => {
+      try {
+        await dispatcher.stop();
+      } finally {
+        await shared.database.close();
+      }
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseAllowList } from './net/outbound-guard.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -12,6 +13,10 @@ export type Config = {
   encryptionKey: Buffer | undefined;
   logLevel: LogLevel;
   bootstrapApiKey: string | undefined;
+  /** CIDRs that user-given URLs may reach although they are internal (SCHED_OUTBOUND_ALLOW). */
+  outboundAllow: string[];
+  /** How long a worker holds a claimed webhook delivery (SCHED_WEBHOOK_LEASE_SECONDS). */
+  webhookLeaseSeconds: number;
 };
 
 export class ConfigError extends Error {
@@ -90,6 +95,12 @@ function readBootstrapKey(env: Env): string | undefined {
   return raw;
 }
 
+function readOutboundAllow(env: Env): string[] {
+  const parsed = parseAllowList(env.SCHED_OUTBOUND_ALLOW);
+  if ('error' in parsed) throw new ConfigError('SCHED_OUTBOUND_ALLOW', parsed.error);
+  return parsed.cidrs;
+}
+
 /** Parses and validates the environment once, at start. A bad value names its variable. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
@@ -105,5 +116,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     encryptionKey: readEncryptionKey(env),
     logLevel,
     bootstrapApiKey: readBootstrapKey(env),
+    outboundAllow: readOutboundAllow(env),
+    webhookLeaseSeconds: readInteger(env, 'SCHED_WEBHOOK_LEASE_SECONDS', 60, 1, 3600),
   };
 }

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { composeServer, databaseOptions } from '../compose.js';
+import { composeServer, composeWorker, databaseOptions } from '../compose.js';
 import { createBootstrapKey } from '../services/api-keys.js';
 import type { Scope } from '../services/context.js';
 import { migrateToLatest } from '../storage/migrate.js';
@@ -26,12 +26,17 @@ export async function serveCommand(config: Config): Promise<number> {
     say('  npx sched api-keys create --org <name> --scopes admin');
   }
 
+  closeOnSignal(() => server.close());
+  return 0;
+}
+
+function closeOnSignal(close: () => Promise<void>): void {
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    say(`Received ${signal}; finishing open requests and closing.`);
-    server.close().then(
+    say(`Received ${signal}; finishing open work and closing.`);
+    close().then(
       () => process.exit(0),
       (error: unknown) => {
         say(`Shutdown failed: ${String(error)}`);
@@ -41,6 +46,12 @@ export async function serveCommand(config: Config): Promise<number> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+export async function workerCommand(config: Config): Promise<number> {
+  const worker = await composeWorker(config);
+  say('Sched worker running: delivering webhooks.');
+  closeOnSignal(() => worker.close());
   return 0;
 }
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from '../config.js';
 import type { Scope } from '../services/context.js';
+import { MissingEncryptionKeyError } from '../security/secret-box.js';
 import { EmbeddedDatabaseBusyError } from '../storage/embedded-lock.js';
 import { parseArgs } from './args.js';
-import { createApiKeyCommand, migrateCommand, serveCommand } from './commands.js';
+import { createApiKeyCommand, migrateCommand, serveCommand, workerCommand } from './commands.js';
 
 export const USAGE = `Sched: scheduling that never double-books.
 
 Usage:
   sched serve                         start the HTTP API (default command)
+  sched worker                        run background work only (webhook deliveries), beside API processes
   sched migrate                       apply database migrations and exit
   sched api-keys create --org NAME --scopes admin[,write,read] [--name LABEL]
                                       print a new API key for an organization (created if new)
@@ -18,7 +20,8 @@ Only the new key goes to standard output, so KEY=$(npx sched api-keys create --o
 
 Environment:
   PORT (3000)  HOST (127.0.0.1)  SCHED_DATA_DIR (./data)  DATABASE_URL (PostgreSQL instead of the
-  embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY  SCHED_BOOTSTRAP_API_KEY  LOG_LEVEL (info)
+  embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY (required with DATABASE_URL)
+  SCHED_BOOTSTRAP_API_KEY  SCHED_OUTBOUND_ALLOW (CIDRs user-given URLs may reach)  LOG_LEVEL (info)
 `;
 
 const SCOPES: readonly Scope[] = ['read', 'write', 'admin'];
@@ -38,12 +41,14 @@ async function run(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'serve';
-  if (!['serve', 'migrate', 'api-keys'].includes(command))
+  if (!['serve', 'worker', 'migrate', 'api-keys'].includes(command))
     throw new UsageError(`unknown command "${command}"`);
   const config = loadConfig();
   switch (command) {
     case 'serve':
       return serveCommand(config);
+    case 'worker':
+      return workerCommand(config);
     case 'migrate':
       return migrateCommand(config);
     case 'api-keys': {
@@ -76,7 +81,11 @@ run(process.argv.slice(2)).then(
     if (error instanceof UsageError) {
       process.stderr.write(`sched: ${error.message}\n\n${USAGE}`);
       process.exitCode = 2;
-    } else if (error instanceof ConfigError || error instanceof EmbeddedDatabaseBusyError) {
+    } else if (
+      error instanceof ConfigError ||
+      error instanceof EmbeddedDatabaseBusyError ||
+      error instanceof MissingEncryptionKeyError
+    ) {
       process.stderr.write(`sched: ${error.message}\n`);
       process.exitCode = 1;
     } else {

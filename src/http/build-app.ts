@@ -2,8 +2,10 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { isValidLocalDate, isValidTimeZone, isValidWallTime, parseInstant } from '../domain/index.js';
+import { OutboundGuard } from '../net/outbound-guard.js';
+import { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
 import type { DatabaseKind } from '../storage/open-database.js';
 import type { Db } from '../storage/database.js';
@@ -16,12 +18,17 @@ import { availabilityRoutes } from './routes/availability.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { operationsRoutes } from './routes/operations.js';
 import { resourceRoutes } from './routes/resources.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { Problem } from './schemas.js';
 
 export type AppDeps = {
   db: Db;
   databaseKind: DatabaseKind;
   clock: Clock;
+  /** compose.ts passes the configured key; left out (tests, benchmarks), a key lives only in memory. */
+  secretBox?: SecretBox;
+  /** Left out, nothing internal may be reached. */
+  outboundGuard?: OutboundGuard;
   logger?: FastifyBaseLogger | boolean;
   metrics?: Metrics;
 };
@@ -92,6 +99,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(resourceRoutes(routeDeps));
   await app.register(availabilityRoutes(routeDeps));
   await app.register(bookingRoutes(routeDeps));
+  await app.register(
+    webhookRoutes({
+      db: deps.db,
+      clock: deps.clock,
+      secretBox: deps.secretBox ?? new SecretBox(randomBytes(32)),
+      guard: deps.outboundGuard ?? new OutboundGuard({ allow: [] }),
+    }),
+  );
   await app.ready();
   return app;
 }

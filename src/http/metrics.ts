@@ -5,6 +5,7 @@ export type Metrics = {
   registry: Registry;
   bookingsCreated: Counter;
   bookingConflicts: Counter;
+  webhookDeliveries: Counter<'outcome'>;
 };
 
 export function createMetrics(options: { processMetrics: boolean }): Metrics {
@@ -20,6 +21,12 @@ export function createMetrics(options: { processMetrics: boolean }): Metrics {
     bookingConflicts: new Counter({
       name: 'sched_booking_conflicts_total',
       help: 'Booking requests refused with SLOT_UNAVAILABLE',
+      registers: [registry],
+    }),
+    webhookDeliveries: new Counter({
+      name: 'sched_webhook_delivery_attempts_total',
+      help: 'Webhook delivery attempts by outcome: delivered, failed (will retry), exhausted, gone',
+      labelNames: ['outcome'] as const,
       registers: [registry],
     }),
   };

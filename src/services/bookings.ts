@@ -3,6 +3,7 @@ import { checkBookable, formatInstant, type Interval, overlaps } from '../domain
 import type { Attendee, BookingRow, Db } from '../storage/database.js';
 import { isExclusionViolation, isRetryableConflict } from '../storage/errors.js';
 import { recordAudit } from './audit.js';
+import { emitEvent } from './webhook-events.js';
 import { type BookableResource, loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { type BookingConflict, ErrorCode, SchedError, validationError } from './errors.js';
@@ -229,6 +230,7 @@ export async function createBooking(
         targetId: row.booking_id,
         details: { booking: view, ignore_availability: input.ignore_availability ?? false },
       });
+      await emitEvent(trx, actor.organizationId, 'booking.created', view, deps.clock());
       return view;
     }),
   );
@@ -316,6 +318,7 @@ export async function updateBooking(
         targetId: bookingId,
         details: { before: bookingView(before), after: view },
       });
+      await emitEvent(trx, actor.organizationId, 'booking.updated', view, deps.clock());
       return view;
     }),
   );
@@ -349,6 +352,7 @@ export async function cancelBooking(
       targetId: bookingId,
       details: { reason: reason ?? null },
     });
+    await emitEvent(trx, actor.organizationId, 'booking.cancelled', view, deps.clock());
     return view;
   });
 }

@@ -102,6 +102,55 @@ export type AuditLogTable = {
   details: Json<Record<string, unknown>>;
 };
 
+export type WebhookStatus = 'active' | 'paused' | 'disabled';
+
+export type WebhookEndpointsTable = {
+  webhook_id: Generated<string>;
+  organization_id: string;
+  url: string;
+  events: string[];
+  description: string | null;
+  status: ColumnType<WebhookStatus, WebhookStatus | undefined, WebhookStatus>;
+  disabled_reason: string | null;
+  /** The signing secret, sealed with the encryption key: it must be read back to sign. */
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: Date | null;
+  failing_since: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+};
+
+export type WebhookEventsTable = {
+  event_id: Generated<string>;
+  organization_id: string;
+  type: string;
+  /** The exact JSON body sent to every subscriber, so retries send the same bytes. */
+  payload: string;
+  created_at: CreatedAt;
+};
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export type WebhookDeliveriesTable = {
+  delivery_id: Generated<string>;
+  webhook_id: string;
+  event_id: string;
+  organization_id: string;
+  event_type: string;
+  status: ColumnType<DeliveryStatus, DeliveryStatus | undefined, DeliveryStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Date | null;
+  lease_until: Date | null;
+  last_attempt_at: Date | null;
+  last_status_code: number | null;
+  last_latency_ms: number | null;
+  last_response_excerpt: string | null;
+  last_error: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+};
+
 export type Database = {
   organizations: OrganizationsTable;
   api_keys: ApiKeysTable;
@@ -111,6 +160,9 @@ export type Database = {
   booking_resources: BookingResourcesTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_log: AuditLogTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 };
 
 export type Db = Kysely<Database>;

@@ -42,6 +42,11 @@ describeOnBackends('operations endpoints', (t) => {
       ['/api-keys', 'post'],
       ['/api-keys/{api_key_id}', 'delete'],
       ['/audit-log', 'get'],
+      ['/webhooks', 'post'],
+      ['/webhooks/{webhook_id}', 'patch'],
+      ['/webhooks/{webhook_id}/deliveries', 'get'],
+      ['/webhooks/{webhook_id}/deliveries/{delivery_id}/retry', 'post'],
+      ['/webhooks/{webhook_id}/rotate-secret', 'post'],
       ['/healthz', 'get'],
     ] as const) {
       expect(spec.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();

@@ -22,8 +22,13 @@ const SCHED_VARIABLES = [
   'DATABASE_POOL_SIZE',
   'SCHED_ENCRYPTION_KEY',
   'SCHED_BOOTSTRAP_API_KEY',
+  'SCHED_OUTBOUND_ALLOW',
+  'SCHED_WEBHOOK_LEASE_SECONDS',
   'LOG_LEVEL',
 ];
+
+/** Servers on a shared PostgreSQL need an encryption key; all of this run's children share one. */
+export const TEST_ENCRYPTION_KEY = randomBytes(32).toString('base64');
 
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { ...process.env };
@@ -94,6 +99,11 @@ export type SpawnedServer = {
   stdout(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code once the process is gone. */
   stop(graceMs?: number): Promise<number | null>;
+  /**
+   * Sends `signal` at once, no grace (SIGKILL: a crash); resolves with the signal that ended the process
+   * once it is gone, or null when it had already exited on its own.
+   */
+  kill(signal: NodeJS.Signals): Promise<NodeJS.Signals | null>;
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -106,7 +116,13 @@ async function startOnce(
 ): Promise<SpawnedServer | { portTaken: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve'], {
     cwd: REPO_ROOT,
-    env: childEnv({ HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) }),
+    env: childEnv({
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      SCHED_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+      ...env,
+      PORT: String(port),
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -120,9 +136,11 @@ async function startOnce(
   child.stdout.on('data', (chunk: string) => {
     stdout = (stdout + chunk).slice(-OUTPUT_LIMIT);
   });
+  let endedBy: NodeJS.Signals | null = null;
   const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       running.delete(child);
+      endedBy = signal;
       resolve(code);
     });
   });
@@ -144,6 +162,12 @@ async function startOnce(
     return exited;
   };
 
+  const kill = async (signal: NodeJS.Signals): Promise<NodeJS.Signals | null> => {
+    if (!gone) child.kill(signal);
+    await exited;
+    return endedBy;
+  };
+
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -155,7 +179,7 @@ async function startOnce(
     try {
       const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
       if (response.ok) {
-        return { url, pid: child.pid!, stderr: () => stderr, stdout: () => stdout, stop };
+        return { url, pid: child.pid!, stderr: () => stderr, stdout: () => stdout, stop, kill };
       }
     } catch {
       // Not listening yet.

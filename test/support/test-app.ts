@@ -1,5 +1,9 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { type App, buildApp } from '../../src/http/build-app.js';
+import { randomBytes } from 'node:crypto';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/jobs/webhook-dispatcher.js';
+import { OutboundGuard } from '../../src/net/outbound-guard.js';
+import { SecretBox } from '../../src/security/secret-box.js';
 import { createBootstrapKey } from '../../src/services/api-keys.js';
 import type { DatabaseHandle } from '../../src/storage/open-database.js';
 import type { Backend } from './backends.js';
@@ -34,6 +38,11 @@ export type TestApp = {
   adminKey: string;
   organizationId: string;
   keyFor(organization: string, scopes: ('read' | 'write' | 'admin')[]): Promise<string>;
+  secretBox: SecretBox;
+  /** As the tests' servers run: SCHED_OUTBOUND_ALLOW=127.0.0.1/32. */
+  guard: OutboundGuard;
+  /** A webhook dispatcher on this app's database and clock; the caller stops it. */
+  dispatcher(options?: Partial<WebhookDispatcherOptions>): WebhookDispatcher;
   request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 };
@@ -41,7 +50,15 @@ export type TestApp = {
 export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z'): Promise<TestApp> {
   const database = await backend.open();
   const clock = testClock(now);
-  const app = await buildApp({ db: database.db, databaseKind: database.kind, clock: () => clock.now });
+  const secretBox = new SecretBox(randomBytes(32));
+  const guard = new OutboundGuard({ allow: ['127.0.0.1/32'] });
+  const app = await buildApp({
+    db: database.db,
+    databaseKind: database.kind,
+    clock: () => clock.now,
+    secretBox,
+    outboundGuard: guard,
+  });
   const admin = await createBootstrapKey(database.db, { organization: 'acme', scopes: ['admin'] });
   const testApp: TestApp = {
     app,
@@ -49,6 +66,10 @@ export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z
     clock,
     adminKey: admin.key,
     organizationId: admin.organizationId,
+    secretBox,
+    guard,
+    dispatcher: (options = {}) =>
+      new WebhookDispatcher({ db: database.db, clock: () => clock.now, secretBox, guard, ...options }),
     keyFor: async (organization, scopes) =>
       (await createBootstrapKey(database.db, { organization, scopes })).key,
     request: (method, url, options = {}) => {

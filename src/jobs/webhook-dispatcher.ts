@@ -1,0 +1,269 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { sql } from 'kysely';
+import type { Dispatcher } from 'undici';
+import { request } from 'undici';
+import { classifyAttempt, DISABLE_AFTER_FAILING_MS } from '../domain/webhook-retry.js';
+import type { OutboundGuard } from '../net/outbound-guard.js';
+import type { SecretBox } from '../security/secret-box.js';
+import type { Clock } from '../services/context.js';
+import type { Db } from '../storage/database.js';
+import { signWebhook } from './webhook-signature.js';
+
+export type WebhookDispatcherOptions = {
+  db: Db;
+  clock: Clock;
+  secretBox: SecretBox;
+  guard: OutboundGuard;
+  logger?: FastifyBaseLogger | undefined;
+  /** Per attempt, connect to last byte; the contract says 15 s. */
+  timeoutMs?: number;
+  /** How long a claimed delivery is ours; a worker that dies holding one frees it when this runs out. */
+  leaseMs?: number;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  random?: () => number;
+  onOutcome?: (outcome: string) => void;
+};
+
+type Claimed = {
+  delivery_id: string;
+  attempts: number;
+  webhook_id: string;
+  url: string;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: Date | null;
+  payload: string;
+};
+
+type AttemptResult = {
+  statusCode: number | null;
+  latencyMs: number;
+  excerpt: string | null;
+  error: string | null;
+};
+
+const EXCERPT_BYTES = 512;
+
+/**
+ * Takes due deliveries from the webhook_deliveries table (the outbox is the queue), sends them signed,
+ * and records each result. Claims use FOR UPDATE SKIP LOCKED and a lease, so any number of processes
+ * can run one, and a delivery held by a process that died is sent again once its lease runs out:
+ * at least once, never silently lost.
+ */
+export class WebhookDispatcher {
+  readonly #o: Required<Omit<WebhookDispatcherOptions, 'logger' | 'onOutcome'>> & WebhookDispatcherOptions;
+  readonly #agent: Dispatcher;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> | undefined;
+  #stopped = false;
+
+  constructor(options: WebhookDispatcherOptions) {
+    this.#o = {
+      timeoutMs: 15_000,
+      leaseMs: 60_000,
+      batchSize: 16,
+      pollIntervalMs: 250,
+      random: Math.random,
+      ...options,
+    };
+    this.#agent = options.guard.agent({ connectTimeoutMs: this.#o.timeoutMs });
+  }
+
+  start(): void {
+    this.#stopped = false;
+    const tick = () => {
+      if (this.#stopped) return;
+      this.#running = this.runOnce()
+        .catch((error: unknown) => this.#o.logger?.error({ err: error }, 'webhook dispatch failed'))
+        .then((count) => {
+          if (!this.#stopped) this.#timer = setTimeout(tick, count ? 0 : this.#o.pollIntervalMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+    await this.#agent.close();
+  }
+
+  /** One round: claim what is due, send it all, record the results. Returns how many were sent. */
+  async runOnce(): Promise<number> {
+    const claimed = await this.#claim();
+    await Promise.all(claimed.map((delivery) => this.#deliver(delivery)));
+    return claimed.length;
+  }
+
+  async #claim(): Promise<Claimed[]> {
+    const now = new Date(this.#o.clock());
+    const leaseUntil = new Date(now.getTime() + this.#o.leaseMs);
+    const result = await sql<Claimed>`
+      with due as (
+        select d.delivery_id
+        from webhook_deliveries d
+        join webhook_endpoints w on w.webhook_id = d.webhook_id
+        where d.status = 'pending' and d.next_attempt_at <= ${now}
+          and (d.lease_until is null or d.lease_until <= ${now})
+          and w.status = 'active'
+        order by d.next_attempt_at
+        limit ${this.#o.batchSize}
+        for update of d skip locked
+      )
+      update webhook_deliveries d
+      set lease_until = ${leaseUntil}, attempts = d.attempts + 1, updated_at = ${now}
+      from due, webhook_endpoints w, webhook_events e
+      where d.delivery_id = due.delivery_id and w.webhook_id = d.webhook_id and e.event_id = d.event_id
+      returning d.delivery_id, d.attempts, d.webhook_id, w.url, w.secret_sealed, w.previous_secret_sealed,
+        w.previous_secret_expires_at, e.payload
+    `.execute(this.#o.db);
+    return result.rows;
+  }
+
+  #signatures(delivery: Claimed, messageId: string, timestamp: number, now: number): string {
+    const secrets = [this.#o.secretBox.open(delivery.secret_sealed)];
+    if (delivery.previous_secret_sealed && (delivery.previous_secret_expires_at?.getTime() ?? 0) > now) {
+      secrets.push(this.#o.secretBox.open(delivery.previous_secret_sealed));
+    }
+    return secrets.map((secret) => signWebhook(secret, messageId, timestamp, delivery.payload)).join(' ');
+  }
+
+  async #attempt(delivery: Claimed): Promise<AttemptResult> {
+    const now = this.#o.clock();
+    const messageId = `msg_${delivery.delivery_id}`;
+    const timestamp = Math.floor(now / 1000);
+    const started = performance.now();
+    const latency = () => Math.round(performance.now() - started);
+    try {
+      this.#o.guard.checkUrl(delivery.url, ['https', 'http']);
+      const response = await request(delivery.url, {
+        method: 'POST',
+        body: delivery.payload,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Sched-Webhooks/1.0',
+          'webhook-id': messageId,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': this.#signatures(delivery, messageId, timestamp, now),
+        },
+        dispatcher: this.#agent,
+        headersTimeout: this.#o.timeoutMs,
+        bodyTimeout: this.#o.timeoutMs,
+        signal: AbortSignal.timeout(this.#o.timeoutMs),
+      });
+      let excerpt = '';
+      for await (const chunk of response.body) {
+        excerpt += (chunk as Buffer).toString('utf8');
+        if (excerpt.length >= EXCERPT_BYTES) break;
+      }
+      response.body.destroy();
+      return {
+        statusCode: response.statusCode,
+        latencyMs: latency(),
+        excerpt: excerpt.slice(0, EXCERPT_BYTES) || null,
+        error: null,
+      };
+    } catch (error) {
+      const message = error instanceof Error ? describeFailure(error, this.#o.timeoutMs) : String(error);
+      return { statusCode: null, latencyMs: latency(), excerpt: null, error: message };
+    }
+  }
+
+  async #deliver(delivery: Claimed): Promise<void> {
+    const result = await this.#attempt(delivery);
+    const outcome = classifyAttempt(result.statusCode, delivery.attempts, this.#o.random());
+    const now = this.#o.clock();
+    const error =
+      result.error ??
+      (outcome.kind === 'delivered'
+        ? null
+        : result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
+          ? `the receiver answered ${result.statusCode}; redirects are not followed`
+          : `the receiver answered ${result.statusCode}`);
+    this.#o.onOutcome?.(outcome.kind);
+    await this.#o.db.transaction().execute(async (trx) => {
+      // The attempt count guards against a process whose lease ran out recording over its successor.
+      const updated = await trx
+        .updateTable('webhook_deliveries')
+        .set({
+          status:
+            outcome.kind === 'delivered' ? 'succeeded' : outcome.kind === 'failed' ? 'pending' : 'failed',
+          next_attempt_at: outcome.kind === 'failed' ? new Date(now + outcome.retryInMs) : null,
+          lease_until: null,
+          last_attempt_at: new Date(now),
+          last_status_code: result.statusCode,
+          last_latency_ms: result.latencyMs,
+          last_response_excerpt: result.excerpt,
+          last_error: error,
+          updated_at: new Date(now),
+        })
+        .where('delivery_id', '=', delivery.delivery_id)
+        .where('attempts', '=', delivery.attempts)
+        .returning('delivery_id')
+        .executeTakeFirst();
+      if (!updated) return;
+      if (outcome.kind === 'delivered') {
+        await trx
+          .updateTable('webhook_endpoints')
+          .set({ failing_since: null })
+          .where('webhook_id', '=', delivery.webhook_id)
+          .where('failing_since', 'is not', null)
+          .execute();
+      } else if (outcome.kind === 'gone') {
+        await this.#disable(
+          trx,
+          delivery.webhook_id,
+          `the receiver answered 410 Gone at ${new Date(now).toISOString()}`,
+        );
+      } else {
+        await trx
+          .updateTable('webhook_endpoints')
+          .set({ failing_since: sql`coalesce(failing_since, ${new Date(now)})` })
+          .where('webhook_id', '=', delivery.webhook_id)
+          .execute();
+        const endpoint = await trx
+          .selectFrom('webhook_endpoints')
+          .select('failing_since')
+          .where('webhook_id', '=', delivery.webhook_id)
+          .executeTakeFirst();
+        const since = endpoint?.failing_since?.getTime();
+        if (since !== undefined && now - since >= DISABLE_AFTER_FAILING_MS) {
+          await this.#disable(
+            trx,
+            delivery.webhook_id,
+            `every delivery has failed since ${new Date(since).toISOString()} (5 days); last error: ${error ?? 'unknown'}`,
+          );
+        }
+      }
+    });
+  }
+
+  async #disable(db: Db, webhookId: string, reason: string): Promise<void> {
+    await db
+      .updateTable('webhook_endpoints')
+      .set({ status: 'disabled', disabled_reason: reason, updated_at: new Date(this.#o.clock()) })
+      .where('webhook_id', '=', webhookId)
+      .where('status', '<>', 'disabled')
+      .execute();
+    this.#o.logger?.warn({ webhookId, reason }, 'webhook subscription disabled');
+  }
+}
+
+function describeFailure(outer: Error, timeoutMs: number): string {
+  // undici wraps connection failures; the cause says what happened.
+  const error = outer.cause instanceof Error ? outer.cause : outer;
+  const code = (error as NodeJS.ErrnoException).code ?? (outer as NodeJS.ErrnoException).code;
+  if (outer.name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
+  if (
+    error.name === 'TimeoutError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
+    return `no answer within ${timeoutMs / 1000} s`;
+  }
+  if (code === 'EOUTBOUNDREFUSED' || error.name === 'OutboundRefusedError') return error.message;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  return code ? `${code}: ${error.message}` : error.message;
+}

@@ -1,0 +1,43 @@
+import { sql } from 'kysely';
+import type { Db } from '../storage/database.js';
+
+export const WEBHOOK_EVENT_TYPES = [
+  'booking.created',
+  'booking.updated',
+  'booking.cancelled',
+  'calendar.connected',
+  'calendar.disconnected',
+  'calendar.sync_failed',
+  'calendar.reauth_required',
+  'conflict.detected',
+] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/**
+ * Records an event and a pending delivery for every subscription that wants it, in the caller's
+ * transaction: a committed change always produces its event, a rolled-back one never does. One
+ * statement, and no rows at all when nobody subscribes.
+ */
+export async function emitEvent(
+  db: Db,
+  organizationId: string,
+  type: WebhookEventType,
+  data: unknown,
+  now: number,
+): Promise<void> {
+  const payload = JSON.stringify({ type, timestamp: new Date(now).toISOString(), data });
+  await sql`
+    with subscribers as (
+      select webhook_id from webhook_endpoints
+      where organization_id = ${organizationId} and status <> 'disabled' and ${type} = any(events)
+    ), event as (
+      insert into webhook_events (organization_id, type, payload)
+      select ${organizationId}, ${type}, ${payload}
+      where exists (select 1 from subscribers)
+      returning event_id
+    )
+    insert into webhook_deliveries (webhook_id, event_id, organization_id, event_type, next_attempt_at)
+    select subscribers.webhook_id, event.event_id, ${organizationId}, ${type}, ${new Date(now)}
+    from subscribers cross join event
+  `.execute(db);
+}

@@ -1,0 +1,418 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { describe, expect, inject, it } from 'vitest';
+import {
+  childEnv,
+  CLI_ENTRY,
+  type ClonedDatabase,
+  cloneTemplateDatabase,
+  randomApiKey,
+  REPO_ROOT,
+  type SpawnedServer,
+  spawnServer,
+  stopAll,
+  TEST_ENCRYPTION_KEY,
+} from '../support/spawn-server.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
+
+/**
+ * Webhook deliveries survive the death of the process sending them, on real PostgreSQL with real
+ * processes: a `sched serve` killed with SIGKILL while a receiver holds its request open leaves the
+ * delivery claimed but unrecorded, and the next process sends it again once the lease runs out. And two
+ * `sched worker` processes draining one outbox send every event exactly once.
+ */
+
+const skipReason = inject('postgresSkipReason');
+const REQUEST_TIMEOUT_MS = 15_000;
+/** The lease the crash test gives its servers (SCHED_WEBHOOK_LEASE_SECONDS), instead of 60 s. */
+const LEASE_SECONDS = 2;
+/** The dispatcher's default batchSize (src/jobs/webhook-dispatcher.ts): one process never has more in flight. */
+const DISPATCH_BATCH = 16;
+const ALL_WEEK = Object.fromEntries(
+  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [day, [['00:00', '24:00']]]),
+);
+const HALF_HOUR = 30 * 60_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` every `intervalMs` until it returns something other than undefined; throws after `timeoutMs`. */
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Runs every step, even when earlier ones fail, and then throws the first failure. */
+async function cleanUp(steps: (() => Promise<unknown> | undefined)[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}
+
+type Reply = { status: number; body: any };
+
+async function call(server: SpawnedServer, key: string, method: string, url: string, body?: unknown) {
+  const response = await fetch(`${server.url}${url}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  const reply: Reply = { status: response.status, body: text };
+  try {
+    reply.body = JSON.parse(text);
+  } catch {
+    // Kept as text: the assertion that fails shows it.
+  }
+  return reply;
+}
+
+/** A room bookable around the clock, so any future half hour is free. */
+async function createAlwaysOpenResource(server: SpawnedServer, key: string): Promise<string> {
+  const created = await call(server, key, 'POST', '/resources', {
+    name: 'Room',
+    kind: 'room',
+    time_zone: 'UTC',
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const id = created.body.resource_id as string;
+  const schedule = await call(server, key, 'PUT', `/resources/${id}/schedule`, {
+    time_zone: 'UTC',
+    weekly: ALL_WEEK,
+  });
+  expect(schedule.status, JSON.stringify(schedule.body)).toBe(200);
+  return id;
+}
+
+/** The `index`-th half hour from midnight UTC two days ahead. */
+function slot(index: number): { start_time: string; end_time: string } {
+  const today = new Date();
+  const base = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 2);
+  const start = base + index * HALF_HOUR;
+  return { start_time: new Date(start).toISOString(), end_time: new Date(start + HALF_HOUR).toISOString() };
+}
+
+async function book(server: SpawnedServer, key: string, resourceId: string, index: number) {
+  const created = await call(server, key, 'POST', '/bookings', {
+    resource_ids: [resourceId],
+    ...slot(index),
+    title: `Visit ${index}`,
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body as { booking_id: string };
+}
+
+async function query<T>(database: ClonedDatabase, text: string): Promise<T[]> {
+  const client = await database.connect();
+  try {
+    return (await client.query(text)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** `sched worker` as a process of its own: no HTTP, so "ready" is its start-up line on stderr. */
+type SpawnedWorker = { pid: number; output(): string; stop(): Promise<void> };
+
+const workers = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of workers) child.kill('SIGKILL');
+});
+
+async function spawnWorker(env: Record<string, string>, timeoutMs = 45_000): Promise<SpawnedWorker> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'worker'], {
+    cwd: REPO_ROOT,
+    env: childEnv({ LOG_LEVEL: 'warn', SCHED_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  workers.add(child);
+  let output = '';
+  const append = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-64 * 1024);
+  };
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      workers.delete(child);
+      resolve();
+    });
+  });
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const stop = async () => {
+    if (gone) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    try {
+      await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  try {
+    await waitFor(
+      'sched worker start-up',
+      () => {
+        if (/Sched worker running/.test(output)) return true;
+        if (gone) throw new Error(`sched worker exited before it was running:\n${output}`);
+        return undefined;
+      },
+      timeoutMs,
+      100,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { pid: child.pid!, output: () => output, stop };
+}
+
+type Hit = { webhookId: string; body: string; headers: Record<string, string>; at: number };
+
+/**
+ * A receiver that holds every answer until more requests are open at once than one dispatcher ever
+ * sends together (its batch), or `holdMs` has passed; then answers 200 at once. Reaching that many open
+ * requests proves two processes were sending at the same time, so the run did contend for the rows.
+ */
+class GatedReceiver {
+  readonly hits: Hit[] = [];
+  peakOpen = 0;
+  #open = 0;
+  #waiting: (() => void)[] = [];
+  #server: http.Server;
+
+  constructor(
+    readonly releaseAbove: number,
+    readonly holdMs: number,
+  ) {
+    this.#server = http.createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(request.headers)) {
+          if (typeof value === 'string') headers[name] = value;
+        }
+        this.hits.push({
+          webhookId: headers['webhook-id'] ?? '',
+          body: Buffer.concat(chunks).toString('utf8'),
+          headers,
+          at: Date.now(),
+        });
+        this.#open++;
+        this.peakOpen = Math.max(this.peakOpen, this.#open);
+        let answered = false;
+        const answer = () => {
+          if (answered) return;
+          answered = true;
+          clearTimeout(timer);
+          this.#open--;
+          if (!response.destroyed) response.writeHead(200).end('ok');
+        };
+        const timer = setTimeout(answer, this.holdMs);
+        response.on('close', answer);
+        this.#waiting.push(answer);
+        if (this.#open > this.releaseAbove) {
+          for (const waiting of this.#waiting.splice(0)) waiting();
+        }
+      });
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  url(): string {
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/hook`;
+  }
+
+  async stop(): Promise<void> {
+    for (const waiting of this.#waiting.splice(0)) waiting();
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+describe.skipIf(skipReason)(
+  `webhook delivery across process crashes on real PostgreSQL${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  { timeout: 120_000 },
+  () => {
+    it('a worker killed with SIGKILL mid-delivery: the event is still delivered after restart, with the same webhook-id and a valid signature', async () => {
+      const database = await cloneTemplateDatabase('whcrash');
+      const receiver = await new WebhookReceiver().start();
+      const servers: SpawnedServer[] = [];
+      try {
+        const key = randomApiKey();
+        const env = {
+          DATABASE_URL: database.url,
+          SCHED_BOOTSTRAP_API_KEY: key,
+          SCHED_OUTBOUND_ALLOW: '127.0.0.1/32',
+          SCHED_WEBHOOK_LEASE_SECONDS: String(LEASE_SECONDS),
+        };
+        // The first request is held open far longer than the test: the process dies while sending it.
+        receiver.behaviour = { status: 200, delayMs: 600_000 };
+        const first = await spawnServer(env);
+        servers.push(first);
+        const resourceId = await createAlwaysOpenResource(first, key);
+        const hook = await call(first, key, 'POST', '/webhooks', {
+          url: receiver.url(),
+          events: ['booking.created'],
+        });
+        expect(hook.status, JSON.stringify(hook.body)).toBe(201);
+        const { webhook_id: webhookId, secret } = hook.body as { webhook_id: string; secret: string };
+        const booking = await book(first, key, resourceId, 0);
+
+        await waitFor('the first delivery attempt', () => receiver.received[0], 15_000);
+        // Claimed and in flight, nothing recorded yet; the lease is the configured one.
+        const [claimed] = await query<{
+          delivery_id: string;
+          status: string;
+          attempts: number;
+          lease_until: Date;
+          updated_at: Date;
+        }>(database, 'select delivery_id, status, attempts, lease_until, updated_at from webhook_deliveries');
+        expect(claimed).toMatchObject({ status: 'pending', attempts: 1 });
+        expect(claimed!.lease_until.getTime() - claimed!.updated_at.getTime()).toBe(LEASE_SECONDS * 1000);
+
+        expect(await first.kill('SIGKILL')).toBe('SIGKILL');
+        receiver.behaviour = { status: 200, body: 'ok' };
+        const second = await spawnServer(env);
+        servers.push(second);
+
+        const retried = await waitFor('the delivery after the restart', () => receiver.received[1], 30_000);
+        const original = receiver.received[0]!;
+        expect(original.headers['webhook-id']).toBe(`msg_${claimed!.delivery_id}`);
+        expect(retried.headers['webhook-id']).toBe(original.headers['webhook-id']);
+        expect(retried.body).toBe(original.body);
+        // Not sent again before the dead process's lease ran out.
+        expect(retried.at).toBeGreaterThanOrEqual(claimed!.lease_until.getTime());
+        const verified = new Webhook(secret).verify(retried.body, retried.headers) as any;
+        expect(verified.type).toBe('booking.created');
+        expect(verified.data.booking_id).toBe(booking.booking_id);
+
+        const delivery = await waitFor(
+          'the delivery recorded as succeeded',
+          async () => {
+            const listed = await call(second, key, 'GET', `/webhooks/${webhookId}/deliveries`);
+            expect(listed.status).toBe(200);
+            const entries = listed.body.deliveries as any[];
+            expect(entries).toHaveLength(1);
+            return entries[0].status === 'pending' ? undefined : entries[0];
+          },
+          15_000,
+          100,
+        );
+        expect(delivery).toMatchObject({
+          delivery_id: claimed!.delivery_id,
+          status: 'succeeded',
+          attempts: 2,
+          response_status: 200,
+          error: null,
+        });
+        const events = await query<{ event_id: string }>(database, 'select event_id from webhook_events');
+        expect(events).toHaveLength(1);
+        expect(receiver.received).toHaveLength(2);
+      } finally {
+        await cleanUp([() => stopAll(servers), () => receiver.stop(), () => database.drop()]);
+      }
+    });
+
+    it('two worker processes on one database deliver each of 30 events exactly once', async () => {
+      const COUNT = 30;
+      const database = await cloneTemplateDatabase('whpair');
+      const receiver = await new GatedReceiver(DISPATCH_BATCH, 5_000).start();
+      const servers: SpawnedServer[] = [];
+      const started: SpawnedWorker[] = [];
+      try {
+        const key = randomApiKey();
+        const env = { DATABASE_URL: database.url, SCHED_OUTBOUND_ALLOW: '127.0.0.1/32' };
+        const server = await spawnServer({ ...env, SCHED_BOOTSTRAP_API_KEY: key });
+        servers.push(server);
+        const resourceId = await createAlwaysOpenResource(server, key);
+        const hook = await call(server, key, 'POST', '/webhooks', {
+          url: receiver.url(),
+          events: ['booking.created'],
+        });
+        expect(hook.status, JSON.stringify(hook.body)).toBe(201);
+        const { webhook_id: webhookId, secret } = hook.body as { webhook_id: string; secret: string };
+        // Paused, events queue up undelivered; the server (a dispatcher too) is gone before they are due.
+        const paused = await call(server, key, 'PATCH', `/webhooks/${webhookId}`, { status: 'paused' });
+        expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+        const bookingIds: string[] = [];
+        for (let index = 0; index < COUNT; index++) {
+          bookingIds.push((await book(server, key, resourceId, index)).booking_id);
+        }
+        expect(await server.stop()).toBe(0);
+        expect(receiver.hits).toHaveLength(0);
+
+        started.push(...(await Promise.all([spawnWorker(env), spawnWorker(env)])));
+        // Both workers are polling; resuming makes every delivery due for both at once.
+        await query(database, `update webhook_endpoints set status = 'active'`);
+
+        await waitFor(
+          `${COUNT} deliveries recorded as succeeded`,
+          async () => {
+            const [row] = await query<{ n: number }>(
+              database,
+              `select count(*)::int as n from webhook_deliveries where status = 'succeeded'`,
+            );
+            return row!.n === COUNT ? true : undefined;
+          },
+          30_000,
+          100,
+        );
+        // Four of the workers' poll intervals more: a late duplicate would arrive in this time.
+        await sleep(1_000);
+
+        const seen = new Map<string, number>();
+        for (const hit of receiver.hits) seen.set(hit.webhookId, (seen.get(hit.webhookId) ?? 0) + 1);
+        const repeated = [...seen].filter(([, times]) => times !== 1);
+        expect(repeated, 'webhook-ids received more than once').toEqual([]);
+        expect(seen.size).toBe(COUNT);
+        const verifier = new Webhook(secret);
+        const delivered = receiver.hits.map((hit) => (verifier.verify(hit.body, hit.headers) as any).data);
+        expect(delivered.map((data) => data.booking_id).sort()).toEqual([...bookingIds].sort());
+        const rows = await query<{ delivery_id: string; attempts: number; status: string }>(
+          database,
+          'select delivery_id, attempts, status from webhook_deliveries',
+        );
+        expect(rows).toHaveLength(COUNT);
+        expect(rows.filter((row) => row.attempts !== 1 || row.status !== 'succeeded')).toEqual([]);
+        expect(new Set(rows.map((row) => `msg_${row.delivery_id}`))).toEqual(new Set(seen.keys()));
+        // More open at once than one process sends together: both workers were delivering concurrently.
+        expect(receiver.peakOpen).toBeGreaterThan(DISPATCH_BATCH);
+      } finally {
+        await cleanUp([
+          () => Promise.all(started.map((worker) => worker.stop())),
+          () => stopAll(servers),
+          () => receiver.stop(),
+          () => database.drop(),
+        ]);
+      }
+    });
+  },
+);
