@@ -117,6 +117,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     logLevel,
     bootstrapApiKey: readBootstrapKey(env),
     outboundAllow: readOutboundAllow(env),
-    webhookLeaseSeconds: readInteger(env, 'SCHED_WEBHOOK_LEASE_SECONDS', 60, 1, 3600),
+    // Longer than the 15 s an attempt may take, so a live delivery is never claimed twice.
+    webhookLeaseSeconds: readInteger(env, 'SCHED_WEBHOOK_LEASE_SECONDS', 60, 20, 3600),
   };
 }

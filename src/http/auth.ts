@@ -25,10 +25,13 @@ function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** Authenticates before the body is even validated, so an anonymous caller learns nothing from 400s. */
+/**
+ * Authenticates before the body is even validated, so an anonymous caller learns nothing from 400s.
+ * The hook is attached only to routes that need a scope, so public routes (health, metrics) pay nothing.
+ */
 export function registerAuth(app: FastifyInstance, db: Db): void {
   app.decorateRequest('actor', undefined);
-  app.addHook('onRequest', async (request) => {
+  const authenticate = async (request: FastifyRequest) => {
     const needed = request.routeOptions.config.scope;
     if (!needed) return;
     const token = bearerToken(request.headers.authorization);
@@ -46,5 +49,13 @@ export function registerAuth(app: FastifyInstance, db: Db): void {
       label: `api_key:${found.apiKeyId}`,
       scopes: found.scopes,
     };
+  };
+  app.addHook('onRoute', (route) => {
+    if (!route.config?.scope) return;
+    route.onRequest = [authenticate, ...toArray(route.onRequest)];
   });
+}
+
+export function toArray<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }

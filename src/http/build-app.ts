@@ -65,9 +65,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const metrics = deps.metrics ?? createMetrics({ processMetrics: false });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    return payload;
+    done();
   });
   app.addSchema(Problem);
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { toArray } from './auth.js';
 import type { Clock } from '../services/context.js';
 import { validationError } from '../services/errors.js';
 import {
@@ -37,8 +38,8 @@ export function hashRequest(method: string, url: string, body: unknown): string 
 export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock): void {
   app.decorateRequest('idempotencyKey', undefined);
 
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.method !== 'POST' || !request.actor) return;
+  const claim = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.actor) return;
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     const key = Array.isArray(header) ? header[0] : header;
@@ -55,9 +56,9 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock):
         .send(claim.body);
     }
     request.idempotencyKey = key;
-  });
+  };
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  const complete = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const key = request.idempotencyKey;
     if (!key || !request.actor) return payload;
     request.idempotencyKey = undefined;
@@ -67,5 +68,13 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock):
       await completeIdempotencyKey(db, request.actor.organizationId, key, reply.statusCode, payload);
     }
     return payload;
+  };
+
+  // Only authenticated POST routes take part; every other route runs without these hooks.
+  app.addHook('onRoute', (route) => {
+    const methods = toArray(route.method);
+    if (!methods.includes('POST') || !route.config?.scope) return;
+    route.preHandler = [...toArray(route.preHandler), claim];
+    route.onSend = [...toArray(route.onSend), complete];
   });
 }

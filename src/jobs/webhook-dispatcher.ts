@@ -33,6 +33,7 @@ type Claimed = {
   secret_sealed: string;
   previous_secret_sealed: string | null;
   previous_secret_expires_at: Date | null;
+  failing_since: Date | null;
   payload: string;
 };
 
@@ -43,7 +44,7 @@ type AttemptResult = {
   error: string | null;
 };
 
-const EXCERPT_BYTES = 512;
+const EXCERPT_CHARS = 512;
 
 /**
  * Takes due deliveries from the webhook_deliveries table (the outbox is the queue), sends them signed,
@@ -63,7 +64,7 @@ export class WebhookDispatcher {
       timeoutMs: 15_000,
       leaseMs: 60_000,
       batchSize: 16,
-      pollIntervalMs: 250,
+      pollIntervalMs: 100,
       random: Math.random,
       ...options,
     };
@@ -93,7 +94,12 @@ export class WebhookDispatcher {
   /** One round: claim what is due, send it all, record the results. Returns how many were sent. */
   async runOnce(): Promise<number> {
     const claimed = await this.#claim();
-    await Promise.all(claimed.map((delivery) => this.#deliver(delivery)));
+    // Settled, not all: one failure to record must not leave the rest of the batch running unawaited.
+    const results = await Promise.allSettled(claimed.map((delivery) => this.#deliver(delivery)));
+    for (const result of results) {
+      if (result.status === 'rejected')
+        this.#o.logger?.error({ err: result.reason }, 'recording a webhook delivery failed');
+    }
     return claimed.length;
   }
 
@@ -117,7 +123,7 @@ export class WebhookDispatcher {
       from due, webhook_endpoints w, webhook_events e
       where d.delivery_id = due.delivery_id and w.webhook_id = d.webhook_id and e.event_id = d.event_id
       returning d.delivery_id, d.attempts, d.webhook_id, w.url, w.secret_sealed, w.previous_secret_sealed,
-        w.previous_secret_expires_at, e.payload
+        w.previous_secret_expires_at, w.failing_since, e.payload
     `.execute(this.#o.db);
     return result.rows;
   }
@@ -156,13 +162,13 @@ export class WebhookDispatcher {
       let excerpt = '';
       for await (const chunk of response.body) {
         excerpt += (chunk as Buffer).toString('utf8');
-        if (excerpt.length >= EXCERPT_BYTES) break;
+        if (excerpt.length >= EXCERPT_CHARS) break;
       }
       response.body.destroy();
       return {
         statusCode: response.statusCode,
         latencyMs: latency(),
-        excerpt: excerpt.slice(0, EXCERPT_BYTES) || null,
+        excerpt: excerpt.slice(0, EXCERPT_CHARS) || null,
         error: null,
       };
     } catch (error) {
@@ -182,8 +188,7 @@ export class WebhookDispatcher {
         : result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
           ? `the receiver answered ${result.statusCode}; redirects are not followed`
           : `the receiver answered ${result.statusCode}`);
-    this.#o.onOutcome?.(outcome.kind);
-    await this.#o.db.transaction().execute(async (trx) => {
+    const record = async (trx: Db): Promise<boolean> => {
       // The attempt count guards against a process whose lease ran out recording over its successor.
       const updated = await trx
         .updateTable('webhook_deliveries')
@@ -203,14 +208,16 @@ export class WebhookDispatcher {
         .where('attempts', '=', delivery.attempts)
         .returning('delivery_id')
         .executeTakeFirst();
-      if (!updated) return;
+      if (!updated) return false;
       if (outcome.kind === 'delivered') {
-        await trx
-          .updateTable('webhook_endpoints')
-          .set({ failing_since: null })
-          .where('webhook_id', '=', delivery.webhook_id)
-          .where('failing_since', 'is not', null)
-          .execute();
+        // The common case costs no second statement: the claim told us whether a streak was open.
+        if (delivery.failing_since) {
+          await trx
+            .updateTable('webhook_endpoints')
+            .set({ failing_since: null })
+            .where('webhook_id', '=', delivery.webhook_id)
+            .execute();
+        }
       } else if (outcome.kind === 'gone') {
         await this.#disable(
           trx,
@@ -218,18 +225,15 @@ export class WebhookDispatcher {
           `the receiver answered 410 Gone at ${new Date(now).toISOString()}`,
         );
       } else {
-        await trx
-          .updateTable('webhook_endpoints')
-          .set({ failing_since: sql`coalesce(failing_since, ${new Date(now)})` })
-          .where('webhook_id', '=', delivery.webhook_id)
-          .execute();
-        const endpoint = await trx
-          .selectFrom('webhook_endpoints')
-          .select('failing_since')
-          .where('webhook_id', '=', delivery.webhook_id)
-          .executeTakeFirst();
-        const since = endpoint?.failing_since?.getTime();
-        if (since !== undefined && now - since >= DISABLE_AFTER_FAILING_MS) {
+        const since = delivery.failing_since?.getTime() ?? now;
+        if (!delivery.failing_since) {
+          await trx
+            .updateTable('webhook_endpoints')
+            .set({ failing_since: sql`coalesce(failing_since, ${new Date(now)})` })
+            .where('webhook_id', '=', delivery.webhook_id)
+            .execute();
+        }
+        if (now - since >= DISABLE_AFTER_FAILING_MS) {
           await this.#disable(
             trx,
             delivery.webhook_id,
@@ -237,7 +241,13 @@ export class WebhookDispatcher {
           );
         }
       }
-    });
+      return true;
+    };
+    // A success with no failure streak to close is one statement; anything else touches the
+    // subscription too, and both rows change together.
+    const alone = outcome.kind === 'delivered' && !delivery.failing_since;
+    const recorded = alone ? await record(this.#o.db) : await this.#o.db.transaction().execute(record);
+    if (recorded) this.#o.onOutcome?.(outcome.kind);
   }
 
   async #disable(db: Db, webhookId: string, reason: string): Promise<void> {

@@ -1,10 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { checkBookable, formatInstant, type Interval, overlaps } from '../domain/index.js';
-import type { Attendee, BookingRow, Db } from '../storage/database.js';
+import type { Attendee, BookingRow, Db, NewAuditEntry } from '../storage/database.js';
 import { isExclusionViolation, isRetryableConflict } from '../storage/errors.js';
 import { recordAudit } from './audit.js';
 import { emitEvent } from './webhook-events.js';
-import { type BookableResource, loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
+import {
+  type BookableResource,
+  type BookedInterval,
+  loadBookableResources,
+  loadBookedIntervals,
+} from './bookable-resources.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { type BookingConflict, ErrorCode, SchedError, validationError } from './errors.js';
 import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
@@ -65,18 +71,17 @@ function checkInterval(interval: Interval): void {
   }
 }
 
-/**
- * Why the interval cannot be booked on these resources; [] when it can. With `ignoreAvailability`
- * only other bookings count, and then without buffers: the rule the database enforces anyway.
- */
-async function findConflicts(
+function hasBuffers(resource: BookableResource): boolean {
+  return resource.schedule.bufferBeforeMinutes > 0 || resource.schedule.bufferAfterMinutes > 0;
+}
+
+/** Confirmed bookings that could conflict with the request once buffers widen them. */
+function loadNearbyBookings(
   db: Db,
   resources: readonly BookableResource[],
   requested: Interval,
-  now: number,
-  ignoreAvailability: boolean,
   excludeBookingId?: string,
-): Promise<BookingConflict[]> {
+): Promise<Map<string, BookedInterval[]>> {
   const widest = Math.max(
     0,
     ...resources.map((r) => Math.max(r.schedule.bufferBeforeMinutes, r.schedule.bufferAfterMinutes)),
@@ -85,12 +90,26 @@ async function findConflicts(
     start: requested.start - widest * MS_PER_MINUTE,
     end: requested.end + widest * MS_PER_MINUTE,
   };
-  const booked = await loadBookedIntervals(
+  return loadBookedIntervals(
     db,
     resources.map((r) => r.resourceId),
     range,
     excludeBookingId,
   );
+}
+
+/**
+ * Why the interval cannot be booked on these resources, given their nearby bookings; [] when it can.
+ * With `ignoreAvailability` only other bookings count, and then without buffers: the rule the
+ * database enforces anyway.
+ */
+function conflictsWith(
+  resources: readonly BookableResource[],
+  booked: ReadonlyMap<string, readonly BookedInterval[]>,
+  requested: Interval,
+  now: number,
+  ignoreAvailability: boolean,
+): BookingConflict[] {
   const conflicts: BookingConflict[] = [];
   const push = (resourceId: string, kind: BookingConflict['kind'], interval: Interval) =>
     conflicts.push({
@@ -117,6 +136,36 @@ async function findConflicts(
   return conflicts;
 }
 
+async function findConflicts(
+  db: Db,
+  resources: readonly BookableResource[],
+  requested: Interval,
+  now: number,
+  ignoreAvailability: boolean,
+  excludeBookingId?: string,
+): Promise<BookingConflict[]> {
+  const booked = await loadNearbyBookings(db, resources, requested, excludeBookingId);
+  return conflictsWith(resources, booked, requested, now, ignoreAvailability);
+}
+
+/**
+ * Where no resource has buffers, overlap with another booking is exactly what the exclusion
+ * constraint refuses, so reading the bookings first would only repeat its work on every request.
+ * They are read when something else is wrong already, so the 409 lists every conflict at once.
+ */
+async function conflictsBeforeInsert(
+  db: Db,
+  resources: readonly BookableResource[],
+  requested: Interval,
+  now: number,
+  ignoreAvailability: boolean,
+): Promise<BookingConflict[]> {
+  if (resources.some(hasBuffers)) return findConflicts(db, resources, requested, now, ignoreAvailability);
+  const withoutBookings = conflictsWith(resources, new Map(), requested, now, ignoreAvailability);
+  if (withoutBookings.length === 0) return [];
+  return findConflicts(db, resources, requested, now, ignoreAvailability);
+}
+
 function slotUnavailable(conflicts: BookingConflict[]): SchedError {
   return new SchedError(ErrorCode.SLOT_UNAVAILABLE, 'the requested time is not available', { conflicts });
 }
@@ -128,7 +177,7 @@ function slotUnavailable(conflicts: BookingConflict[]): SchedError {
  */
 async function lockBufferedResources(db: Db, resources: readonly BookableResource[]): Promise<void> {
   const buffered = resources
-    .filter((r) => r.schedule.bufferBeforeMinutes > 0 || r.schedule.bufferAfterMinutes > 0)
+    .filter(hasBuffers)
     .map((r) => r.resourceId)
     .sort();
   for (const resourceId of buffered) {
@@ -188,6 +237,37 @@ async function insertBookingResources(
     .execute();
 }
 
+/**
+ * The booking, a row per booked resource and its audit entry in one statement: one round trip
+ * instead of three on the hottest write. The exclusion constraint still refuses an overlap (23P01).
+ */
+async function insertBooking(
+  db: Db,
+  row: BookingRow,
+  interval: Interval,
+  audit: NewAuditEntry,
+): Promise<void> {
+  const during = `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
+  // One order for every transaction, so two multi-resource bookings never wait on each other crosswise.
+  const sorted = [...row.resource_ids].sort();
+  await sql`
+    with booking as (
+      insert into bookings (booking_id, organization_id, status, resource_ids, start_time, end_time, title,
+        description, attendees, metadata, created_at, updated_at)
+      values (${row.booking_id}, ${row.organization_id}, 'confirmed', ${row.resource_ids}::uuid[], ${row.start_time},
+        ${row.end_time}, ${row.title}, ${row.description}, ${JSON.stringify(row.attendees)}::jsonb,
+        ${JSON.stringify(row.metadata)}::jsonb, ${row.created_at}, ${row.updated_at})
+    ), booked as (
+      insert into booking_resources (booking_id, resource_id, organization_id, during, status)
+      select ${row.booking_id}::uuid, resource_id, ${row.organization_id}::uuid, ${during}::tstzrange, 'confirmed'
+      from unnest(${sorted}::uuid[]) as ids(resource_id)
+    )
+    insert into audit_log (organization_id, actor, action, target_type, target_id, details)
+    values (${audit.organization_id}, ${audit.actor}, ${audit.action}, ${audit.target_type}, ${audit.target_id},
+      ${audit.details}::jsonb)
+  `.execute(db);
+}
+
 export async function createBooking(
   deps: ServiceDeps,
   actor: Actor,
@@ -199,36 +279,34 @@ export async function createBooking(
     deps.db.transaction().execute(async (trx) => {
       const resources = await loadBookableResources(trx, actor, input.resource_ids);
       await lockBufferedResources(trx, resources);
-      const conflicts = await findConflicts(
-        trx,
-        resources,
-        requested,
-        deps.clock(),
-        input.ignore_availability ?? false,
-      );
+      const now = deps.clock();
+      const ignoreAvailability = input.ignore_availability ?? false;
+      const conflicts = await conflictsBeforeInsert(trx, resources, requested, now, ignoreAvailability);
       if (conflicts.length > 0) throw slotUnavailable(conflicts);
-      const row = await trx
-        .insertInto('bookings')
-        .values({
-          organization_id: actor.organizationId,
-          status: 'confirmed',
-          resource_ids: input.resource_ids,
-          start_time: new Date(input.start),
-          end_time: new Date(input.end),
-          title: input.title,
-          description: input.description ?? null,
-          attendees: JSON.stringify(input.attendees ?? []),
-          metadata: JSON.stringify(input.metadata ?? {}),
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await insertBookingResources(trx, actor, row.booking_id, input.resource_ids, requested);
+      const at = new Date(now);
+      const row: BookingRow = {
+        booking_id: randomUUID(),
+        organization_id: actor.organizationId,
+        status: 'confirmed',
+        resource_ids: input.resource_ids,
+        start_time: new Date(input.start),
+        end_time: new Date(input.end),
+        title: input.title,
+        description: input.description ?? null,
+        attendees: input.attendees ?? [],
+        metadata: input.metadata ?? {},
+        cancel_reason: null,
+        created_at: at,
+        updated_at: at,
+      };
       const view = bookingView(row);
-      await recordAudit(trx, actor, {
+      await insertBooking(trx, row, requested, {
+        organization_id: actor.organizationId,
+        actor: actor.label,
         action: 'booking.created',
-        targetType: 'booking',
-        targetId: row.booking_id,
-        details: { booking: view, ignore_availability: input.ignore_availability ?? false },
+        target_type: 'booking',
+        target_id: row.booking_id,
+        details: JSON.stringify({ booking: view, ignore_availability: ignoreAvailability }),
       });
       await emitEvent(trx, actor.organizationId, 'booking.created', view, deps.clock());
       return view;

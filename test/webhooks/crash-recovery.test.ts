@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, inject, it } from 'vitest';
 import {
@@ -26,10 +25,8 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 const skipReason = inject('postgresSkipReason');
 const REQUEST_TIMEOUT_MS = 15_000;
-/** The lease the crash test gives its servers (SCHED_WEBHOOK_LEASE_SECONDS), instead of 60 s. */
-const LEASE_SECONDS = 2;
-/** The dispatcher's default batchSize (src/jobs/webhook-dispatcher.ts): one process never has more in flight. */
-const DISPATCH_BATCH = 16;
+/** The shortest lease SCHED_WEBHOOK_LEASE_SECONDS allows, instead of the default 60 s. */
+const LEASE_SECONDS = 20;
 const ALL_WEEK = Object.fromEntries(
   ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [day, [['00:00', '24:00']]]),
 );
@@ -189,74 +186,6 @@ async function spawnWorker(env: Record<string, string>, timeoutMs = 45_000): Pro
   return { pid: child.pid!, output: () => output, stop };
 }
 
-type Hit = { webhookId: string; body: string; headers: Record<string, string>; at: number };
-
-/**
- * A receiver that holds every answer until more requests are open at once than one dispatcher ever
- * sends together (its batch), or `holdMs` has passed; then answers 200 at once. Reaching that many open
- * requests proves two processes were sending at the same time, so the run did contend for the rows.
- */
-class GatedReceiver {
-  readonly hits: Hit[] = [];
-  peakOpen = 0;
-  #open = 0;
-  #waiting: (() => void)[] = [];
-  #server: http.Server;
-
-  constructor(
-    readonly releaseAbove: number,
-    readonly holdMs: number,
-  ) {
-    this.#server = http.createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        const headers: Record<string, string> = {};
-        for (const [name, value] of Object.entries(request.headers)) {
-          if (typeof value === 'string') headers[name] = value;
-        }
-        this.hits.push({
-          webhookId: headers['webhook-id'] ?? '',
-          body: Buffer.concat(chunks).toString('utf8'),
-          headers,
-          at: Date.now(),
-        });
-        this.#open++;
-        this.peakOpen = Math.max(this.peakOpen, this.#open);
-        let answered = false;
-        const answer = () => {
-          if (answered) return;
-          answered = true;
-          clearTimeout(timer);
-          this.#open--;
-          if (!response.destroyed) response.writeHead(200).end('ok');
-        };
-        const timer = setTimeout(answer, this.holdMs);
-        response.on('close', answer);
-        this.#waiting.push(answer);
-        if (this.#open > this.releaseAbove) {
-          for (const waiting of this.#waiting.splice(0)) waiting();
-        }
-      });
-    });
-  }
-
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return this;
-  }
-
-  url(): string {
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/hook`;
-  }
-
-  async stop(): Promise<void> {
-    for (const waiting of this.#waiting.splice(0)) waiting();
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
 describe.skipIf(skipReason)(
   `webhook delivery across process crashes on real PostgreSQL${skipReason ? ` (skipped: ${skipReason})` : ''}`,
   { timeout: 120_000 },
@@ -341,12 +270,13 @@ describe.skipIf(skipReason)(
       }
     });
 
-    it('two worker processes on one database deliver each of 30 events exactly once', async () => {
+    it('two worker processes on one database deliver each of 30 events exactly once, claiming at the same instant', async () => {
       const COUNT = 30;
       const database = await cloneTemplateDatabase('whpair');
-      const receiver = await new GatedReceiver(DISPATCH_BATCH, 5_000).start();
+      const receiver = await new WebhookReceiver().start();
       const servers: SpawnedServer[] = [];
       const started: SpawnedWorker[] = [];
+      let gate: pg.Client | undefined;
       try {
         const key = randomApiKey();
         const env = { DATABASE_URL: database.url, SCHED_OUTBOUND_ALLOW: '127.0.0.1/32' };
@@ -359,7 +289,7 @@ describe.skipIf(skipReason)(
         });
         expect(hook.status, JSON.stringify(hook.body)).toBe(201);
         const { webhook_id: webhookId, secret } = hook.body as { webhook_id: string; secret: string };
-        // Paused, events queue up undelivered; the server (a dispatcher too) is gone before they are due.
+        // Paused, the events queue up undelivered; the server (a dispatcher too) is gone before they are due.
         const paused = await call(server, key, 'PATCH', `/webhooks/${webhookId}`, { status: 'paused' });
         expect(paused.status, JSON.stringify(paused.body)).toBe(200);
         const bookingIds: string[] = [];
@@ -367,11 +297,30 @@ describe.skipIf(skipReason)(
           bookingIds.push((await book(server, key, resourceId, index)).booking_id);
         }
         expect(await server.stop()).toBe(0);
-        expect(receiver.hits).toHaveLength(0);
+        expect(receiver.received).toHaveLength(0);
 
         started.push(...(await Promise.all([spawnWorker(env), spawnWorker(env)])));
-        // Both workers are polling; resuming makes every delivery due for both at once.
-        await query(database, `update webhook_endpoints set status = 'active'`);
+        // Resume the subscription holding the outbox locked, until both workers' next claims wait on the
+        // lock: on commit both claim in the same instant, from the same 30 due rows (more than a batch).
+        gate = await database.connect();
+        await gate.query('begin');
+        await gate.query('lock table webhook_deliveries in access exclusive mode');
+        await gate.query(`update webhook_endpoints set status = 'active'`);
+        await waitFor(
+          'both workers waiting to claim',
+          async () => {
+            const [row] = await query<{ n: number }>(
+              database,
+              `select count(*)::int as n from pg_stat_activity
+               where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`,
+            );
+            return row!.n >= 2 ? row!.n : undefined;
+          },
+          10_000,
+        );
+        await gate.query('commit');
+        await gate.end();
+        gate = undefined;
 
         await waitFor(
           `${COUNT} deliveries recorded as succeeded`,
@@ -389,13 +338,18 @@ describe.skipIf(skipReason)(
         await sleep(1_000);
 
         const seen = new Map<string, number>();
-        for (const hit of receiver.hits) seen.set(hit.webhookId, (seen.get(hit.webhookId) ?? 0) + 1);
+        for (const request of receiver.received) {
+          const id = request.headers['webhook-id'] ?? '';
+          seen.set(id, (seen.get(id) ?? 0) + 1);
+        }
         const repeated = [...seen].filter(([, times]) => times !== 1);
         expect(repeated, 'webhook-ids received more than once').toEqual([]);
         expect(seen.size).toBe(COUNT);
         const verifier = new Webhook(secret);
-        const delivered = receiver.hits.map((hit) => (verifier.verify(hit.body, hit.headers) as any).data);
-        expect(delivered.map((data) => data.booking_id).sort()).toEqual([...bookingIds].sort());
+        const delivered = receiver.received.map(
+          (request) => (verifier.verify(request.body, request.headers) as any).data.booking_id as string,
+        );
+        expect(delivered.sort()).toEqual([...bookingIds].sort());
         const rows = await query<{ delivery_id: string; attempts: number; status: string }>(
           database,
           'select delivery_id, attempts, status from webhook_deliveries',
@@ -403,10 +357,12 @@ describe.skipIf(skipReason)(
         expect(rows).toHaveLength(COUNT);
         expect(rows.filter((row) => row.attempts !== 1 || row.status !== 'succeeded')).toEqual([]);
         expect(new Set(rows.map((row) => `msg_${row.delivery_id}`))).toEqual(new Set(seen.keys()));
-        // More open at once than one process sends together: both workers were delivering concurrently.
-        expect(receiver.peakOpen).toBeGreaterThan(DISPATCH_BATCH);
       } finally {
         await cleanUp([
+          async () => {
+            await gate?.query('rollback');
+            await gate?.end();
+          },
           () => Promise.all(started.map((worker) => worker.stop())),
           () => stopAll(servers),
           () => receiver.stop(),
