@@ -3,8 +3,8 @@ import pg from 'pg';
 import type { BenchContext, BenchOutcome } from './context.js';
 import { createResources, roundTheClock } from './fixtures.js';
 import type { LoadResult, LoadTarget } from './load-protocol.js';
-import { comparePair } from './pair.js';
-import { dayAfterTomorrowUtc, listen, log } from './support.js';
+import { comparePair, describeCycles } from './pair.js';
+import { dayAfterTomorrowUtc, listen, log, recordStatements, statementSummary } from './support.js';
 
 const RESOURCES = 64;
 const SLOT_MS = 30 * 60_000;
@@ -67,6 +67,8 @@ export async function benchBookings(context: BenchContext): Promise<BenchOutcome
   const resourceIds = await createResources(context.sched, RESOURCES, () => roundTheClock('UTC'));
 
   const pool = new pg.Pool({ connectionString: context.databaseUrl, max: context.poolSize });
+  // Without a listener, an idle connection dropped by the server would end the process.
+  pool.on('error', (error) => log(`bare pool: ${error.message}`));
   const bare = bareBookingServer(pool, context.sched.organizationId);
   try {
     const bareUrl = await listen(bare);
@@ -85,6 +87,37 @@ export async function benchBookings(context: BenchContext): Promise<BenchOutcome
     const after = (result: LoadResult) => {
       nextIndex = Math.max(nextIndex, result.nextIndex);
     };
+
+    // One request of each, alone, to count what it costs in round trips to PostgreSQL.
+    const details: string[] = [];
+    const problems: string[] = [];
+    for (const [label, app, headers] of [
+      ['sched', context.sched.app, { authorization: `Bearer ${context.sched.key}` }],
+      ['bare', bare, {}],
+    ] as const) {
+      const n = nextIndex++;
+      const start = firstSlotMs + Math.floor(n / resourceIds.length) * SLOT_MS;
+      let status = 0;
+      const statements = await recordStatements(async () => {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/bookings',
+          headers,
+          payload: {
+            resource_ids: [resourceIds[n % resourceIds.length]],
+            start_time: new Date(start).toISOString(),
+            end_time: new Date(start + SLOT_MS).toISOString(),
+            title: 'Bench booking',
+            attendees: [{ email: 'guest@example.com', name: 'Guest' }],
+          },
+        });
+        status = response.statusCode;
+      });
+      if (status !== 201) problems.push(`bookings: a single ${label} POST /bookings answered ${status}`);
+      details.push(
+        `${label} POST /bookings: ${statements.length} statements: ${statements.map(statementSummary).join(', ')}`,
+      );
+    }
     const figures = await comparePair(
       context.load,
       settings,
@@ -106,14 +139,18 @@ export async function benchBookings(context: BenchContext): Promise<BenchOutcome
           ours: figures.ours.rate,
           baseline: figures.baseline.rate,
           unit: 'req/s',
+          ratio: figures.ratio,
           aimKind: 'min',
           aim: 0.7,
           note:
             `pool ${context.poolSize} both sides; median latency ${figures.ours.medianLatencyMs.toFixed(1)} ms ` +
-            `vs ${figures.baseline.medianLatencyMs.toFixed(1)} ms; ${nextIndex} slots used`,
+            `vs ${figures.baseline.medianLatencyMs.toFixed(1)} ms; server CPU per booking ` +
+            `${figures.ours.cpuMsPerResponse.toFixed(2)} ms vs ${figures.baseline.cpuMsPerResponse.toFixed(2)} ms; ` +
+            `${describeCycles(figures)}; ${nextIndex} slots used`,
         },
       ],
-      problems: figures.problems,
+      problems: [...problems, ...figures.problems],
+      details,
     };
   } finally {
     await bare.close();

@@ -73,7 +73,7 @@ export async function createResources(
     if (created.statusCode !== 201) {
       throw new Error(`POST /resources answered ${created.statusCode}: ${created.body}`);
     }
-    const id = (created.json() as { resource_id: string }).resource_id;
+    const id = created.json<{ resource_id: string }>().resource_id;
     const put = await sched.app.inject({
       method: 'PUT',
       url: `/resources/${id}/schedule`,

@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import type { BenchContext, BenchOutcome } from './context.js';
-import { comparePair } from './pair.js';
+import { comparePair, describeCycles } from './pair.js';
 import { listen, log } from './support.js';
 
 /** GET /healthz of the real app against a bare Fastify route answering the same body. */
@@ -26,9 +26,13 @@ export async function benchHealthz(context: BenchContext): Promise<BenchOutcome>
           ours: figures.ours.rate,
           baseline: figures.baseline.rate,
           unit: 'req/s',
+          ratio: figures.ratio,
           aimKind: 'min',
           aim: 0.8,
-          note: `median latency ${figures.ours.medianLatencyMs.toFixed(1)} ms vs ${figures.baseline.medianLatencyMs.toFixed(1)} ms`,
+          note:
+            `median latency ${figures.ours.medianLatencyMs.toFixed(1)} ms vs ${figures.baseline.medianLatencyMs.toFixed(1)} ms; ` +
+            `server CPU per request ${(figures.ours.cpuMsPerResponse * 1000).toFixed(0)} µs vs ` +
+            `${(figures.baseline.cpuMsPerResponse * 1000).toFixed(0)} µs; ${describeCycles(figures)}`,
         },
       ],
       problems: figures.problems,

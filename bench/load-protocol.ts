@@ -19,12 +19,20 @@ export type LoadRequest = {
   url: string;
   connections: number;
   durationSeconds: number;
+  /**
+   * Responses arriving in the first seconds are left out of the window counts: while the connections
+   * fill up, a slow server would otherwise lose more of its run to ramp-up than a fast one.
+   */
+  skipSeconds: number;
   target: LoadTarget;
 };
 
 export type LoadResult = {
-  /** Responses by HTTP status. */
+  /** Responses by HTTP status, over the whole run. */
   statuses: Record<string, number>;
+  /** Responses by HTTP status that arrived after skipSeconds and before durationSeconds. */
+  windowStatuses: Record<string, number>;
+  windowSeconds: number;
   durationSeconds: number;
   errors: number;
   timeouts: number;
@@ -33,4 +41,5 @@ export type LoadResult = {
   nextIndex: number;
 };
 
-export type LoadReply = { id: number; ok: true; result: LoadResult } | { id: number; ok: false; error: string };
+export type LoadReply =
+  { id: number; ok: true; result: LoadResult } | { id: number; ok: false; error: string };

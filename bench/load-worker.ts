@@ -2,6 +2,7 @@
  * The load generator, in a process of its own so that autocannon never shares an event loop with the
  * servers it measures. It answers one LoadRequest at a time over IPC.
  */
+import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import type { LoadReply, LoadRequest, LoadResult } from './load-protocol.js';
 
@@ -37,19 +38,35 @@ function requestsOf(request: LoadRequest, counter: { next: number }): autocannon
 
 async function runLoad(request: LoadRequest): Promise<LoadResult> {
   const counter = { next: request.target.kind === 'bookings' ? request.target.firstIndex : 0 };
-  const result = await autocannon({
-    url: request.url,
-    connections: request.connections,
-    duration: request.durationSeconds,
-    timeout: 20,
-    requests: requestsOf(request, counter),
+  const windowStatuses: Record<string, number> = {};
+  const started = performance.now();
+  const windowStart = started + request.skipSeconds * 1000;
+  const windowEnd = started + request.durationSeconds * 1000;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: request.url,
+        connections: request.connections,
+        duration: request.durationSeconds,
+        timeout: 20,
+        requests: requestsOf(request, counter),
+      },
+      (error, finished) => (error ? reject(error as Error) : resolve(finished)),
+    );
+    instance.on('response', (_client, statusCode) => {
+      const now = performance.now();
+      if (now < windowStart || now > windowEnd) return;
+      windowStatuses[statusCode] = (windowStatuses[statusCode] ?? 0) + 1;
+    });
   });
   const statuses: Record<string, number> = {};
   for (const [status, stats] of Object.entries(result.statusCodeStats ?? {})) {
-    statuses[status] = (stats as { count?: number }).count ?? 0;
+    statuses[status] = stats.count ?? 0;
   }
   return {
     statuses,
+    windowStatuses,
+    windowSeconds: request.durationSeconds - request.skipSeconds,
     durationSeconds: result.duration,
     errors: result.errors,
     timeouts: result.timeouts,

@@ -45,10 +45,13 @@ export class LoadGenerator {
   run(request: Omit<LoadRequest, 'id'>): Promise<LoadResult> {
     const id = this.nextId++;
     return new Promise<LoadResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`a ${request.durationSeconds}s load on ${request.url} did not finish in time`));
-      }, request.durationSeconds * 1000 + GRACE_MS);
+      const timer = setTimeout(
+        () => {
+          this.pending.delete(id);
+          reject(new Error(`a ${request.durationSeconds}s load on ${request.url} did not finish in time`));
+        },
+        request.durationSeconds * 1000 + GRACE_MS,
+      );
       this.pending.set(id, {
         resolve: (result) => {
           clearTimeout(timer);
@@ -68,9 +71,9 @@ export class LoadGenerator {
   }
 }
 
-/** Responses with this status per second of the run. */
+/** Responses with this status per second, in the steady-state window of the run. */
 export function rateOf(result: LoadResult, status: number): number {
-  return (result.statuses[String(status)] ?? 0) / result.durationSeconds;
+  return (result.windowStatuses[String(status)] ?? 0) / result.windowSeconds;
 }
 
 export function unexpectedOf(result: LoadResult, status: number): number {

@@ -1,6 +1,10 @@
 import { describeStatuses, type LoadGenerator, rateOf, unexpectedOf } from './load.js';
 import type { LoadResult, LoadTarget } from './load-protocol.js';
-import { log, type Settings } from './support.js';
+import { log, median, type Settings } from './support.js';
+
+/** Each measured run lasts this long; the first fifth of it is ramp-up and is not counted. */
+export const SLICE_SECONDS = 2;
+const SKIP_SECONDS = SLICE_SECONDS / 5;
 
 export type LoadSide = {
   label: string;
@@ -12,18 +16,30 @@ export type LoadSide = {
 };
 
 export type SideFigure = {
-  /** Responses with the expected status per second, over the measured rounds. */
+  /** Responses with the expected status per second, over the steady-state windows of every cycle. */
   rate: number;
   medianLatencyMs: number;
-  unexpected: number;
-  statuses: string;
+  /**
+   * CPU time of this process (where both servers run; the load generator has its own) per expected
+   * response, in ms: what a request costs the server's event loop and its database driver.
+   */
+  cpuMsPerResponse: number;
 };
 
-export type PairFigures = { ours: SideFigure; baseline: SideFigure; problems: string[] };
+export type PairFigures = {
+  ours: SideFigure;
+  baseline: SideFigure;
+  /** ours / baseline of each ABBA cycle. */
+  cycleRatios: number[];
+  /** The median of cycleRatios: the figure the aim is judged on. */
+  ratio: number;
+  problems: string[];
+};
 
 /**
- * Throughput of two servers under the same load, measured ABBA (ours, baseline, baseline, ours) after
- * a warm-up of each, so a drift of the shared machine over the pair weighs on both sides alike.
+ * Throughput of two servers under the same load, in ABBA cycles (ours, baseline, baseline, ours) of
+ * short runs after a warm-up of each. A burst of other work on the shared machine then lands on both
+ * sides of a cycle alike, and the median over cycles ignores a cycle it spoiled anyway.
  */
 export async function comparePair(
   load: LoadGenerator,
@@ -32,17 +48,23 @@ export async function comparePair(
   expectedStatus: number,
 ): Promise<PairFigures> {
   const problems: string[] = [];
+  const cpuMs: Record<string, number> = {};
   const runSide = async (side: LoadSide, seconds: number, phase: string) => {
+    const cpuBefore = process.cpuUsage();
     const result = await load.run({
       url: side.url,
       connections: settings.connections,
       durationSeconds: seconds,
+      skipSeconds: Math.min(SKIP_SECONDS, seconds / 5),
       target: side.target(),
     });
+    const cpuUsed = process.cpuUsage(cpuBefore);
+    if (phase !== 'warm-up')
+      cpuMs[side.label] = (cpuMs[side.label] ?? 0) + (cpuUsed.user + cpuUsed.system) / 1000;
     side.after?.(result);
     const unexpected = unexpectedOf(result, expectedStatus);
     log(
-      `  ${side.label} ${phase} ${seconds}s: ${rateOf(result, expectedStatus).toFixed(0)}/s (${describeStatuses(result)})`,
+      `  ${side.label} ${phase}: ${rateOf(result, expectedStatus).toFixed(0)}/s (${describeStatuses(result)})`,
     );
     if (unexpected > 0) {
       problems.push(
@@ -56,20 +78,38 @@ export async function comparePair(
     await runSide(sides.ours, settings.warmupSeconds, 'warm-up');
     await runSide(sides.baseline, settings.warmupSeconds, 'warm-up');
   }
-  const half = Math.max(1, Math.round(settings.loadSeconds / 2));
+  const cycles = Math.max(1, Math.round(settings.loadSeconds / (2 * SLICE_SECONDS)));
   const measured: Record<'ours' | 'baseline', LoadResult[]> = { ours: [], baseline: [] };
-  for (const which of ['ours', 'baseline', 'baseline', 'ours'] as const) {
-    measured[which].push(await runSide(sides[which], half, 'measured'));
+  const cycleRatios: number[] = [];
+  const rateOver = (results: LoadResult[]) =>
+    results.reduce((sum, r) => sum + (r.windowStatuses[String(expectedStatus)] ?? 0), 0) /
+    results.reduce((sum, r) => sum + r.windowSeconds, 0);
+  for (let cycle = 1; cycle <= cycles; cycle++) {
+    const runs: Record<'ours' | 'baseline', LoadResult[]> = { ours: [], baseline: [] };
+    for (const which of ['ours', 'baseline', 'baseline', 'ours'] as const) {
+      runs[which].push(await runSide(sides[which], SLICE_SECONDS, `cycle ${cycle}/${cycles}`));
+    }
+    cycleRatios.push(rateOver(runs.ours) / rateOver(runs.baseline));
+    measured.ours.push(...runs.ours);
+    measured.baseline.push(...runs.baseline);
   }
-  const figureOf = (results: LoadResult[]): SideFigure => {
-    const seconds = results.reduce((sum, r) => sum + r.durationSeconds, 0);
+  const figureOf = (side: LoadSide, results: LoadResult[]): SideFigure => {
     const expected = results.reduce((sum, r) => sum + (r.statuses[String(expectedStatus)] ?? 0), 0);
     return {
-      rate: expected / seconds,
-      medianLatencyMs: results.reduce((sum, r) => sum + r.latencyMedianMs, 0) / results.length,
-      unexpected: results.reduce((sum, r) => sum + unexpectedOf(r, expectedStatus), 0),
-      statuses: results.map(describeStatuses).join('; '),
+      rate: rateOver(results),
+      medianLatencyMs: median(results.map((r) => r.latencyMedianMs)),
+      cpuMsPerResponse: (cpuMs[side.label] ?? 0) / Math.max(1, expected),
     };
   };
-  return { ours: figureOf(measured.ours), baseline: figureOf(measured.baseline), problems };
+  return {
+    ours: figureOf(sides.ours, measured.ours),
+    baseline: figureOf(sides.baseline, measured.baseline),
+    cycleRatios,
+    ratio: median(cycleRatios),
+    problems,
+  };
+}
+
+export function describeCycles(figures: PairFigures): string {
+  return `ratio per ABBA cycle ${figures.cycleRatios.map((ratio) => ratio.toFixed(2)).join(', ')}`;
 }

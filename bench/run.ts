@@ -11,6 +11,7 @@ import type { BenchContext, BenchOutcome } from './context.js';
 import { startSchedApp } from './fixtures.js';
 import { benchHealthz } from './healthz.js';
 import { LoadGenerator } from './load.js';
+import { benchWebhooks } from './webhooks.js';
 import {
   aimMet,
   type BenchRow,
@@ -56,12 +57,16 @@ async function main(): Promise<number> {
   const outcomes: Record<string, BenchOutcome> = {};
   const problems: string[] = [];
   let interrupted = false;
+  // One cleanup for the whole run, whoever asks first (the run ending, a signal, the watchdog); the
+  // others wait for the same one, so nothing exits while the database is still being dropped.
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () => (cleaning ??= runCleanups(cleanups));
 
   const stop = (reason: string, code: number) => {
     if (interrupted) return;
     interrupted = true;
     log(`${reason}: cleaning up`);
-    void runCleanups(cleanups).finally(() => process.exit(code));
+    void cleanUp().finally(() => process.exit(code));
   };
   process.once('SIGINT', () => stop('interrupted', 130));
   process.once('SIGTERM', () => stop('terminated', 143));
@@ -94,6 +99,7 @@ async function main(): Promise<number> {
     // Throughput first, on small tables; the availability seed (100,000 bookings) comes after.
     if (selected('healthz')) outcomes.healthz = await benchHealthz(context);
     if (selected('bookings')) outcomes.bookings = await benchBookings(context);
+    if (selected('webhooks')) outcomes.webhooks = await benchWebhooks(context);
     if (selected('availability')) {
       outcomes.availability = await benchAvailability({
         label: 'PostgreSQL',
@@ -117,12 +123,14 @@ async function main(): Promise<number> {
       });
     }
   } catch (error) {
-    problems.push(`the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    problems.push(
+      `the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
   } finally {
-    await runCleanups(cleanups);
+    await cleanUp();
   }
 
-  const ordered = ['availability', 'pglite', 'bookings', 'healthz'].flatMap((name) =>
+  const ordered = ['availability', 'pglite', 'bookings', 'webhooks', 'healthz'].flatMap((name) =>
     outcomes[name] ? [outcomes[name]] : [],
   );
   const rows: BenchRow[] = ordered.flatMap((outcome) => outcome.rows);
@@ -131,7 +139,10 @@ async function main(): Promise<number> {
 
   const out: string[] = [];
   out.push(`Sched benchmarks — ${new Date(startedAt).toISOString()}, ${machine()}`);
-  out.push(`took ${((Date.now() - startedAt) / 1000).toFixed(0)} s; ratio = ours / baseline`);
+  out.push(
+    `took ${((Date.now() - startedAt) / 1000).toFixed(0)} s; ratio = ours / baseline ` +
+      '(times: median / median; throughput: median over ABBA cycles)',
+  );
   out.push('');
   if (rows.length > 0) out.push(formatTable(rows));
   if (details.length > 0) out.push('', 'Where the time goes:', ...details.map((line) => `- ${line}`));
