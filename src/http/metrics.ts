@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 
 export type Metrics = {
   registry: Registry;
   bookingsCreated: Counter;
   bookingConflicts: Counter;
   webhookDeliveries: Counter<'outcome'>;
+  requestDurations: RequestDurations;
 };
 
 export function createMetrics(options: { processMetrics: boolean }): Metrics {
@@ -13,6 +14,7 @@ export function createMetrics(options: { processMetrics: boolean }): Metrics {
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'sched_' });
   return {
     registry,
+    requestDurations: new RequestDurations(),
     bookingsCreated: new Counter({
       name: 'sched_bookings_created_total',
       help: 'Bookings confirmed through the API',
@@ -32,20 +34,69 @@ export function createMetrics(options: { processMetrics: boolean }): Metrics {
   };
 }
 
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;
+const DURATION = 'sched_http_request_duration_seconds';
+
+type Series = { labels: string; buckets: number[]; sum: number; count: number };
+
+/**
+ * Request durations, counted by hand. prom-client's Histogram checks and hashes its labels on every
+ * observation, which cost more than a whole /healthz answer; here a request is one Map lookup and a
+ * few additions, and the text is built only when /metrics is scraped.
+ */
+export class RequestDurations {
+  readonly #series = new Map<string, Series>();
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.#series.get(key);
+    if (!series) {
+      const escaped = route.replaceAll('\\', '\\\\').replaceAll('"', '\\"');
+      series = {
+        labels: `method="${method}",route="${escaped}",status="${status}"`,
+        buckets: BUCKETS.map(() => 0),
+        sum: 0,
+        count: 0,
+      };
+      this.#series.set(key, series);
+    }
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) series.buckets[i]!++;
+    series.sum += seconds;
+    series.count++;
+  }
+
+  /** The Prometheus text exposition of this histogram. */
+  render(): string {
+    const lines = [
+      `# HELP ${DURATION} HTTP request duration by route and status`,
+      `# TYPE ${DURATION} histogram`,
+    ];
+    for (const series of this.#series.values()) {
+      BUCKETS.forEach((le, i) =>
+        lines.push(`${DURATION}_bucket{${series.labels},le="${le}"} ${series.buckets[i]}`),
+      );
+      lines.push(`${DURATION}_bucket{${series.labels},le="+Inf"} ${series.count}`);
+      lines.push(`${DURATION}_sum{${series.labels}} ${series.sum}`);
+      lines.push(`${DURATION}_count{${series.labels}} ${series.count}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+}
+
 export function registerRequestMetrics(app: FastifyInstance, metrics: Metrics): void {
-  const duration = new Histogram({
-    name: 'sched_http_request_duration_seconds',
-    help: 'HTTP request duration by route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [metrics.registry],
-  });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL: ids in paths would make a label per object.
-    const route = request.routeOptions.url ?? 'unmatched';
-    duration.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
+    metrics.requestDurations.observe(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
       reply.elapsedTime / 1000,
     );
+    done();
   });
+}
+
+/** Everything /metrics shows: the registry's metrics and the request histogram. */
+export async function renderMetrics(metrics: Metrics): Promise<string> {
+  return (await metrics.registry.metrics()) + metrics.requestDurations.render();
 }

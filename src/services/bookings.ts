@@ -4,7 +4,7 @@ import { checkBookable, formatInstant, type Interval, overlaps } from '../domain
 import type { Attendee, BookingRow, Db, NewAuditEntry } from '../storage/database.js';
 import { isExclusionViolation, isRetryableConflict } from '../storage/errors.js';
 import { recordAudit } from './audit.js';
-import { emitEvent } from './webhook-events.js';
+import { emitEvent, eventWrites } from './webhook-events.js';
 import {
   type BookableResource,
   type BookedInterval,
@@ -153,17 +153,15 @@ async function findConflicts(
  * constraint refuses, so reading the bookings first would only repeat its work on every request.
  * They are read when something else is wrong already, so the 409 lists every conflict at once.
  */
-async function conflictsBeforeInsert(
+async function refuseUnlessBookable(
   db: Db,
   resources: readonly BookableResource[],
   requested: Interval,
   now: number,
   ignoreAvailability: boolean,
-): Promise<BookingConflict[]> {
-  if (resources.some(hasBuffers)) return findConflicts(db, resources, requested, now, ignoreAvailability);
-  const withoutBookings = conflictsWith(resources, new Map(), requested, now, ignoreAvailability);
-  if (withoutBookings.length === 0) return [];
-  return findConflicts(db, resources, requested, now, ignoreAvailability);
+): Promise<void> {
+  if (conflictsWith(resources, new Map(), requested, now, ignoreAvailability).length === 0) return;
+  throw slotUnavailable(await findConflicts(db, resources, requested, now, ignoreAvailability));
 }
 
 function slotUnavailable(conflicts: BookingConflict[]): SchedError {
@@ -238,14 +236,16 @@ async function insertBookingResources(
 }
 
 /**
- * The booking, a row per booked resource and its audit entry in one statement: one round trip
- * instead of three on the hottest write. The exclusion constraint still refuses an overlap (23P01).
+ * The booking, a row per booked resource, its audit entry and its webhook event in one statement:
+ * one round trip, atomic without a transaction of its own. The exclusion constraint still refuses an
+ * overlap (23P01).
  */
 async function insertBooking(
   db: Db,
   row: BookingRow,
   interval: Interval,
   audit: NewAuditEntry,
+  event: ReturnType<typeof eventWrites>,
 ): Promise<void> {
   const during = `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
   // One order for every transaction, so two multi-resource bookings never wait on each other crosswise.
@@ -261,10 +261,12 @@ async function insertBooking(
       insert into booking_resources (booking_id, resource_id, organization_id, during, status)
       select ${row.booking_id}::uuid, resource_id, ${row.organization_id}::uuid, ${during}::tstzrange, 'confirmed'
       from unnest(${sorted}::uuid[]) as ids(resource_id)
-    )
-    insert into audit_log (organization_id, actor, action, target_type, target_id, details)
-    values (${audit.organization_id}, ${audit.actor}, ${audit.action}, ${audit.target_type}, ${audit.target_id},
-      ${audit.details}::jsonb)
+    ), audited as (
+      insert into audit_log (organization_id, actor, action, target_type, target_id, details)
+      values (${audit.organization_id}, ${audit.actor}, ${audit.action}, ${audit.target_type}, ${audit.target_id},
+        ${audit.details}::jsonb)
+    ), ${event.ctes}
+    ${event.insert}
   `.execute(db);
 }
 
@@ -275,43 +277,50 @@ export async function createBooking(
 ): Promise<BookingView> {
   const requested = { start: input.start, end: input.end };
   checkInterval(requested);
-  return guardDoubleBooking(deps, actor, input, undefined, () =>
-    deps.db.transaction().execute(async (trx) => {
-      const resources = await loadBookableResources(trx, actor, input.resource_ids);
-      await lockBufferedResources(trx, resources);
-      const now = deps.clock();
-      const ignoreAvailability = input.ignore_availability ?? false;
-      const conflicts = await conflictsBeforeInsert(trx, resources, requested, now, ignoreAvailability);
-      if (conflicts.length > 0) throw slotUnavailable(conflicts);
-      const at = new Date(now);
-      const row: BookingRow = {
-        booking_id: randomUUID(),
-        organization_id: actor.organizationId,
-        status: 'confirmed',
-        resource_ids: input.resource_ids,
-        start_time: new Date(input.start),
-        end_time: new Date(input.end),
-        title: input.title,
-        description: input.description ?? null,
-        attendees: input.attendees ?? [],
-        metadata: input.metadata ?? {},
-        cancel_reason: null,
-        created_at: at,
-        updated_at: at,
-      };
-      const view = bookingView(row);
-      await insertBooking(trx, row, requested, {
-        organization_id: actor.organizationId,
-        actor: actor.label,
-        action: 'booking.created',
-        target_type: 'booking',
-        target_id: row.booking_id,
-        details: JSON.stringify({ booking: view, ignore_availability: ignoreAvailability }),
-      });
-      await emitEvent(trx, actor.organizationId, 'booking.created', view, deps.clock());
+  const now = deps.clock();
+  const ignoreAvailability = input.ignore_availability ?? false;
+  const at = new Date(now);
+  const row: BookingRow = {
+    booking_id: randomUUID(),
+    organization_id: actor.organizationId,
+    status: 'confirmed',
+    resource_ids: input.resource_ids,
+    start_time: new Date(input.start),
+    end_time: new Date(input.end),
+    title: input.title,
+    description: input.description ?? null,
+    attendees: input.attendees ?? [],
+    metadata: input.metadata ?? {},
+    cancel_reason: null,
+    created_at: at,
+    updated_at: at,
+  };
+  const view = bookingView(row);
+  const audit = {
+    organization_id: actor.organizationId,
+    actor: actor.label,
+    action: 'booking.created',
+    target_type: 'booking',
+    target_id: row.booking_id,
+    details: JSON.stringify({ booking: view, ignore_availability: ignoreAvailability }),
+  };
+  const event = eventWrites(actor.organizationId, 'booking.created', view, now);
+
+  return guardDoubleBooking(deps, actor, input, undefined, async () => {
+    const resources = await loadBookableResources(deps.db, actor, input.resource_ids);
+    if (!resources.some(hasBuffers)) {
+      await refuseUnlessBookable(deps.db, resources, requested, now, ignoreAvailability);
+      await insertBooking(deps.db, row, requested, audit, event);
       return view;
-    }),
-  );
+    }
+    return deps.db.transaction().execute(async (trx) => {
+      await lockBufferedResources(trx, resources);
+      const conflicts = await findConflicts(trx, resources, requested, now, ignoreAvailability);
+      if (conflicts.length > 0) throw slotUnavailable(conflicts);
+      await insertBooking(trx, row, requested, audit, event);
+      return view;
+    });
+  });
 }
 
 async function findBooking(db: Db, actor: Actor, bookingId: string, forUpdate = false): Promise<BookingRow> {

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../storage/database.js';
 
 export const WEBHOOK_EVENT_TYPES = [
@@ -14,9 +14,38 @@ export const WEBHOOK_EVENT_TYPES = [
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /**
- * Records an event and a pending delivery for every subscription that wants it, in the caller's
- * transaction: a committed change always produces its event, a rolled-back one never does. One
- * statement, and no rows at all when nobody subscribes.
+ * The SQL that records an event and a pending delivery for every subscription that wants it: CTEs
+ * (`subscribers`, `event`) and the final insert, so a caller can make them part of a larger statement.
+ * Nothing is written when nobody subscribes.
+ */
+export function eventWrites(
+  organizationId: string,
+  type: WebhookEventType,
+  data: unknown,
+  now: number,
+): { ctes: RawBuilder<unknown>; insert: RawBuilder<unknown> } {
+  const payload = JSON.stringify({ type, timestamp: new Date(now).toISOString(), data });
+  return {
+    ctes: sql`
+      subscribers as (
+        select webhook_id from webhook_endpoints
+        where organization_id = ${organizationId} and status <> 'disabled' and ${type} = any(events)
+      ), event as (
+        insert into webhook_events (organization_id, type, payload)
+        select ${organizationId}, ${type}, ${payload}
+        where exists (select 1 from subscribers)
+        returning event_id
+      )`,
+    insert: sql`
+      insert into webhook_deliveries (webhook_id, event_id, organization_id, event_type, next_attempt_at)
+      select subscribers.webhook_id, event.event_id, ${organizationId}, ${type}, ${new Date(now)}
+      from subscribers cross join event`,
+  };
+}
+
+/**
+ * Records an event in the caller's transaction: a committed change always produces its event, a
+ * rolled-back one never does.
  */
 export async function emitEvent(
   db: Db,
@@ -25,19 +54,6 @@ export async function emitEvent(
   data: unknown,
   now: number,
 ): Promise<void> {
-  const payload = JSON.stringify({ type, timestamp: new Date(now).toISOString(), data });
-  await sql`
-    with subscribers as (
-      select webhook_id from webhook_endpoints
-      where organization_id = ${organizationId} and status <> 'disabled' and ${type} = any(events)
-    ), event as (
-      insert into webhook_events (organization_id, type, payload)
-      select ${organizationId}, ${type}, ${payload}
-      where exists (select 1 from subscribers)
-      returning event_id
-    )
-    insert into webhook_deliveries (webhook_id, event_id, organization_id, event_type, next_attempt_at)
-    select subscribers.webhook_id, event.event_id, ${organizationId}, ${type}, ${new Date(now)}
-    from subscribers cross join event
-  `.execute(db);
+  const writes = eventWrites(organizationId, type, data, now);
+  await sql`with ${writes.ctes} ${writes.insert}`.execute(db);
 }

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { listAuditLog } from '../../services/audit.js';
 import { actorOf } from '../auth.js';
 import type { RouteDeps } from '../build-app.js';
+import { renderMetrics } from '../metrics.js';
 import { commonErrors, PageQuery, ProblemRef, Strict } from '../schemas.js';
 
 const AuditEntry = Type.Object({
@@ -63,7 +64,7 @@ export function operationsRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
       '/metrics',
       { schema: { tags: ['operations'], summary: 'Prometheus metrics', security: [], hide: false } },
       async (_request, reply) => {
-        const body = await deps.metrics.registry.metrics();
+        const body = await renderMetrics(deps.metrics);
         return reply.type(deps.metrics.registry.contentType).send(body);
       },
     );
