@@ -4,7 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
-import { WebhookDispatcher, type WebhookDispatcherOptions } from '../src/jobs/webhook-dispatcher.js';
+import {
+  DEFAULT_POLL_INTERVAL_MS,
+  WebhookDispatcher,
+  type WebhookDispatcherOptions,
+} from '../src/jobs/webhook-dispatcher.js';
 import { OutboundGuard } from '../src/net/outbound-guard.js';
 import { SecretBox } from '../src/security/secret-box.js';
 import { createBooking } from '../src/services/bookings.js';
@@ -29,7 +33,7 @@ const CONCURRENCY = 16;
 /** Bookings committed one at a time, the dispatcher running, for the latency figures. */
 const LATENCY_SAMPLES = 150;
 /** The dispatcher's default pollIntervalMs, as `sched serve` and `sched worker` run it. */
-const DEFAULT_POLL_MS = 250;
+const DEFAULT_POLL_MS = DEFAULT_POLL_INTERVAL_MS;
 /** A short poll, to split the latency into waiting for the poll and the rest. */
 const SHORT_POLL_MS = 20;
 /** No wait for the receiver may take longer than this. */

@@ -49,32 +49,34 @@ export function subtractIntervals(base: readonly Interval[], minus: readonly Int
   return result;
 }
 
-export function intersectIntervalLists(lists: readonly (readonly Interval[])[]): Interval[] {
-  if (lists.length === 0) return [];
-  // Each list is merged first so that "covered by every list" is exactly "counter equals list count".
-  const events: { at: number; delta: 1 | -1 }[] = [];
-  for (const list of lists) {
-    const merged = mergeIntervals(list);
-    if (merged.length === 0) return [];
-    for (const interval of merged) {
-      events.push({ at: interval.start, delta: 1 }, { at: interval.end, delta: -1 });
-    }
-  }
-  // Ends sort before starts at the same instant so touching intervals don't register as overlapping.
-  events.sort((a, b) => a.at - b.at || a.delta - b.delta);
-  const target = lists.length;
+/** Two merged, sorted lists walked once side by side. */
+function intersectTwo(a: readonly Interval[], b: readonly Interval[]): Interval[] {
   const result: Interval[] = [];
-  let depth = 0;
-  let openedAt = 0;
-  for (const event of events) {
-    depth += event.delta;
-    if (event.delta === 1 && depth === target) {
-      openedAt = event.at;
-    } else if (event.delta === -1 && depth === target - 1 && event.at > openedAt) {
-      result.push({ start: openedAt, end: event.at });
-    }
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    const start = Math.max(x.start, y.start);
+    const end = Math.min(x.end, y.end);
+    if (end > start) result.push({ start, end });
+    if (x.end < y.end) i++;
+    else j++;
   }
   return result;
+}
+
+/**
+ * Time covered by every list. Folding the merged lists two at a time is linear in their sizes and
+ * stops as soon as nothing is common, which in a collective search of busy people comes early.
+ */
+export function intersectIntervalLists(lists: readonly (readonly Interval[])[]): Interval[] {
+  if (lists.length === 0) return [];
+  let common = mergeIntervals(lists[0]!);
+  for (let k = 1; k < lists.length && common.length > 0; k++) {
+    common = intersectTwo(common, mergeIntervals(lists[k]!));
+  }
+  return common;
 }
 
 export function clipIntervals(intervals: readonly Interval[], window: Interval): Interval[] {

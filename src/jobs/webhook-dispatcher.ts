@@ -45,6 +45,8 @@ type AttemptResult = {
 };
 
 const EXCERPT_CHARS = 512;
+/** How often an idle dispatcher looks for due deliveries; half of it is the median wait after a commit. */
+export const DEFAULT_POLL_INTERVAL_MS = 100;
 
 /**
  * Takes due deliveries from the webhook_deliveries table (the outbox is the queue), sends them signed,
@@ -64,7 +66,7 @@ export class WebhookDispatcher {
       timeoutMs: 15_000,
       leaseMs: 60_000,
       batchSize: 16,
-      pollIntervalMs: 100,
+      pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
       random: Math.random,
       ...options,
     };

@@ -174,11 +174,7 @@ function slotUnavailable(conflicts: BookingConflict[]): SchedError {
  * buffer exists, makes the check and the insert one step for that resource.
  */
 async function lockBufferedResources(db: Db, resources: readonly BookableResource[]): Promise<void> {
-  const buffered = resources
-    .filter(hasBuffers)
-    .map((r) => r.resourceId)
-    .sort();
-  for (const resourceId of buffered) {
+  for (const resourceId of lockOrder(resources.filter(hasBuffers).map((r) => r.resourceId))) {
     await sql`select pg_advisory_xact_lock(hashtextextended(${resourceId}, 0))`.execute(db);
   }
 }
@@ -211,6 +207,16 @@ async function guardDoubleBooking<T>(
   }
 }
 
+/** A half-open tstzrange literal, as booking_resources stores it. */
+function rangeLiteral(interval: Interval): string {
+  return `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
+}
+
+/** One order for every transaction, so two multi-resource bookings never wait on each other crosswise. */
+function lockOrder(resourceIds: readonly string[]): string[] {
+  return [...resourceIds].sort();
+}
+
 async function insertBookingResources(
   db: Db,
   actor: Actor,
@@ -218,13 +224,11 @@ async function insertBookingResources(
   resourceIds: string[],
   interval: Interval,
 ) {
-  const during = `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
-  // One order for every transaction, so two multi-resource bookings never wait on each other crosswise.
-  const sorted = [...resourceIds].sort();
+  const during = rangeLiteral(interval);
   await db
     .insertInto('booking_resources')
     .values(
-      sorted.map((resourceId) => ({
+      lockOrder(resourceIds).map((resourceId) => ({
         booking_id: bookingId,
         resource_id: resourceId,
         organization_id: actor.organizationId,
@@ -247,9 +251,6 @@ async function insertBooking(
   audit: NewAuditEntry,
   event: ReturnType<typeof eventWrites>,
 ): Promise<void> {
-  const during = `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
-  // One order for every transaction, so two multi-resource bookings never wait on each other crosswise.
-  const sorted = [...row.resource_ids].sort();
   await sql`
     with booking as (
       insert into bookings (booking_id, organization_id, status, resource_ids, start_time, end_time, title,
@@ -259,8 +260,9 @@ async function insertBooking(
         ${JSON.stringify(row.metadata)}::jsonb, ${row.created_at}, ${row.updated_at})
     ), booked as (
       insert into booking_resources (booking_id, resource_id, organization_id, during, status)
-      select ${row.booking_id}::uuid, resource_id, ${row.organization_id}::uuid, ${during}::tstzrange, 'confirmed'
-      from unnest(${sorted}::uuid[]) as ids(resource_id)
+      select ${row.booking_id}::uuid, resource_id, ${row.organization_id}::uuid, ${rangeLiteral(interval)}::tstzrange,
+        'confirmed'
+      from unnest(${lockOrder(row.resource_ids)}::uuid[]) as ids(resource_id)
     ), audited as (
       insert into audit_log (organization_id, actor, action, target_type, target_id, details)
       values (${audit.organization_id}, ${audit.actor}, ${audit.action}, ${audit.target_type}, ${audit.target_id},
