@@ -3,7 +3,7 @@ import pino from 'pino';
 import type { Config } from './config.js';
 import { type App, buildApp } from './http/build-app.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
-import { WebhookDispatcher } from './jobs/webhook-dispatcher.js';
+import { WEBHOOK_DELIVERIES_CHANNEL, WebhookDispatcher } from './jobs/webhook-dispatcher.js';
 import { OutboundGuard } from './net/outbound-guard.js';
 import { resolveEncryptionKey, SecretBox } from './security/secret-box.js';
 import { createBootstrapKey } from './services/api-keys.js';
@@ -49,7 +49,10 @@ async function openShared(config: Config): Promise<Shared> {
   return { logger, database, secretBox, guard, metrics: createMetrics({ processMetrics: true }) };
 }
 
-function startDispatcher(shared: Shared, config: Config): WebhookDispatcher {
+async function startDispatcher(
+  shared: Shared,
+  config: Config,
+): Promise<{ dispatcher: WebhookDispatcher; stop(): Promise<void> }> {
   const deliveries = shared.metrics.webhookDeliveries;
   const dispatcher = new WebhookDispatcher({
     db: shared.database.db,
@@ -60,8 +63,16 @@ function startDispatcher(shared: Shared, config: Config): WebhookDispatcher {
     leaseMs: config.webhookLeaseSeconds * 1000,
     onOutcome: (outcome) => deliveries.inc({ outcome }),
   });
+  // Set up before the API serves anything: PGlite's LISTEN must not land inside a request's transaction.
+  const unlisten = await shared.database.listen(WEBHOOK_DELIVERIES_CHANNEL, () => dispatcher.wake());
   dispatcher.start();
-  return dispatcher;
+  return {
+    dispatcher,
+    stop: async () => {
+      await unlisten();
+      await dispatcher.stop();
+    },
+  };
 }
 
 /** The only place that picks concrete adapters: the database, the clock, the logger, the key. */
@@ -101,16 +112,16 @@ export async function composeServer(config: Config): Promise<Server> {
       logger: shared.logger,
       metrics: shared.metrics,
     });
-    const dispatcher = startDispatcher(shared, config);
+    const background = await startDispatcher(shared, config);
     return {
       app,
       database,
-      dispatcher,
+      dispatcher: background.dispatcher,
       firstApiKey,
       close: async () => {
         try {
           await app.close();
-          await dispatcher.stop();
+          await background.stop();
         } finally {
           await database.close();
         }
@@ -125,11 +136,11 @@ export async function composeServer(config: Config): Promise<Server> {
 /** `sched worker`: background work only, for running more of it beside the API processes. */
 export async function composeWorker(config: Config): Promise<{ close(): Promise<void> }> {
   const shared = await openShared(config);
-  const dispatcher = startDispatcher(shared, config);
+  const background = await startDispatcher(shared, config);
   return {
     close: async () => {
       try {
-        await dispatcher.stop();
+        await background.stop();
       } finally {
         await shared.database.close();
       }

@@ -45,8 +45,15 @@ type AttemptResult = {
 };
 
 const EXCERPT_CHARS = 512;
-/** How often an idle dispatcher looks for due deliveries; half of it is the median wait after a commit. */
-export const DEFAULT_POLL_INTERVAL_MS = 100;
+/**
+ * How often an idle dispatcher looks for due deliveries. New deliveries wake it at once through
+ * LISTEN/NOTIFY (see compose.ts), so the poll only finds retries coming due, expired leases and
+ * anything a dropped listener missed.
+ */
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+
+/** The channel the webhook_deliveries insert trigger notifies. */
+export const WEBHOOK_DELIVERIES_CHANNEL = 'sched_webhook_deliveries';
 
 /**
  * Takes due deliveries from the webhook_deliveries table (the outbox is the queue), sends them signed,
@@ -60,6 +67,8 @@ export class WebhookDispatcher {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
   #stopped = false;
+  #busy = false;
+  #wakeRequested = false;
 
   constructor(options: WebhookDispatcherOptions) {
     this.#o = {
@@ -75,15 +84,45 @@ export class WebhookDispatcher {
 
   start(): void {
     this.#stopped = false;
-    const tick = () => {
-      if (this.#stopped) return;
-      this.#running = this.runOnce()
-        .catch((error: unknown) => this.#o.logger?.error({ err: error }, 'webhook dispatch failed'))
-        .then((count) => {
-          if (!this.#stopped) this.#timer = setTimeout(tick, count ? 0 : this.#o.pollIntervalMs);
-        });
-    };
-    tick();
+    this.#tick();
+  }
+
+  /**
+   * Looks for due deliveries now rather than at the next poll; called when a new delivery is
+   * committed (LISTEN/NOTIFY). During a round, it makes the next round start straight after.
+   */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#busy) {
+      this.#wakeRequested = true;
+    } else if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#tick();
+    }
+  }
+
+  #tick(): void {
+    if (this.#stopped) return;
+    this.#busy = true;
+    this.#wakeRequested = false;
+    this.#running = this.runOnce()
+      .catch((error: unknown) => {
+        this.#o.logger?.error({ err: error }, 'webhook dispatch failed');
+        return 0;
+      })
+      .then((count) => {
+        this.#busy = false;
+        if (this.#stopped) return;
+        const again = count > 0 || this.#wakeRequested;
+        this.#timer = setTimeout(
+          () => {
+            this.#timer = undefined;
+            this.#tick();
+          },
+          again ? 0 : this.#o.pollIntervalMs,
+        );
+      });
   }
 
   async stop(): Promise<void> {

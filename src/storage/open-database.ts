@@ -13,8 +13,61 @@ export type DatabaseKind = 'embedded' | 'postgres';
 export type DatabaseHandle = {
   db: Db;
   kind: DatabaseKind;
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (at the notifying transaction's commit); returns
+   * the way to stop. A hint to act sooner, never the only trigger: a listener can miss notifications
+   * while it reconnects.
+   */
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 };
+
+const CHANNEL = /^[a-z_][a-z0-9_]*$/;
+
+/** A connection of its own that LISTENs, and comes back after the server drops it. */
+async function listenOnPostgres(
+  url: string,
+  channel: string,
+  onNotify: () => void,
+): Promise<() => Promise<void>> {
+  if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async () => {
+    const next = new pg.Client({ connectionString: url });
+    next.on('notification', (message) => {
+      if (message.channel === channel) onNotify();
+    });
+    next.on('error', () => {
+      if (stopped) return;
+      client = undefined;
+      retry = setTimeout(() => void connect().catch(() => undefined), 1000);
+    });
+    await next.connect();
+    await next.query(`listen ${channel}`);
+    client = next;
+    // Anything committed while no one listened is picked up now rather than at the next poll.
+    onNotify();
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    await client?.end().catch(() => undefined);
+  };
+}
+
+/** PGlite runs in this process, so its LISTEN is a callback; it must be set up while nothing else runs. */
+async function listenOnPGlite(
+  pglite: PGlite,
+  channel: string,
+  onNotify: () => void,
+): Promise<() => Promise<void>> {
+  if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
+  const unsubscribe = await pglite.listen(channel, () => onNotify());
+  return () => unsubscribe();
+}
 
 export type OpenDatabaseOptions =
   | { kind: 'postgres'; url: string; poolSize?: number }
@@ -39,12 +92,23 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     // the next query opens another; unlistened, the error event would crash the process.
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: 'postgres', close: () => db.destroy() };
+    const url = options.url;
+    return {
+      db,
+      kind: 'postgres',
+      listen: (channel, onNotify) => listenOnPostgres(url, channel, onNotify),
+      close: () => db.destroy(),
+    };
   }
   if (options.kind === 'embedded-memory') {
     const pglite = await createPGlite(undefined, options.loadDataDir);
     const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
-    return { db, kind: 'embedded', close: () => db.destroy() };
+    return {
+      db,
+      kind: 'embedded',
+      listen: (channel, onNotify) => listenOnPGlite(pglite, channel, onNotify),
+      close: () => db.destroy(),
+    };
   }
   const release = acquireEmbeddedLock(options.dataDir);
   try {
@@ -53,6 +117,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     return {
       db,
       kind: 'embedded',
+      listen: (channel, onNotify) => listenOnPGlite(pglite, channel, onNotify),
       close: async () => {
         try {
           await db.destroy();

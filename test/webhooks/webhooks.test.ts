@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { WebhookDispatcher } from '../../src/jobs/webhook-dispatcher.js';
+import { WEBHOOK_DELIVERIES_CHANNEL, type WebhookDispatcher } from '../../src/jobs/webhook-dispatcher.js';
 import { describeOnBackends } from '../support/backends.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 
@@ -377,6 +377,29 @@ describeOnBackends(
         body: { url: receiver.url(), events: ['booking.created', 'booking.exploded'] },
       });
       expect(unknownEvent.json().errors[0].field).toBe('events[1]');
+    });
+
+    it('wakes a listening dispatcher at commit instead of waiting for its next poll', async () => {
+      const hook = await subscribe(['booking.created']);
+      const sleepy = t().dispatcher({ pollIntervalMs: 60_000 });
+      const unlisten = await t().database.listen(WEBHOOK_DELIVERIES_CHANNEL, () => sleepy.wake());
+      try {
+        sleepy.start();
+        // The first round runs at start; after it the dispatcher would sleep for a minute.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const before = receiver.received.length;
+        const booking = (await makeBooking()).json();
+        const deadline = Date.now() + 5_000;
+        while (receiver.received.length === before && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(receiver.received.length).toBe(before + 1);
+        expect(JSON.parse(receiver.received[before]!.body).data.booking_id).toBe(booking.booking_id);
+      } finally {
+        await unlisten();
+        await sleepy.stop();
+      }
+      await unsubscribe(hook.webhook_id);
     });
 
     it('keeps subscriptions to their organization', async () => {
