@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import type { OutboundGuard } from '../net/outbound-guard.js';
 import { OutboundRefusedError } from '../net/outbound-guard.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -217,17 +218,13 @@ export async function rotateWebhookSecret(
   const secret = generateWebhookSecret();
   return deps.db.transaction().execute(async (trx) => {
     await findEndpoint(trx, actor, webhookId, true);
-    const current = await trx
-      .selectFrom('webhook_endpoints')
-      .select('secret_sealed')
-      .where('webhook_id', '=', webhookId)
-      .executeTakeFirstOrThrow();
     const now = deps.clock();
     const row = await trx
       .updateTable('webhook_endpoints')
       .set({
         secret_sealed: deps.secretBox.seal(secret),
-        previous_secret_sealed: current.secret_sealed,
+        // SET reads the row as it was, so this keeps the secret being replaced.
+        previous_secret_sealed: sql<string>`secret_sealed`,
         previous_secret_expires_at: new Date(now + ROTATION_OVERLAP_MS),
         updated_at: new Date(now),
       })
