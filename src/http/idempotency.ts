@@ -47,13 +47,13 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock):
       throw validationError('Idempotency-Key', 'must be 1 to 255 printable characters without spaces');
     }
     const requestHash = hashRequest(request.method, request.url, request.body);
-    const claim = await claimIdempotencyKey(db, request.actor.organizationId, key, requestHash, clock());
-    if (claim.kind === 'replay') {
+    const outcome = await claimIdempotencyKey(db, request.actor.organizationId, key, requestHash, clock());
+    if (outcome.kind === 'replay') {
       return reply
-        .code(claim.status)
+        .code(outcome.status)
         .header('idempotent-replayed', 'true')
-        .type(claim.status >= 400 ? 'application/problem+json' : 'application/json; charset=utf-8')
-        .send(claim.body);
+        .type(outcome.status >= 400 ? 'application/problem+json' : 'application/json; charset=utf-8')
+        .send(outcome.body);
     }
     request.idempotencyKey = key;
   };
