@@ -79,6 +79,12 @@ export class WebhookDispatcher {
       random: Math.random,
       ...options,
     };
+    // A lease that could run out mid-attempt would let a second process send the same delivery.
+    if (this.#o.leaseMs <= this.#o.timeoutMs) {
+      throw new Error(
+        `the delivery lease (${this.#o.leaseMs} ms) must outlast an attempt (${this.#o.timeoutMs} ms)`,
+      );
+    }
     this.#agent = options.guard.agent({ connectTimeoutMs: this.#o.timeoutMs });
   }
 

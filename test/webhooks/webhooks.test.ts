@@ -402,6 +402,10 @@ describeOnBackends(
       await unsubscribe(hook.webhook_id);
     });
 
+    it('refuses a lease that an attempt could outlast', () => {
+      expect(() => t().dispatcher({ leaseMs: 15_000, timeoutMs: 15_000 })).toThrow(/must outlast an attempt/);
+    });
+
     it('keeps subscriptions to their organization', async () => {
       const hook = await subscribe(['booking.created']);
       const other = await t().keyFor('umbrella', ['admin']);
