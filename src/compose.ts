@@ -21,7 +21,6 @@ export function databaseOptions(config: Config): OpenDatabaseOptions {
 export type Server = {
   app: App;
   database: DatabaseHandle;
-  dispatcher: WebhookDispatcher;
   /** Set when the server made the first key of an empty installation; shown once, never stored. */
   firstApiKey: string | undefined;
   close(): Promise<void>;
@@ -49,10 +48,7 @@ async function openShared(config: Config): Promise<Shared> {
   return { logger, database, secretBox, guard, metrics: createMetrics({ processMetrics: true }) };
 }
 
-async function startDispatcher(
-  shared: Shared,
-  config: Config,
-): Promise<{ dispatcher: WebhookDispatcher; stop(): Promise<void> }> {
+async function startDispatcher(shared: Shared, config: Config): Promise<{ stop(): Promise<void> }> {
   const deliveries = shared.metrics.webhookDeliveries;
   const dispatcher = new WebhookDispatcher({
     db: shared.database.db,
@@ -67,7 +63,6 @@ async function startDispatcher(
   const unlisten = await shared.database.listen(WEBHOOK_DELIVERIES_CHANNEL, () => dispatcher.wake());
   dispatcher.start();
   return {
-    dispatcher,
     stop: async () => {
       await unlisten();
       await dispatcher.stop();
@@ -116,7 +111,6 @@ export async function composeServer(config: Config): Promise<Server> {
     return {
       app,
       database,
-      dispatcher: background.dispatcher,
       firstApiKey,
       close: async () => {
         try {

@@ -7,6 +7,7 @@ import {
   spawnServer,
   stopAll,
 } from '../support/spawn-server.js';
+import { roundTheClockWeekly } from '../support/schedules.js';
 
 /**
  * Two `sched serve` processes on one real PostgreSQL database take hundreds of simultaneous bookings at
@@ -87,13 +88,9 @@ async function createResource(cluster: Cluster, name: string, alwaysOpen: boolea
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   const id = created.body.resource_id as string;
   if (alwaysOpen) {
-    const allDay: [string, string][] = [['00:00', '24:00']];
-    const weekly = Object.fromEntries(
-      ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [day, allDay]),
-    );
     const schedule = await call(server, cluster.key, 'PUT', `/resources/${id}/schedule`, {
       time_zone: 'UTC',
-      weekly,
+      weekly: roundTheClockWeekly(),
     });
     expect(schedule.status, JSON.stringify(schedule.body)).toBe(200);
   }

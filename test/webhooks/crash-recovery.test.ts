@@ -15,6 +15,7 @@ import {
   TEST_ENCRYPTION_KEY,
 } from '../support/spawn-server.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { roundTheClockWeekly } from '../support/schedules.js';
 
 /**
  * Webhook deliveries survive the death of the process sending them, on real PostgreSQL with real
@@ -27,9 +28,6 @@ const skipReason = inject('postgresSkipReason');
 const REQUEST_TIMEOUT_MS = 15_000;
 /** The shortest lease SCHED_WEBHOOK_LEASE_SECONDS allows, instead of the default 60 s. */
 const LEASE_SECONDS = 20;
-const ALL_WEEK = Object.fromEntries(
-  ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [day, [['00:00', '24:00']]]),
-);
 const HALF_HOUR = 30 * 60_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -96,7 +94,7 @@ async function createAlwaysOpenResource(server: SpawnedServer, key: string): Pro
   const id = created.body.resource_id as string;
   const schedule = await call(server, key, 'PUT', `/resources/${id}/schedule`, {
     time_zone: 'UTC',
-    weekly: ALL_WEEK,
+    weekly: roundTheClockWeekly(),
   });
   expect(schedule.status, JSON.stringify(schedule.body)).toBe(200);
   return id;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { WEBHOOK_DELIVERIES_CHANNEL, type WebhookDispatcher } from '../../src/jobs/webhook-dispatcher.js';
 import { describeOnBackends } from '../support/backends.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { roundTheClockWeekly } from '../support/schedules.js';
 
 // Real time, so the independent library's 5-minute timestamp tolerance holds for first attempts.
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
@@ -23,14 +24,7 @@ describeOnBackends(
         await t().request('POST', '/resources', { body: { name: 'Room', kind: 'room', time_zone: 'UTC' } })
       ).json().resource_id;
       await t().request('PUT', `/resources/${resourceId}/schedule`, {
-        body: Object.fromEntries([
-          [
-            'weekly',
-            Object.fromEntries(
-              ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]]),
-            ),
-          ],
-        ]),
+        body: { weekly: roundTheClockWeekly() },
       });
     });
     afterAll(async () => {
