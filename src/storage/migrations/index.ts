@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as core from './2026-11-21-0001-core.js';
 import * as webhooks from './2026-11-21-0002-webhooks.js';
 import * as webhookNotify from './2026-11-21-0003-webhook-notify.js';
+import * as calendars from './2026-11-21-0004-calendars.js';
 
 /** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
 export const migrations: Record<string, Migration> = {
   '2026-11-21-0001-core': core,
   '2026-11-21-0002-webhooks': webhooks,
   '2026-11-21-0003-webhook-notify': webhookNotify,
+  '2026-11-21-0004-calendars': calendars,
 };

@@ -1,0 +1,91 @@
+/**
+ * The port every calendar system implements (CalDAV, ICS feeds, Google, Outlook). The sync engine
+ * (services/calendar-sync.ts) only ever talks to this interface.
+ *
+ * Events cross the port as iCalendar text: CalDAV and ICS store it natively, and the Google and Graph
+ * adapters render their JSON into VEVENTs (their recurrence fields are RFC 5545 rules already), so one
+ * parser and one recurrence expander serve every provider.
+ */
+
+/** One object stored at the provider: a single event, or a recurring series with its overrides. */
+export type RemoteEvent = {
+  /** The provider's stable name for the object: a CalDAV href, an ICS UID, a Google event id. */
+  remoteId: string;
+  /** Version tag for conditional writes and change detection; null where the provider has none. */
+  etag: string | null;
+  /** A VCALENDAR holding the object's VEVENTs (a master and its RECURRENCE-ID overrides). */
+  ics: string;
+};
+
+export type RemoteChanges = {
+  /** Objects created or changed since the cursor (or whose etag differs from the known one). */
+  changed: RemoteEvent[];
+  /** remoteIds that no longer exist at the provider. */
+  removed: string[];
+  /** True when the provider had to list the whole calendar (no cursor, or the cursor was refused). */
+  full: boolean;
+  /** The cursor for the next call, or null where the provider has no incremental listing. */
+  cursor: string | null;
+};
+
+/** What the engine has stored: remoteId → etag (null where the provider gave none). */
+export type KnownEvents = ReadonlyMap<string, string | null>;
+
+/** What Sched writes for a booking. Adapters render it in their own format. */
+export type OutgoingEvent = {
+  /** Stable for the life of the booking: `<booking_id>@sched`. */
+  uid: string;
+  bookingId: string;
+  /** RFC 5545 SEQUENCE; rises with every change Sched makes. */
+  sequence: number;
+  startsAt: number;
+  endsAt: number;
+  /** The resource's zone: DTSTART/DTEND are written in it, so people see their local times. */
+  timeZone: string;
+  title: string;
+  description: string | null;
+  status: 'confirmed' | 'cancelled';
+  attendees: { email: string; name?: string | undefined }[];
+  /** When Sched last changed the booking (epoch ms): LAST-MODIFIED / DTSTAMP. */
+  updatedAt: number;
+};
+
+export type ProviderCapabilities = {
+  /** Whether events can be created, changed and deleted (false for ICS feeds). */
+  write: boolean;
+  /** Whether listChanges can answer incrementally from a cursor. */
+  incremental: boolean;
+  /** Whether the provider can call us back on change (Google watch channels, Graph subscriptions). */
+  push: boolean;
+};
+
+export type WrittenEvent = { remoteId: string; etag: string | null };
+
+export interface CalendarProvider {
+  readonly capabilities: ProviderCapabilities;
+
+  /**
+   * Changes since `cursor`. A null cursor, or one the provider refuses, means a full listing: the
+   * provider then compares it with `known` and reports only what differs, deletions included, and
+   * says `full: true`. Adapters fetch bodies only for objects whose etag differs from `known`.
+   */
+  listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges>;
+
+  /** Reads one object; null when it does not exist. */
+  getEvent(remoteId: string): Promise<RemoteEvent | null>;
+
+  /**
+   * Creates the event. Idempotent: a retry after a lost answer finds the object made by the first
+   * attempt (same UID) and returns it rather than making a second one.
+   */
+  createEvent(event: OutgoingEvent): Promise<WrittenEvent>;
+
+  /**
+   * Replaces the event. With an etag the write is conditional and a mismatch throws ProviderError
+   * `PRECONDITION_FAILED`; a missing object throws `NOT_FOUND`.
+   */
+  updateEvent(remoteId: string, etag: string | null, event: OutgoingEvent): Promise<WrittenEvent>;
+
+  /** Deletes the event; conditional like updateEvent. Deleting what is already gone succeeds. */
+  deleteEvent(remoteId: string, etag: string | null): Promise<void>;
+}
