@@ -102,7 +102,7 @@ export class GuardedHttp {
   ): Promise<Dispatcher.ResponseData> {
     try {
       return await request(url, {
-        method: method as Dispatcher.HttpMethod,
+        method: method,
         headers,
         ...(body === undefined ? {} : { body }),
         dispatcher: this.#agent,
