@@ -3,8 +3,13 @@ import pino from 'pino';
 import type { Config } from './config.js';
 import { type App, buildApp } from './http/build-app.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
+import { logSerializers } from './http/log-serializers.js';
 import { WEBHOOK_DELIVERIES_CHANNEL, WebhookDispatcher } from './jobs/webhook-dispatcher.js';
 import { OutboundGuard } from './net/outbound-guard.js';
+import { CalendarSyncWorker } from './jobs/calendar-sync-worker.js';
+import { GuardedHttp } from './net/guarded-http.js';
+import { createConnectors } from './providers/connectors.js';
+import type { Connectors } from './services/calendar-connections.js';
 import { resolveEncryptionKey, SecretBox } from './security/secret-box.js';
 import { createBootstrapKey } from './services/api-keys.js';
 import type { Clock } from './services/context.js';
@@ -31,12 +36,14 @@ type Shared = {
   database: DatabaseHandle;
   secretBox: SecretBox;
   guard: OutboundGuard;
+  http: GuardedHttp;
+  connectors: Connectors;
   metrics: Metrics;
 };
 
 /** Checks what needs no database first, so a bad setting fails fast and leaves nothing open. */
 async function openShared(config: Config): Promise<Shared> {
-  const logger = pino({ level: config.logLevel }) as FastifyBaseLogger;
+  const logger = pino({ level: config.logLevel, serializers: logSerializers }) as FastifyBaseLogger;
   const secretBox = new SecretBox(
     resolveEncryptionKey({
       configured: config.encryptionKey,
@@ -45,7 +52,16 @@ async function openShared(config: Config): Promise<Shared> {
   );
   const guard = new OutboundGuard({ allow: config.outboundAllow });
   const database = await openAndMigrate(databaseOptions(config));
-  return { logger, database, secretBox, guard, metrics: createMetrics({ processMetrics: true }) };
+  const http = new GuardedHttp(guard);
+  return {
+    logger,
+    database,
+    secretBox,
+    guard,
+    http,
+    connectors: createConnectors(http),
+    metrics: createMetrics({ processMetrics: true }),
+  };
 }
 
 async function startDispatcher(shared: Shared, config: Config): Promise<{ stop(): Promise<void> }> {
@@ -62,10 +78,23 @@ async function startDispatcher(shared: Shared, config: Config): Promise<{ stop()
   // Set up before the API serves anything: PGlite's LISTEN must not land inside a request's transaction.
   const unlisten = await shared.database.listen(WEBHOOK_DELIVERIES_CHANNEL, () => dispatcher.wake());
   dispatcher.start();
+  const calendarSync = new CalendarSyncWorker({
+    database: shared.database,
+    deps: {
+      db: shared.database.db,
+      clock: systemClock,
+      secretBox: shared.secretBox,
+      connectors: shared.connectors,
+    },
+    logger: shared.logger,
+  });
+  await calendarSync.start();
   return {
     stop: async () => {
       await unlisten();
       await dispatcher.stop();
+      await calendarSync.stop();
+      await shared.http.close();
     },
   };
 }
@@ -106,6 +135,8 @@ export async function composeServer(config: Config): Promise<Server> {
       outboundGuard: shared.guard,
       logger: shared.logger,
       metrics: shared.metrics,
+      connectors: shared.connectors,
+      publicUrl: config.publicUrl,
     });
     const background = await startDispatcher(shared, config);
     return {

@@ -17,6 +17,8 @@ export type Config = {
   outboundAllow: string[];
   /** How long a worker holds a claimed webhook delivery (SCHED_WEBHOOK_LEASE_SECONDS). */
   webhookLeaseSeconds: number;
+  /** Where this server is reached from outside, for feed URLs and provider callbacks (SCHED_PUBLIC_URL). */
+  publicUrl: string | undefined;
 };
 
 export class ConfigError extends Error {
@@ -101,6 +103,21 @@ function readOutboundAllow(env: Env): string[] {
   return parsed.cidrs;
 }
 
+function readPublicUrl(env: Env): string | undefined {
+  const raw = env.SCHED_PUBLIC_URL;
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('SCHED_PUBLIC_URL', `is not a URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError('SCHED_PUBLIC_URL', 'must start with https:// or http://');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
 /** Parses and validates the environment once, at start. A bad value names its variable. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const logLevel = (env.LOG_LEVEL ?? 'info') as LogLevel;
@@ -119,5 +136,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     outboundAllow: readOutboundAllow(env),
     // Longer than the 15 s an attempt may take, so a live delivery is never claimed twice.
     webhookLeaseSeconds: readInteger(env, 'SCHED_WEBHOOK_LEASE_SECONDS', 60, 20, 3600),
+    publicUrl: readPublicUrl(env),
   };
 }

@@ -22,7 +22,7 @@ Environment:
   PORT (3000)  HOST (127.0.0.1)  SCHED_DATA_DIR (./data)  DATABASE_URL (PostgreSQL instead of the
   embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY (required with DATABASE_URL)
   SCHED_BOOTSTRAP_API_KEY  SCHED_OUTBOUND_ALLOW (CIDRs user-given URLs may reach)
-  SCHED_WEBHOOK_LEASE_SECONDS (60)  LOG_LEVEL (info)
+  SCHED_WEBHOOK_LEASE_SECONDS (60)  SCHED_PUBLIC_URL  LOG_LEVEL (info)
 `;
 
 const SCOPES: readonly Scope[] = ['read', 'write', 'admin'];

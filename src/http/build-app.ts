@@ -19,6 +19,9 @@ import { bookingRoutes } from './routes/bookings.js';
 import { operationsRoutes } from './routes/operations.js';
 import { resourceRoutes } from './routes/resources.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { calendarRoutes } from './routes/calendars.js';
+import { feedRoutes } from './routes/feeds.js';
+import type { Connectors } from '../services/calendar-connections.js';
 import { Problem } from './schemas.js';
 
 export type AppDeps = {
@@ -31,6 +34,10 @@ export type AppDeps = {
   outboundGuard?: OutboundGuard;
   logger?: FastifyBaseLogger | boolean;
   metrics?: Metrics;
+  /** The calendar providers this server can connect to; left out, none. */
+  connectors?: Connectors;
+  /** SCHED_PUBLIC_URL; left out, feed URLs are built from the request's host. */
+  publicUrl?: string | undefined;
 };
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -99,14 +106,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(resourceRoutes(routeDeps));
   await app.register(availabilityRoutes(routeDeps));
   await app.register(bookingRoutes(routeDeps));
+  const secretBox = deps.secretBox ?? new SecretBox(randomBytes(32));
   await app.register(
     webhookRoutes({
       db: deps.db,
       clock: deps.clock,
-      secretBox: deps.secretBox ?? new SecretBox(randomBytes(32)),
+      secretBox,
       guard: deps.outboundGuard ?? new OutboundGuard({ allow: [] }),
     }),
   );
+  await app.register(
+    calendarRoutes({ db: deps.db, clock: deps.clock, secretBox, connectors: deps.connectors ?? {} }),
+  );
+  await app.register(feedRoutes({ db: deps.db, clock: deps.clock, publicUrl: deps.publicUrl }));
   await app.ready();
   return app;
 }

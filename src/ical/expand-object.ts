@@ -1,3 +1,12 @@
+import ICAL from 'ical.js';
+import type { EventData, Timing } from './event-reader.js';
+import { newer, ObjectReader } from './event-reader.js';
+import { checkSize, describeError, ICS_MAX_BYTES, normaliseText, parseCalendars } from './parse-text.js';
+import type { Budget } from './recurrence.js';
+import { BudgetExceeded, overBudget, ruleStarts, skipAhead } from './recurrence.js';
+import { icalTime, MS_PER_DAY } from './time-zones.js';
+import { dateKey, instantText, parseDateValue, rawType, rawValues } from './values.js';
+
 export const MAX_OCCURRENCES_PER_SERIES = 10_000;
 
 export type OccurrenceStatus = 'confirmed' | 'tentative' | 'cancelled';
@@ -36,21 +45,354 @@ export type ExpandOptions = {
 };
 
 export type ExpandResult =
-  | { ok: true; summary: ObjectSummary; occurrences: Occurrence[]; truncated: boolean }
+  | {
+      ok: true;
+      summary: ObjectSummary;
+      occurrences: Occurrence[];
+      truncated: boolean;
+      /** Problems that did not stop the expansion (unknown TZIDs, duplicate components, ...). */
+      warnings?: string[];
+    }
   | { ok: false; error: string };
+
+export const DEFAULT_TIME_BUDGET_MS = 250;
+
+/** Offsets and durations reach at most this far from a window edge when deciding what overlaps it. */
+const RANGE_MARGIN_MS = 400 * MS_PER_DAY;
+
+type Window = { start: number; end: number };
+type Group = { master: EventData | null; overrides: EventData[] };
 
 /**
  * Parses one object (a VCALENDAR with a master and overrides, as stored per remote object) and
  * expands the occurrences that overlap [start, end): RRULE, RDATE, EXDATE, RECURRENCE-ID overrides,
  * cancelled instances. Bounded by maxOccurrences and the time budget (truncated: true).
  */
-export function expandObject(
-  ics: string,
-  window: { start: number; end: number },
-  options: ExpandOptions,
-): ExpandResult {
-  void ics;
-  void window;
-  void options;
-  throw new Error('not implemented yet');
+export function expandObject(ics: string, window: Window, options: ExpandOptions): ExpandResult {
+  const started = performance.now();
+  try {
+    if (!Number.isFinite(window.start) || !Number.isFinite(window.end) || window.end < window.start) {
+      return { ok: false, error: 'the window must be two finite instants, start before end' };
+    }
+    checkSize(ics, ICS_MAX_BYTES);
+    const calendars = parseCalendars(normaliseText(ics));
+    const range = { start: window.start - RANGE_MARGIN_MS, end: window.end + RANGE_MARGIN_MS };
+    const reader = new ObjectReader(calendars, options.floatingZone, range);
+    const deadline = started + (options.timeBudgetMs ?? DEFAULT_TIME_BUDGET_MS);
+    const groups = groupEvents(calendars, reader);
+    if (groups.length === 0) return { ok: false, error: 'no VEVENT found' };
+    const occurrences: Occurrence[] = [];
+    let truncated = false;
+    for (const group of groups) {
+      const budget: Budget = {
+        remaining: options.maxOccurrences ?? MAX_OCCURRENCES_PER_SERIES,
+        deadline,
+        exceeded: false,
+      };
+      new SeriesExpander(reader, group, window, budget, occurrences).run();
+      truncated ||= budget.exceeded;
+    }
+    occurrences.sort((a, b) => a.startsAt - b.startsAt || a.endsAt - b.endsAt);
+    const result = { summary: summarize(reader, groups[0]!), occurrences, truncated };
+    return { ok: true, ...result, ...(reader.warnings.length > 0 ? { warnings: reader.warnings } : {}) };
+  } catch (error) {
+    return { ok: false, error: describeError(error) };
+  }
+}
+
+function groupEvents(calendars: ICAL.Component[], reader: ObjectReader): Group[] {
+  const groups = new Map<string, Group>();
+  for (const calendar of calendars) {
+    for (const component of calendar.getAllSubcomponents('vevent')) {
+      let event: EventData;
+      try {
+        event = reader.readEvent(component);
+      } catch (error) {
+        const uid = component.getFirstPropertyValue('uid');
+        throw new Error(`VEVENT ${typeof uid === 'string' ? `"${uid}" ` : ''}${describeError(error)}`);
+      }
+      const key = event.uid ?? '';
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, (group = { master: null, overrides: [] }));
+      if (event.recurrenceId === null) {
+        if (group.master !== null) reader.warnings.push(`UID "${key}": several masters, the newest is used`);
+        group.master = group.master === null ? event : newer(group.master, event);
+      } else {
+        group.overrides.push(event);
+      }
+    }
+  }
+  return [...groups.values()];
+}
+
+function summarize(reader: ObjectReader, group: Group): ObjectSummary {
+  const master = group.master;
+  const lead = master ?? group.overrides[0]!;
+  const bookingId = lead.component.getFirstPropertyValue('x-sched-booking-id');
+  let masterTimes: ObjectSummary['master'] = null;
+  if (master?.start) {
+    const startsAt = reader.instant(master.start);
+    masterTimes = {
+      startsAt,
+      endsAt: endOf(reader, master, null, master.start.wall, startsAt),
+      allDay: master.start.isDate,
+      status: master.status ?? 'confirmed',
+    };
+  }
+  const recurring =
+    master === null ||
+    group.overrides.length > 0 ||
+    master.component.hasProperty('rrule') ||
+    master.component.hasProperty('rdate');
+  return {
+    uid: lead.uid,
+    bookingId: typeof bookingId === 'string' && bookingId !== '' ? bookingId : null,
+    title: lead.title,
+    recurring,
+    sequence: lead.sequence,
+    lastModified: reader.lastModified(lead.component),
+    master: masterTimes,
+  };
+}
+
+/**
+ * End of an occurrence starting at `wall`/`startsAt`. All-day events span whole local days (at least
+ * one). A DURATION's days are nominal, so they follow the wall clock across DST; a DTEND gives the
+ * exact length of the master, which every occurrence keeps.
+ */
+function endOf(
+  reader: ObjectReader,
+  event: EventData,
+  fallback: EventData | null,
+  wall: number,
+  startsAt: number,
+): number {
+  const own = event.start !== null && (event.end !== null || event.duration !== null);
+  const source = own || fallback === null || fallback.start === null ? event : fallback;
+  const start = source.start;
+  if (start?.isDate ?? event.start?.isDate ?? false) {
+    let days = 1;
+    if (source.duration !== null) days = source.duration.days + Math.ceil(source.duration.ms / MS_PER_DAY);
+    else if (source.end !== null && start !== null)
+      days = Math.ceil((source.end.wall - start.wall) / MS_PER_DAY);
+    return reader.clock.toInstant(wall + Math.max(1, days) * MS_PER_DAY, reader.floating);
+  }
+  if (source.duration !== null) {
+    const { days, ms } = source.duration;
+    const base = days === 0 ? startsAt : reader.clock.toInstant(wall + days * MS_PER_DAY, timedZone(event));
+    return Math.max(startsAt, base + ms);
+  }
+  if (source.end !== null && start !== null) {
+    return startsAt + Math.max(0, reader.instant(source.end) - reader.instant(start));
+  }
+  return startsAt;
+}
+
+function timedZone(event: EventData): Timing['zone'] {
+  return (event.start ?? event.recurrenceId)!.zone;
+}
+
+class SeriesExpander {
+  private readonly master: EventData | null;
+  private readonly allDay: boolean;
+  private readonly exInstants = new Set<number>();
+  private readonly exDates = new Set<string>();
+  private readonly overriddenInstants = new Set<number>();
+  private readonly overriddenDates = new Set<string>();
+  private readonly emitted = new Set<string>();
+
+  constructor(
+    private readonly reader: ObjectReader,
+    private readonly group: Group,
+    private readonly window: Window,
+    private readonly budget: Budget,
+    private readonly out: Occurrence[],
+  ) {
+    this.master = group.master;
+    this.allDay = this.master?.start?.isDate ?? false;
+  }
+
+  run(): void {
+    const overrides = this.indexOverrides();
+    const master = this.master;
+    if (master !== null) {
+      if (master.start === null) throw new Error(`VEVENT "${master.uid ?? ''}" has no DTSTART`);
+      this.readExdates(master.component);
+      this.expandMaster(master, master.start);
+    }
+    for (const override of overrides) {
+      if (overBudget(this.budget)) return;
+      this.budget.remaining--;
+      this.emitOverride(override);
+    }
+  }
+
+  private dateOf(timing: Timing): string {
+    // Exchange writes RECURRENCE-ID and EXDATE of all-day series as DATE-TIMEs at local midnight.
+    if (timing.utc)
+      return dateKey(this.reader.clock.toWall(this.reader.instant(timing), this.reader.floating));
+    return dateKey(timing.wall);
+  }
+
+  private indexOverrides(): EventData[] {
+    const byKey = new Map<string, EventData>();
+    for (const override of this.group.overrides) {
+      const rid = override.recurrenceId!;
+      const key = rid.isDate || this.allDay ? this.dateOf(rid) : String(this.reader.instant(rid));
+      const seen = byKey.get(key);
+      byKey.set(key, seen === undefined ? override : newer(seen, override));
+      if (rid.isDate || this.allDay) this.overriddenDates.add(this.dateOf(rid));
+      else this.overriddenInstants.add(this.reader.instant(rid));
+      const range = override.component.getFirstProperty('recurrence-id')?.getParameter('range');
+      if (typeof range === 'string' && range.toUpperCase() === 'THISANDFUTURE') {
+        this.reader.warnings.push(
+          `UID "${override.uid ?? ''}": RANGE=THISANDFUTURE applied to one instance only`,
+        );
+      }
+    }
+    return [...byKey.values()];
+  }
+
+  private readExdates(component: ICAL.Component): void {
+    for (const property of component.getAllProperties('exdate')) {
+      for (const value of rawValues(property)) {
+        if (typeof value !== 'string') continue;
+        const timing = this.reader.tryTimingOf(value, property, 'EXDATE');
+        if (timing === null) continue;
+        if (timing.isDate || this.allDay) this.exDates.add(this.dateOf(timing));
+        else this.exInstants.add(this.reader.instant(timing));
+      }
+    }
+  }
+
+  private expandMaster(master: EventData, start: Timing): void {
+    const rules = master.component.getAllProperties('rrule');
+    const rdates = master.component.getAllProperties('rdate');
+    const recurring = rules.length > 0 || rdates.length > 0;
+    const startsAt = this.reader.instant(start);
+    this.budget.remaining--;
+    this.consider(start.wall, startsAt, null, recurring);
+    const length = this.masterLength(master, start, startsAt);
+    // Wall time and instant differ by less than a day, so anything ending this early cannot reach
+    // the window and needs no conversion.
+    const tooEarly = this.window.start - length - 2 * MS_PER_DAY;
+    for (const property of rules) {
+      const rule = property.getFirstValue() as ICAL.Recur;
+      this.normaliseUntil(rule, property, start);
+      const from = skipAhead(rule, start.wall, tooEarly - MS_PER_DAY);
+      try {
+        for (const wall of ruleStarts(rule, from, start.isDate, this.budget)) {
+          if (wall < tooEarly) continue;
+          const instant = this.reader.clock.toInstant(wall, start.zone);
+          if (instant >= this.window.end) break;
+          this.consider(wall, instant, null, true);
+        }
+      } catch (error) {
+        if (!(error instanceof BudgetExceeded)) throw error;
+        this.budget.exceeded = true;
+      }
+      if (this.budget.exceeded) return;
+    }
+    for (const property of rdates) this.expandRdate(property, start);
+  }
+
+  private masterLength(master: EventData, start: Timing, startsAt: number): number {
+    return endOf(this.reader, master, null, start.wall, startsAt) - startsAt;
+  }
+
+  private expandRdate(property: ICAL.Property, start: Timing): void {
+    const isPeriod = rawType(property) === 'period';
+    for (const value of rawValues(property)) {
+      if (overBudget(this.budget)) return;
+      this.budget.remaining--;
+      const first = isPeriod && Array.isArray(value) ? (value[0] as unknown) : value;
+      if (typeof first !== 'string') continue;
+      const timing = this.reader.tryTimingOf(first, property, 'RDATE');
+      if (timing === null) continue;
+      // An all-day series' RDATE is a day, whatever form the producer used.
+      const wall = start.isDate ? Date.parse(dateKey(timing.wall)) : timing.wall;
+      const instant = start.isDate
+        ? this.reader.clock.toInstant(wall, this.reader.floating)
+        : this.reader.instant(timing);
+      let end: number | null = null;
+      const second: unknown = isPeriod && Array.isArray(value) ? value[1] : undefined;
+      if (typeof second === 'string') {
+        end = /^[+-]?P/.test(second)
+          ? this.periodEnd(instant, second)
+          : this.reader.instant(this.reader.timingOf(second, property, 'RDATE'));
+      }
+      this.consider(start.isDate ? wall : timing.wall, instant, end, true);
+    }
+  }
+
+  private periodEnd(startsAt: number, duration: string): number {
+    const seconds = ICAL.Duration.fromString(duration).toSeconds();
+    if (!Number.isFinite(seconds) || Math.abs(seconds) > 100 * 366 * 86_400) {
+      throw new Error(`RDATE: period duration "${duration}" is out of range`);
+    }
+    return startsAt + Math.max(0, seconds * 1000);
+  }
+
+  /**
+   * UNTIL in UTC is compared by ical.js with the floating wall times it iterates, so it is moved to
+   * the series' wall clock first; a DATE UNTIL on a timed series includes that whole day.
+   */
+  private normaliseUntil(rule: ICAL.Recur, property: ICAL.Property, start: Timing): void {
+    const raw = (rawValues(property)[0] as { until?: unknown } | undefined)?.until;
+    if (typeof raw !== 'string') return;
+    const until = parseDateValue(raw, 'RRULE UNTIL');
+    let wall = until.wall;
+    if (until.utc) wall = this.reader.clock.toWall(wall, start.zone);
+    if (until.isDate && !start.isDate) wall += MS_PER_DAY - 1000;
+    rule.until = icalTime(wall, start.isDate);
+  }
+
+  private consider(wall: number, startsAt: number, end: number | null, recurring: boolean): void {
+    const key = this.allDay ? dateKey(wall) : String(startsAt);
+    if (this.emitted.has(key)) return;
+    this.emitted.add(key);
+    const day = dateKey(wall);
+    if (this.allDay ? this.exDates.has(day) : this.exInstants.has(startsAt) || this.exDates.has(day)) return;
+    if (this.allDay ? this.overriddenDates.has(day) : this.overriddenInstants.has(startsAt)) return;
+    if (!this.allDay && this.overriddenDates.has(day)) return;
+    const master = this.master!;
+    const endsAt = end ?? endOf(this.reader, master, null, wall, startsAt);
+    this.push(
+      master,
+      startsAt,
+      endsAt,
+      this.allDay,
+      recurring ? (this.allDay ? day : instantText(startsAt)) : null,
+    );
+  }
+
+  private emitOverride(override: EventData): void {
+    const rid = override.recurrenceId!;
+    const start = override.start ?? rid;
+    const startsAt = this.reader.instant(start);
+    const endsAt = endOf(this.reader, override, this.master, start.wall, startsAt);
+    const recurrenceId = rid.isDate || this.allDay ? this.dateOf(rid) : instantText(this.reader.instant(rid));
+    this.push(override, startsAt, endsAt, start.isDate, recurrenceId);
+  }
+
+  private push(
+    event: EventData,
+    startsAt: number,
+    endsAt: number,
+    allDay: boolean,
+    recurrenceId: string | null,
+  ) {
+    const { start, end } = this.window;
+    if (!(startsAt < end && (endsAt > start || (endsAt === startsAt && startsAt >= start)))) return;
+    const master = this.master;
+    this.out.push({
+      startsAt,
+      endsAt,
+      allDay,
+      title: event.title ?? master?.title ?? null,
+      status: event.status ?? master?.status ?? 'confirmed',
+      transparency: event.transparency ?? master?.transparency ?? 'opaque',
+      recurrenceId,
+    });
+  }
 }

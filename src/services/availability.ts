@@ -1,6 +1,7 @@
 import { findSlots, formatInstant, type Interval, mergeBusy } from '../domain/index.js';
 import type { Db } from '../storage/database.js';
 import { loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
+import { loadCalendarBusy } from './calendar-busy.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { validationError } from './errors.js';
 
@@ -60,16 +61,20 @@ export async function getAvailability(
 ): Promise<AvailabilityView> {
   checkWindow(request.window);
   const resources = await loadBookableResources(deps.db, actor, request.resourceIds);
-  const booked = await loadBookedIntervals(deps.db, request.resourceIds, {
+  const readRange = {
     start: request.window.start - READ_MARGIN_MS,
     end: request.window.end + READ_MARGIN_MS,
-  });
+  };
+  const [booked, calendarBusy] = await Promise.all([
+    loadBookedIntervals(deps.db, request.resourceIds, readRange),
+    loadCalendarBusy(deps.db, request.resourceIds, readRange),
+  ]);
   const slots = findSlots(
     resources.map((resource) => ({
       resourceId: resource.resourceId,
       schedule: resource.schedule,
       bookings: booked.get(resource.resourceId) ?? [],
-      calendarBusy: [],
+      calendarBusy: calendarBusy.get(resource.resourceId) ?? [],
     })),
     {
       window: request.window,
@@ -104,15 +109,20 @@ export async function getFreeBusy(
 ): Promise<FreeBusyView> {
   checkWindow(request.window);
   await loadBookableResources(db, actor, request.resourceIds);
-  const booked = await loadBookedIntervals(db, request.resourceIds, request.window);
+  const [booked, calendarBusy] = await Promise.all([
+    loadBookedIntervals(db, request.resourceIds, request.window),
+    loadCalendarBusy(db, request.resourceIds, request.window),
+  ]);
   const resources: FreeBusyView['resources'] = {};
   for (const resourceId of request.resourceIds) {
     resources[resourceId] = {
-      busy: mergeBusy(booked.get(resourceId) ?? [], [], request.window).map((block) => ({
-        start_time: formatInstant(block.start),
-        end_time: formatInstant(block.end),
-        source: block.source,
-      })),
+      busy: mergeBusy(booked.get(resourceId) ?? [], calendarBusy.get(resourceId) ?? [], request.window).map(
+        (block) => ({
+          start_time: formatInstant(block.start),
+          end_time: formatInstant(block.end),
+          source: block.source,
+        }),
+      ),
     };
   }
   return { resources };

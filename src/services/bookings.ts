@@ -5,6 +5,7 @@ import type { Attendee, BookingRow, Db, NewAuditEntry } from '../storage/databas
 import { isExclusionViolation, isRetryableConflict } from '../storage/errors.js';
 import { recordAudit } from './audit.js';
 import { emitEvent, eventWrites } from './webhook-events.js';
+import { loadCalendarBusy } from './calendar-busy.js';
 import {
   type BookableResource,
   type BookedInterval,
@@ -106,6 +107,7 @@ function loadNearbyBookings(
 function conflictsWith(
   resources: readonly BookableResource[],
   booked: ReadonlyMap<string, readonly BookedInterval[]>,
+  calendarBusy: ReadonlyMap<string, readonly Interval[]>,
   requested: Interval,
   now: number,
   ignoreAvailability: boolean,
@@ -127,7 +129,12 @@ function conflictsWith(
       continue;
     }
     const checks = checkBookable(
-      { resourceId: resource.resourceId, schedule: resource.schedule, bookings, calendarBusy: [] },
+      {
+        resourceId: resource.resourceId,
+        schedule: resource.schedule,
+        bookings,
+        calendarBusy: calendarBusy.get(resource.resourceId) ?? [],
+      },
       requested,
       now,
     );
@@ -144,8 +151,11 @@ async function findConflicts(
   ignoreAvailability: boolean,
   excludeBookingId?: string,
 ): Promise<BookingConflict[]> {
-  const booked = await loadNearbyBookings(db, resources, requested, excludeBookingId);
-  return conflictsWith(resources, booked, requested, now, ignoreAvailability);
+  const [booked, calendarBusy] = await Promise.all([
+    loadNearbyBookings(db, resources, requested, excludeBookingId),
+    ignoreAvailability ? new Map<string, Interval[]>() : loadCalendarBusyFor(db, resources, requested),
+  ]);
+  return conflictsWith(resources, booked, calendarBusy, requested, now, ignoreAvailability);
 }
 
 /**
@@ -160,8 +170,24 @@ async function refuseUnlessBookable(
   now: number,
   ignoreAvailability: boolean,
 ): Promise<void> {
-  if (conflictsWith(resources, new Map(), requested, now, ignoreAvailability).length === 0) return;
+  const calendarBusy = ignoreAvailability
+    ? new Map<string, Interval[]>()
+    : await loadCalendarBusyFor(db, resources, requested);
+  if (conflictsWith(resources, new Map(), calendarBusy, requested, now, ignoreAvailability).length === 0)
+    return;
   throw slotUnavailable(await findConflicts(db, resources, requested, now, ignoreAvailability));
+}
+
+function loadCalendarBusyFor(
+  db: Db,
+  resources: readonly BookableResource[],
+  requested: Interval,
+): Promise<Map<string, Interval[]>> {
+  return loadCalendarBusy(
+    db,
+    resources.map((resource) => resource.resourceId),
+    requested,
+  );
 }
 
 function slotUnavailable(conflicts: BookingConflict[]): SchedError {
@@ -240,7 +266,8 @@ async function insertBookingResources(
 }
 
 /**
- * The booking, a row per booked resource, its audit entry and its webhook event in one statement:
+ * The booking, a row per booked resource, its calendar outbox rows, its audit entry and its webhook
+ * event in one statement:
  * one round trip, atomic without a transaction of its own. The exclusion constraint still refuses an
  * overlap (23P01).
  */
@@ -263,6 +290,10 @@ async function insertBooking(
       select ${row.booking_id}::uuid, resource_id, ${row.organization_id}::uuid, ${rangeLiteral(interval)}::tstzrange,
         'confirmed'
       from unnest(${lockOrder(row.resource_ids)}::uuid[]) as ids(resource_id)
+    ), linked as (
+      insert into booking_calendar_links (booking_id, connection_id, organization_id)
+      select ${row.booking_id}::uuid, connection_id, organization_id from calendar_connections
+      where resource_id = any(${row.resource_ids}::uuid[]) and direction <> 'pull'
     ), audited as (
       insert into audit_log (organization_id, actor, action, target_type, target_id, details)
       values (${audit.organization_id}, ${audit.actor}, ${audit.action}, ${audit.target_type}, ${audit.target_id},
@@ -395,7 +426,7 @@ export async function updateBooking(
           ...(patch.description !== undefined ? { description: patch.description } : {}),
           ...(patch.attendees !== undefined ? { attendees: JSON.stringify(patch.attendees) } : {}),
           ...(patch.metadata !== undefined ? { metadata: JSON.stringify(patch.metadata) } : {}),
-          updated_at: new Date(),
+          updated_at: new Date(deps.clock()),
         })
         .where('booking_id', '=', bookingId)
         .returningAll()
@@ -407,10 +438,23 @@ export async function updateBooking(
         targetId: bookingId,
         details: { before: bookingView(before), after: view },
       });
+      await queueCalendarPush(trx, bookingId, [...new Set([...before.resource_ids, ...resourceIds])]);
       await emitEvent(trx, actor.organizationId, 'booking.updated', view, deps.clock());
       return view;
     }),
   );
+}
+
+/**
+ * The transactional outbox of calendar sync: every connection of the booking's resources (before and
+ * after a change) that Sched writes to is marked to receive the booking's current version.
+ */
+async function queueCalendarPush(db: Db, bookingId: string, resourceIds: readonly string[]): Promise<void> {
+  await sql`
+    insert into booking_calendar_links (booking_id, connection_id, organization_id)
+    select ${bookingId}::uuid, connection_id, organization_id from calendar_connections
+    where resource_id = any(${resourceIds}::uuid[]) and direction <> 'pull'
+    on conflict (booking_id, connection_id) do update set push_pending = true, push_attempts = 0`.execute(db);
 }
 
 /** Idempotent: cancelling a cancelled booking returns it unchanged. */
@@ -425,7 +469,7 @@ export async function cancelBooking(
     if (before.status === 'cancelled') return bookingView(before);
     const row = await trx
       .updateTable('bookings')
-      .set({ status: 'cancelled', cancel_reason: reason ?? null, updated_at: new Date() })
+      .set({ status: 'cancelled', cancel_reason: reason ?? null, updated_at: new Date(deps.clock()) })
       .where('booking_id', '=', bookingId)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -441,6 +485,7 @@ export async function cancelBooking(
       targetId: bookingId,
       details: { reason: reason ?? null },
     });
+    await queueCalendarPush(trx, bookingId, before.resource_ids);
     await emitEvent(trx, actor.organizationId, 'booking.cancelled', view, deps.clock());
     return view;
   });

@@ -151,6 +151,103 @@ export type WebhookDeliveriesTable = {
   updated_at: UpdatedAt;
 };
 
+export type CalendarProviderName = 'google' | 'outlook' | 'caldav' | 'ics';
+export type ConnectionStatus = 'active' | 'pending_authorization' | 'reauth_required' | 'error';
+export type SyncDirection = 'two_way' | 'push' | 'pull';
+export type ConflictPolicy = 'sched_wins' | 'provider_wins' | 'last_writer_wins' | 'manual';
+
+export type CalendarConnectionsTable = {
+  connection_id: Generated<string>;
+  organization_id: string;
+  resource_id: string;
+  provider: CalendarProviderName;
+  calendar_id: string;
+  status: ColumnType<ConnectionStatus, ConnectionStatus | undefined, ConnectionStatus>;
+  direction: SyncDirection;
+  frequency_minutes: number;
+  realtime: boolean;
+  conflict_policy: ConflictPolicy;
+  blocks_availability: boolean;
+  /** Passwords and tokens, sealed with the SecretBox. */
+  credentials_sealed: string | null;
+  settings: Json<Record<string, unknown>>;
+  sync_cursor: string | null;
+  last_synced_at: Date | null;
+  last_error: string | null;
+  failure_count: ColumnType<number, number | undefined, number>;
+  next_sync_at: Date | null;
+  expanded_from: Date | null;
+  expanded_until: Date | null;
+  sync_lease_until: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+};
+
+export type CalendarEventsTable = {
+  event_id: Generated<string>;
+  connection_id: string;
+  organization_id: string;
+  remote_id: string;
+  etag: string | null;
+  uid: string | null;
+  ics: string;
+  booking_id: string | null;
+  recurring: ColumnType<boolean, boolean | undefined, boolean>;
+  title: string | null;
+  parse_error: string | null;
+  updated_at: UpdatedAt;
+};
+
+export type CalendarOccurrencesTable = {
+  event_id: string;
+  connection_id: string;
+  resource_id: string;
+  /** tstzrange; written with sql`tstzrange(...)`. */
+  during: string;
+  all_day: boolean;
+  blocks: boolean;
+  status: string;
+  transparency: string;
+  title: string | null;
+  recurrence_id: string | null;
+};
+
+export type BookingCalendarLinksTable = {
+  booking_id: string;
+  connection_id: string;
+  organization_id: string;
+  remote_id: string | null;
+  etag: string | null;
+  sequence: ColumnType<number, number | undefined, number>;
+  push_pending: ColumnType<boolean, boolean | undefined, boolean>;
+  push_attempts: ColumnType<number, number | undefined, number>;
+  last_pushed_at: Date | null;
+  last_error: string | null;
+};
+
+export type CalendarConflictsTable = {
+  conflict_id: Generated<string>;
+  organization_id: string;
+  booking_id: string;
+  connection_id: string;
+  sched_version: Json<Record<string, unknown>>;
+  provider_version: Json<Record<string, unknown>>;
+  status: ColumnType<'open' | 'resolved', 'open' | 'resolved' | undefined, 'open' | 'resolved'>;
+  resolution: 'sched' | 'provider' | null;
+  detected_at: CreatedAt;
+  resolved_at: Date | null;
+};
+
+export type ResourceFeedsTable = {
+  feed_id: Generated<string>;
+  organization_id: string;
+  resource_id: string;
+  /** SHA-256 (hex) of the secret in the feed's URL; the secret itself is never stored. */
+  secret_hash: string;
+  created_at: CreatedAt;
+  revoked_at: Date | null;
+};
+
 export type Database = {
   organizations: OrganizationsTable;
   api_keys: ApiKeysTable;
@@ -163,6 +260,12 @@ export type Database = {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_events: WebhookEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  calendar_connections: CalendarConnectionsTable;
+  calendar_events: CalendarEventsTable;
+  calendar_occurrences: CalendarOccurrencesTable;
+  booking_calendar_links: BookingCalendarLinksTable;
+  calendar_conflicts: CalendarConflictsTable;
+  resource_feeds: ResourceFeedsTable;
 };
 
 export type Db = Kysely<Database>;
@@ -171,3 +274,4 @@ export type BookingRow = Selectable<BookingsTable>;
 export type ScheduleRow = Selectable<SchedulesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;
+export type ConnectionRow = Selectable<CalendarConnectionsTable>;

@@ -19,6 +19,11 @@ export type DatabaseHandle = {
    * while it reconnects.
    */
   listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  /**
+   * Raw SQL for libraries that bring their own statements (pg-boss). Parameterless text may hold
+   * several statements. On the embedded database it waits its turn with Kysely's queries.
+   */
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
   close(): Promise<void>;
 };
 
@@ -69,6 +74,23 @@ async function listenOnPGlite(
   return () => unsubscribe();
 }
 
+/** Holds Kysely's single PGlite connection for the call, so a raw statement never lands inside a transaction. */
+async function executeOnPGlite(
+  db: Kysely<Database>,
+  pglite: PGlite,
+  text: string,
+  values: unknown[] | undefined,
+): Promise<{ rows: unknown[] }> {
+  return db.connection().execute(async () => {
+    if (!values || values.length === 0) {
+      const results = await pglite.exec(text);
+      return { rows: results.at(-1)?.rows ?? [] };
+    }
+    const result = await pglite.query(text, values);
+    return { rows: result.rows };
+  });
+}
+
 export type OpenDatabaseOptions =
   | { kind: 'postgres'; url: string; poolSize?: number }
   | { kind: 'embedded'; dataDir: string }
@@ -97,6 +119,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       db,
       kind: 'postgres',
       listen: (channel, onNotify) => listenOnPostgres(url, channel, onNotify),
+      executeSql: async (text, values) => ({ rows: (await pool.query(text, values)).rows }),
       close: () => db.destroy(),
     };
   }
@@ -107,6 +130,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       db,
       kind: 'embedded',
       listen: (channel, onNotify) => listenOnPGlite(pglite, channel, onNotify),
+      executeSql: (text, values) => executeOnPGlite(db, pglite, text, values),
       close: () => db.destroy(),
     };
   }
@@ -118,6 +142,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
       db,
       kind: 'embedded',
       listen: (channel, onNotify) => listenOnPGlite(pglite, channel, onNotify),
+      executeSql: (text, values) => executeOnPGlite(db, pglite, text, values),
       close: async () => {
         try {
           await db.destroy();

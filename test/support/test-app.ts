@@ -3,6 +3,9 @@ import { type App, buildApp } from '../../src/http/build-app.js';
 import { randomBytes } from 'node:crypto';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/jobs/webhook-dispatcher.js';
 import { OutboundGuard } from '../../src/net/outbound-guard.js';
+import { GuardedHttp } from '../../src/net/guarded-http.js';
+import { createConnectors } from '../../src/providers/connectors.js';
+import type { CalendarDeps } from '../../src/services/calendar-connections.js';
 import { SecretBox } from '../../src/security/secret-box.js';
 import { createBootstrapKey } from '../../src/services/api-keys.js';
 import type { DatabaseHandle } from '../../src/storage/open-database.js';
@@ -41,6 +44,10 @@ export type TestApp = {
   secretBox: SecretBox;
   /** As the tests' servers run: SCHED_OUTBOUND_ALLOW=127.0.0.1/32. */
   guard: OutboundGuard;
+  /** Outbound HTTP through `guard`, as the server's providers use it. */
+  http: GuardedHttp;
+  /** What the calendar services and the sync worker run with, on this app's database and clock. */
+  calendarDeps: CalendarDeps;
   /** A webhook dispatcher on this app's database and clock; the caller stops it. */
   dispatcher(options?: Partial<WebhookDispatcherOptions>): WebhookDispatcher;
   request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
@@ -52,12 +59,15 @@ export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z
   const clock = testClock(now);
   const secretBox = new SecretBox(randomBytes(32));
   const guard = new OutboundGuard({ allow: ['127.0.0.1/32'] });
+  const http = new GuardedHttp(guard);
+  const connectors = createConnectors(http);
   const app = await buildApp({
     db: database.db,
     databaseKind: database.kind,
     clock: () => clock.now,
     secretBox,
     outboundGuard: guard,
+    connectors,
   });
   const admin = await createBootstrapKey(database.db, { organization: 'acme', scopes: ['admin'] });
   const testApp: TestApp = {
@@ -68,6 +78,8 @@ export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z
     organizationId: admin.organizationId,
     secretBox,
     guard,
+    http,
+    calendarDeps: { db: database.db, clock: () => clock.now, secretBox, connectors },
     dispatcher: (options = {}) =>
       new WebhookDispatcher({ db: database.db, clock: () => clock.now, secretBox, guard, ...options }),
     keyFor: async (organization, scopes) =>
@@ -87,6 +99,7 @@ export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z
     },
     close: async () => {
       await app.close();
+      await http.close();
       await database.close();
     },
   };

@@ -27,8 +27,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       last_error text,
       failure_count integer not null default 0,
       next_sync_at timestamptz,
-      -- Occurrences are stored up to here; later windows are expanded on demand.
+      -- Occurrences of recurring series are stored for [expanded_from, expanded_until); windows
+      -- outside it are expanded on demand. Single events are always stored.
+      expanded_from timestamptz,
       expanded_until timestamptz,
+      -- Held by the process syncing this connection, so two never sync it at once.
+      sync_lease_until timestamptz,
       created_at timestamptz not null default now(),
       updated_at timestamptz not null default now(),
       unique (organization_id, provider, calendar_id, resource_id)

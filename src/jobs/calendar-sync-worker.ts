@@ -1,0 +1,140 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { sql } from 'kysely';
+import PgBoss from 'pg-boss';
+import type { CalendarDeps } from '../services/calendar-connections.js';
+import { syncConnection } from '../services/calendar-sync.js';
+import { SchedError } from '../services/errors.js';
+import type { DatabaseHandle } from '../storage/open-database.js';
+
+export const CALENDAR_SYNC_QUEUE = 'calendar-sync';
+/** Notified by a trigger whenever a booking is queued for a connection's calendar. */
+export const CALENDAR_PUSH_CHANNEL = 'sched_calendar_push';
+
+export type CalendarSyncWorkerOptions = {
+  database: DatabaseHandle;
+  deps: CalendarDeps;
+  logger?: FastifyBaseLogger;
+  /** How often due connections are looked for; a NOTIFY wakes the scheduler sooner. */
+  scanIntervalMs?: number;
+  /** Syncs running at once in this process. */
+  concurrency?: number;
+  /** How often an idle worker asks pg-boss for a job. */
+  pollingIntervalSeconds?: number;
+};
+
+type SyncJob = { connectionId: string };
+
+/**
+ * Runs calendar syncs as pg-boss jobs on the application's own database. A `stately` queue keyed by
+ * connection keeps at most one sync of a connection waiting and one running, across every process;
+ * a scheduler in each process queues connections whose time has come or that have bookings to push.
+ */
+export class CalendarSyncWorker {
+  readonly #o: Required<Omit<CalendarSyncWorkerOptions, 'logger'>> & { logger?: FastifyBaseLogger };
+  readonly #boss: PgBoss;
+  #timer: NodeJS.Timeout | undefined;
+  #unlisten: (() => Promise<void>) | undefined;
+  #scanning: Promise<void> | undefined;
+  #rescan = false;
+  #stopped = false;
+
+  constructor(options: CalendarSyncWorkerOptions) {
+    this.#o = {
+      scanIntervalMs: 5000,
+      concurrency: 2,
+      pollingIntervalSeconds: 1,
+      ...options,
+    };
+    const database = options.database;
+    this.#boss = new PgBoss({
+      db: { executeSql: (text, values) => database.executeSql(text, values) },
+      schema: 'pgboss',
+      schedule: false,
+      supervise: true,
+    });
+    this.#boss.on('error', (error) => this.#o.logger?.error({ err: error }, 'job queue error'));
+  }
+
+  async start(): Promise<void> {
+    await this.#boss.start();
+    await this.#boss.createQueue(CALENDAR_SYNC_QUEUE, {
+      name: CALENDAR_SYNC_QUEUE,
+      policy: 'stately',
+      // Retries and their backoff are the sync's own (kept on the connection), not the queue's.
+      retryLimit: 0,
+      expireInSeconds: 15 * 60,
+    });
+    for (let index = 0; index < this.#o.concurrency; index++) {
+      await this.#boss.work<SyncJob>(
+        CALENDAR_SYNC_QUEUE,
+        { pollingIntervalSeconds: this.#o.pollingIntervalSeconds, batchSize: 1 },
+        async (jobs) => {
+          for (const job of jobs) await this.#run(job.data.connectionId);
+        },
+      );
+    }
+    this.#unlisten = await this.#o.database.listen(CALENDAR_PUSH_CHANNEL, () => this.wake());
+    this.#timer = setInterval(() => this.wake(), this.#o.scanIntervalMs);
+    this.wake();
+  }
+
+  /** Queues a sync of one connection now (no-op while one is already waiting). */
+  async enqueue(connectionId: string): Promise<void> {
+    await this.#boss.send(CALENDAR_SYNC_QUEUE, { connectionId }, { singletonKey: connectionId });
+  }
+
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#scanning) {
+      this.#rescan = true;
+      return;
+    }
+    this.#scanning = this.#scan()
+      .catch((error: unknown) => this.#o.logger?.error({ err: error }, 'calendar sync scan failed'))
+      .finally(() => {
+        this.#scanning = undefined;
+        if (this.#rescan) {
+          this.#rescan = false;
+          this.wake();
+        }
+      });
+  }
+
+  async #scan(): Promise<void> {
+    const now = new Date(this.#o.deps.clock());
+    const due = await sql<{ connection_id: string }>`
+      select c.connection_id from calendar_connections c
+      where c.status in ('active', 'error')
+        and (c.sync_lease_until is null or c.sync_lease_until < ${now})
+        and (c.next_sync_at <= ${now}
+          -- Fresh pushes go at once; a failing connection waits for its backoff instead.
+          or (c.direction <> 'pull' and c.failure_count = 0 and exists (
+            select 1 from booking_calendar_links l
+            where l.connection_id = c.connection_id and l.push_pending and l.push_attempts = 0)))
+      order by c.next_sync_at nulls first
+      limit 500`.execute(this.#o.deps.db);
+    for (const row of due.rows) {
+      if (this.#stopped) return;
+      await this.enqueue(row.connection_id);
+    }
+  }
+
+  async #run(connectionId: string): Promise<void> {
+    try {
+      await syncConnection(this.#o.deps, connectionId);
+    } catch (error) {
+      // Provider failures are already recorded on the connection with their retry time.
+      if (!(error instanceof SchedError)) {
+        this.#o.logger?.error({ err: error, connectionId }, 'calendar sync failed');
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#unlisten?.();
+    await this.#scanning;
+    await this.#boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+  }
+}

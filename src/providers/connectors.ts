@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import type { GuardedHttp } from '../net/guarded-http.js';
+import type { Connector, Connectors, PreparedConnection } from '../services/calendar-connections.js';
+import { validationError, validationErrors, type FieldError } from '../services/errors.js';
+import { discoverCalendars, type DiscoveredCalendar } from './caldav/caldav-discovery.js';
+import { CalDavProvider } from './caldav/caldav-provider.js';
+import { IcsFeedProvider } from './ics/ics-feed-provider.js';
+
+function requireStrings<K extends string>(
+  input: Record<string, unknown>,
+  fields: readonly K[],
+): Record<K, string> {
+  const errors: FieldError[] = [];
+  const out = {} as Record<K, string>;
+  for (const field of fields) {
+    const value = input[field];
+    if (typeof value !== 'string' || value.length === 0) errors.push({ field, message: 'is required' });
+    else out[field] = value;
+  }
+  if (errors.length > 0) throw validationErrors(errors);
+  return out;
+}
+
+/** Picks the calendar the user named, or else the first one that holds events. */
+function chooseCalendar(calendars: readonly DiscoveredCalendar[], wanted: unknown): DiscoveredCalendar {
+  if (typeof wanted === 'string' && wanted.length > 0) {
+    const byUrl = (url: string) => url.replace(/\/+$/, '');
+    const match = calendars.find(
+      (calendar) =>
+        byUrl(calendar.url) === byUrl(wanted) ||
+        new URL(calendar.url).pathname.replace(/\/+$/, '') === byUrl(wanted) ||
+        calendar.displayName === wanted,
+    );
+    if (!match) {
+      const names = calendars.map((calendar) => calendar.displayName ?? calendar.url).join(', ');
+      throw validationError('calendar_id', `no calendar "${wanted}" here; found: ${names || 'none'}`);
+    }
+    return match;
+  }
+  const calendar = calendars.find((candidate) => candidate.supportsEvents) ?? calendars[0];
+  if (!calendar) throw validationError('url', 'no calendar was found at this address');
+  return calendar;
+}
+
+export function caldavConnector(http: GuardedHttp): Connector {
+  return {
+    readOnly: false,
+    async prepare(input): Promise<PreparedConnection> {
+      const { url, username, password } = requireStrings(input, ['url', 'username', 'password'] as const);
+      const { calendars } = await discoverCalendars(http, { url, username, password });
+      const calendar = chooseCalendar(calendars, input.calendar_id);
+      return {
+        calendarId: calendar.url,
+        settings: { server_url: url, collection_url: calendar.url, display_name: calendar.displayName },
+        credentials: { username, password },
+      };
+    },
+    open(settings, credentials) {
+      return new CalDavProvider({
+        http,
+        collectionUrl: String(settings.collection_url),
+        username: String(credentials.username),
+        password: String(credentials.password),
+      });
+    },
+  };
+}
+
+/**
+ * An ICS feed's URL often carries its secret (private calendar addresses), so it is stored sealed
+ * with the credentials and the calendar is named by a digest of it.
+ */
+export function icsConnector(http: GuardedHttp): Connector {
+  return {
+    readOnly: true,
+    async prepare(input): Promise<PreparedConnection> {
+      const { url } = requireStrings(input, ['url'] as const);
+      // Read once now, so a wrong address is refused at connect rather than failing every sync later.
+      await new IcsFeedProvider({ http, url }).listChanges(null, new Map());
+      const digest = createHash('sha256').update(url).digest('hex').slice(0, 24);
+      const host = new URL(url.replace(/^webcal:/i, 'https:')).host;
+      return { calendarId: `ics_${digest}`, settings: { display_name: host }, credentials: { url } };
+    },
+    open(_settings, credentials) {
+      return new IcsFeedProvider({ http, url: String(credentials.url) });
+    },
+  };
+}
+
+export function createConnectors(http: GuardedHttp): Connectors {
+  return { caldav: caldavConnector(http), ics: icsConnector(http) };
+}
