@@ -75,6 +75,12 @@ export interface CalendarProvider {
   getEvent(remoteId: string): Promise<RemoteEvent | null>;
 
   /**
+   * Finds the object holding this UID; null when there is none. Used to clean up after a create
+   * whose answer was lost (the object may exist although its remoteId was never learnt).
+   */
+  findEvent(uid: string): Promise<RemoteEvent | null>;
+
+  /**
    * Creates the event. Idempotent: a retry after a lost answer finds the object made by the first
    * attempt (same UID) and returns it rather than making a second one.
    */

@@ -5,7 +5,7 @@ import { checkSize, describeError, ICS_MAX_BYTES, normaliseText, parseCalendars 
 import type { Budget } from './recurrence.js';
 import { BudgetExceeded, overBudget, ruleStarts, skipAhead } from './recurrence.js';
 import { icalTime, MS_PER_DAY } from './time-zones.js';
-import { dateKey, instantText, parseDateValue, rawType, rawValues } from './values.js';
+import { dateKey, instantText, parseDateValue, parseDuration, rawType, rawValues } from './values.js';
 
 export const MAX_OCCURRENCES_PER_SERIES = 10_000;
 
@@ -199,7 +199,7 @@ class SeriesExpander {
   private readonly exDates = new Set<string>();
   private readonly overriddenInstants = new Set<number>();
   private readonly overriddenDates = new Set<string>();
-  private readonly emitted = new Set<string>();
+  private readonly emitted = new Set<string | number>();
 
   constructor(
     private readonly reader: ObjectReader,
@@ -310,27 +310,24 @@ class SeriesExpander {
       const timing = this.reader.tryTimingOf(first, property, 'RDATE');
       if (timing === null) continue;
       // An all-day series' RDATE is a day, whatever form the producer used.
-      const wall = start.isDate ? Date.parse(dateKey(timing.wall)) : timing.wall;
+      const wall = start.isDate ? Date.parse(this.dateOf(timing)) : timing.wall;
       const instant = start.isDate
         ? this.reader.clock.toInstant(wall, this.reader.floating)
         : this.reader.instant(timing);
-      let end: number | null = null;
       const second: unknown = isPeriod && Array.isArray(value) ? value[1] : undefined;
-      if (typeof second === 'string') {
-        end = /^[+-]?P/.test(second)
-          ? this.periodEnd(instant, second)
-          : this.reader.instant(this.reader.timingOf(second, property, 'RDATE'));
-      }
-      this.consider(start.isDate ? wall : timing.wall, instant, end, true);
+      this.consider(wall, instant, this.periodEnd(instant, second, property), true);
     }
   }
 
-  private periodEnd(startsAt: number, duration: string): number {
-    const seconds = ICAL.Duration.fromString(duration).toSeconds();
-    if (!Number.isFinite(seconds) || Math.abs(seconds) > 100 * 366 * 86_400) {
-      throw new Error(`RDATE: period duration "${duration}" is out of range`);
+  /** The end a PERIOD value gives (an end or a duration), or null to use the series' own length. */
+  private periodEnd(startsAt: number, second: unknown, property: ICAL.Property): number | null {
+    if (typeof second !== 'string') return null;
+    if (/^[+-]?P/.test(second)) {
+      const { days, ms } = parseDuration(second, 'RDATE');
+      return startsAt + Math.max(0, days * MS_PER_DAY + ms);
     }
-    return startsAt + Math.max(0, seconds * 1000);
+    const end = this.reader.tryTimingOf(second, property, 'RDATE');
+    return end === null ? null : Math.max(startsAt, this.reader.instant(end));
   }
 
   /**
@@ -348,22 +345,23 @@ class SeriesExpander {
   }
 
   private consider(wall: number, startsAt: number, end: number | null, recurring: boolean): void {
-    const key = this.allDay ? dateKey(wall) : String(startsAt);
+    const dated = this.allDay || this.exDates.size > 0 || this.overriddenDates.size > 0;
+    const day = dated ? dateKey(wall) : '';
+    const key = this.allDay ? day : startsAt;
     if (this.emitted.has(key)) return;
     this.emitted.add(key);
-    const day = dateKey(wall);
-    if (this.allDay ? this.exDates.has(day) : this.exInstants.has(startsAt) || this.exDates.has(day)) return;
-    if (this.allDay ? this.overriddenDates.has(day) : this.overriddenInstants.has(startsAt)) return;
-    if (!this.allDay && this.overriddenDates.has(day)) return;
+    if (this.exDates.has(day) || this.overriddenDates.has(day)) return;
+    if (!this.allDay && (this.exInstants.has(startsAt) || this.overriddenInstants.has(startsAt))) return;
     const master = this.master!;
     const endsAt = end ?? endOf(this.reader, master, null, wall, startsAt);
-    this.push(
-      master,
-      startsAt,
-      endsAt,
-      this.allDay,
-      recurring ? (this.allDay ? day : instantText(startsAt)) : null,
-    );
+    if (!this.overlaps(startsAt, endsAt)) return;
+    const recurrenceId = recurring ? (this.allDay ? day : instantText(startsAt)) : null;
+    this.push(master, startsAt, endsAt, this.allDay, recurrenceId);
+  }
+
+  private overlaps(startsAt: number, endsAt: number): boolean {
+    const { start, end } = this.window;
+    return startsAt < end && (endsAt > start || (endsAt === startsAt && startsAt >= start));
   }
 
   private emitOverride(override: EventData): void {
@@ -382,8 +380,7 @@ class SeriesExpander {
     allDay: boolean,
     recurrenceId: string | null,
   ) {
-    const { start, end } = this.window;
-    if (!(startsAt < end && (endsAt > start || (endsAt === startsAt && startsAt >= start)))) return;
+    if (!this.overlaps(startsAt, endsAt)) return;
     const master = this.master;
     this.out.push({
       startsAt,

@@ -29,8 +29,15 @@ export function normaliseText(text: string): string {
  */
 function lineOf(text: string, message: string): number | null {
   if (!message.endsWith('"')) return null;
-  for (let open = message.indexOf('"'); open >= 0 && open < message.length - 4; open = message.indexOf('"', open + 1)) {
-    const needle = message.slice(open + 1, -1).replace(/^[;:]/, '').slice(0, 60);
+  for (
+    let open = message.indexOf('"');
+    open >= 0 && open < message.length - 4;
+    open = message.indexOf('"', open + 1)
+  ) {
+    const needle = message
+      .slice(open + 1, -1)
+      .replace(/^[;:]/, '')
+      .slice(0, 60);
     const index = needle.length < 3 ? -1 : text.indexOf(needle);
     if (index < 0) continue;
     let line = 1;

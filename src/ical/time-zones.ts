@@ -21,14 +21,22 @@ function remember(name: string, zone: string | null): string | null {
   return zone;
 }
 
+const canonical = new Map<string, string>();
+
 /** The canonical IANA id Temporal knows the name by, or null. */
 export function ianaZone(name: string): string | null {
+  const known = canonical.get(name);
+  if (known !== undefined) return known;
   if (name === '' || name.length > 100) return null;
+  let id: string;
   try {
-    return Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(name).timeZoneId;
+    id = Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(name).timeZoneId;
   } catch {
     return null;
   }
+  if (canonical.size >= CACHE_LIMIT) canonical.delete(canonical.keys().next().value!);
+  canonical.set(name, id);
+  return id;
 }
 
 function standardOffsetMinutes(zone: string): number {
@@ -118,9 +126,13 @@ export class ZoneClock {
   private readonly hi: number;
   private readonly timelines = new Map<string, ZoneTimeline>();
 
-  constructor(private readonly range: { start: number; end: number }) {
-    this.lo = range.start + MS_PER_DAY;
-    this.hi = range.end - MS_PER_DAY;
+  private readonly range: { start: number; end: number };
+
+  constructor(range: { start: number; end: number }) {
+    // Beyond a few decades the timeline (two spans a year) costs more to build than Temporal per call.
+    this.range = { start: range.start, end: Math.min(range.end, range.start + 80 * 366 * MS_PER_DAY) };
+    this.lo = this.range.start + MS_PER_DAY;
+    this.hi = this.range.end - MS_PER_DAY;
   }
 
   private timeline(id: string): ZoneTimeline {

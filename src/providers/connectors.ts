@@ -42,12 +42,17 @@ function chooseCalendar(calendars: readonly DiscoveredCalendar[], wanted: unknow
   return calendar;
 }
 
-export function caldavConnector(http: GuardedHttp): Connector {
+export type ConnectorOptions = {
+  /** Per request to a provider; GuardedHttp's default (15 s) when absent. */
+  timeoutMs?: number;
+};
+
+export function caldavConnector(http: GuardedHttp, options: ConnectorOptions = {}): Connector {
   return {
     readOnly: false,
     async prepare(input): Promise<PreparedConnection> {
       const { url, username, password } = requireStrings(input, ['url', 'username', 'password'] as const);
-      const { calendars } = await discoverCalendars(http, { url, username, password });
+      const { calendars } = await discoverCalendars(http, { url, username, password }, options);
       const calendar = chooseCalendar(calendars, input.calendar_id);
       return {
         calendarId: calendar.url,
@@ -61,6 +66,7 @@ export function caldavConnector(http: GuardedHttp): Connector {
         collectionUrl: String(settings.collection_url),
         username: String(credentials.username),
         password: String(credentials.password),
+        ...options,
       });
     },
   };
@@ -70,23 +76,23 @@ export function caldavConnector(http: GuardedHttp): Connector {
  * An ICS feed's URL often carries its secret (private calendar addresses), so it is stored sealed
  * with the credentials and the calendar is named by a digest of it.
  */
-export function icsConnector(http: GuardedHttp): Connector {
+export function icsConnector(http: GuardedHttp, options: ConnectorOptions = {}): Connector {
   return {
     readOnly: true,
     async prepare(input): Promise<PreparedConnection> {
       const { url } = requireStrings(input, ['url'] as const);
       // Read once now, so a wrong address is refused at connect rather than failing every sync later.
-      await new IcsFeedProvider({ http, url }).listChanges(null, new Map());
+      await new IcsFeedProvider({ http, url, ...options }).listChanges(null, new Map());
       const digest = createHash('sha256').update(url).digest('hex').slice(0, 24);
       const host = new URL(url.replace(/^webcal:/i, 'https:')).host;
       return { calendarId: `ics_${digest}`, settings: { display_name: host }, credentials: { url } };
     },
     open(_settings, credentials) {
-      return new IcsFeedProvider({ http, url: String(credentials.url) });
+      return new IcsFeedProvider({ http, url: String(credentials.url), ...options });
     },
   };
 }
 
-export function createConnectors(http: GuardedHttp): Connectors {
-  return { caldav: caldavConnector(http), ics: icsConnector(http) };
+export function createConnectors(http: GuardedHttp, options: ConnectorOptions = {}): Connectors {
+  return { caldav: caldavConnector(http, options), ics: icsConnector(http, options) };
 }

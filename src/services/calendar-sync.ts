@@ -291,6 +291,7 @@ function updateLink(
 }
 
 type PendingRow = BookingRow & {
+  link_create_attempted: boolean;
   link_remote_id: string | null;
   link_etag: string | null;
   link_sequence: number;
@@ -302,7 +303,7 @@ async function pushPending(context: SyncContext): Promise<void> {
   context.pushAgain = false;
   const rows = (
     await sql<PendingRow>`
-    select b.*, l.remote_id as link_remote_id, l.etag as link_etag, l.sequence as link_sequence,
+    select b.*, l.create_attempted as link_create_attempted, l.remote_id as link_remote_id, l.etag as link_etag, l.sequence as link_sequence,
       l.push_attempts as link_attempts
     from booking_calendar_links l join bookings b on b.booking_id = l.booking_id
     where l.connection_id = ${connection.connection_id} and l.push_pending
@@ -350,10 +351,16 @@ async function pushOne(context: SyncContext, row: PendingRow): Promise<void> {
   const { provider, connection } = context;
   const wanted = row.status === 'confirmed' && row.resource_ids.includes(connection.resource_id);
   if (!wanted) {
-    // A cancelled booking's event goes whatever happened to it at the provider meanwhile.
-    if (row.link_remote_id) {
-      await provider.deleteEvent(row.link_remote_id, null);
-      await removeObjects(context.deps.db, connection.connection_id, [row.link_remote_id]);
+    // A cancelled booking's event goes whatever happened to it at the provider meanwhile, also one
+    // whose creation went through although its answer was lost.
+    const remoteId =
+      row.link_remote_id ??
+      (row.link_create_attempted
+        ? ((await provider.findEvent(`${row.booking_id}@sched`))?.remoteId ?? null)
+        : null);
+    if (remoteId) {
+      await provider.deleteEvent(remoteId, null);
+      await removeObjects(context.deps.db, connection.connection_id, [remoteId]);
       context.stats.pushed++;
     }
     await finishPush(context, row, { remoteId: null, etag: null, sequence: row.link_sequence });
@@ -362,6 +369,14 @@ async function pushOne(context: SyncContext, row: PendingRow): Promise<void> {
   const sequence = row.link_sequence + 1;
   const event = outgoingEvent(row, sequence, context.zone);
   if (!row.link_remote_id) {
+    if (!row.link_create_attempted) {
+      await context.deps.db
+        .updateTable('booking_calendar_links')
+        .set({ create_attempted: true })
+        .where('booking_id', '=', row.booking_id)
+        .where('connection_id', '=', connection.connection_id)
+        .execute();
+    }
     const written = await provider.createEvent(event);
     context.stats.pushed++;
     await finishPush(context, row, { ...written, sequence });

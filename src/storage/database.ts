@@ -220,6 +220,7 @@ export type BookingCalendarLinksTable = {
   etag: string | null;
   sequence: ColumnType<number, number | undefined, number>;
   push_pending: ColumnType<boolean, boolean | undefined, boolean>;
+  create_attempted: ColumnType<boolean, boolean | undefined, boolean>;
   push_attempts: ColumnType<number, number | undefined, number>;
   last_pushed_at: Date | null;
   last_error: string | null;

@@ -25,6 +25,7 @@ export type ContractFixture = {
 export const CONTRACT_CASES = [
   'create-read',
   'create-idempotent',
+  'find-by-uid',
   'full-listing',
   'incremental-own',
   'incremental-external',
@@ -180,6 +181,18 @@ export function describeProviderContract(
       expect(second.remoteId).toBe(first.remoteId);
       const listing = await provider.listChanges(null, none);
       expect(byUid(listing, event.uid)).toHaveLength(1);
+    });
+
+    test('find-by-uid', 'finds an object by UID, wherever it is stored', async () => {
+      const event = bookingEvent();
+      const written = await provider.createEvent(event);
+      expect(await provider.findEvent(event.uid)).toMatchObject({ remoteId: written.remoteId, etag: written.etag });
+      const uid = `${randomUUID()}@elsewhere`;
+      await fixture.external.put(externalEvent(uid), 'named-by-another-app');
+      const listed = byUid(await provider.listChanges(null, none), uid);
+      expect(listed).toHaveLength(1);
+      expect((await provider.findEvent(uid))?.remoteId).toBe(listed[0]!.remoteId);
+      expect(await provider.findEvent(`${randomUUID()}@nowhere`)).toBeNull();
     });
 
     test(

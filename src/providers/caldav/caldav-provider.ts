@@ -79,6 +79,12 @@ export class CalDavProvider implements CalendarProvider {
     return { remoteId, etag, ics: object.body };
   }
 
+  async findEvent(uid: string): Promise<RemoteEvent | null> {
+    const atUsualPlace = await this.#objectAt(`${this.#collectionPath}${objectName(uid)}.ics`);
+    if (atUsualPlace && uidOf(atUsualPlace.ics) === uid) return atUsualPlace;
+    return this.#findByUid(uid);
+  }
+
   async createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
     const ics = renderBookingEvent(event);
     const path = `${this.#collectionPath}${objectName(event.uid)}.ics`;
@@ -203,7 +209,7 @@ export class CalDavProvider implements CalendarProvider {
     };
   }
 
-  /** Bodies by calendar-multiget; what vanished meanwhile or holds no VEVENT counts as gone if known. */
+  /** Bodies by calendar-multiget. What vanished meanwhile is gone; what holds no VEVENT is gone if known. */
   async #fetchEvents(
     paths: string[],
     known: KnownEvents,
@@ -222,10 +228,7 @@ export class CalDavProvider implements CalendarProvider {
         }
       }
     }
-    return {
-      changed,
-      gone: gone.filter((path) => known.has(path) || !changed.some((e) => e.remoteId === path)),
-    };
+    return { changed, gone };
   }
 
   /**

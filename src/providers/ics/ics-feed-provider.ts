@@ -60,6 +60,11 @@ export class IcsFeedProvider implements CalendarProvider {
     };
   }
 
+  /** A feed's objects are named by their UID. */
+  findEvent(uid: string): Promise<RemoteEvent | null> {
+    return this.getEvent(uid);
+  }
+
   async getEvent(remoteId: string): Promise<RemoteEvent | null> {
     const fetched = await this.#fetch(null);
     if (fetched.kind === 'not-modified') return null;

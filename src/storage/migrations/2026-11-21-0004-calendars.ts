@@ -99,6 +99,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       etag text,
       sequence integer not null default 0,
       push_pending boolean not null default true,
+      -- Set before the first create is sent: if its answer is lost, the object may exist unknown to us.
+      create_attempted boolean not null default false,
       push_attempts integer not null default 0,
       last_pushed_at timestamptz,
       last_error text,
