@@ -1,4 +1,27 @@
-import { seededRandom } from './support.js';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { Agent, request } from 'undici';
+import { GuardedHttp } from '../src/net/guarded-http.js';
+import { OutboundGuard } from '../src/net/outbound-guard.js';
+import { CalDavProvider } from '../src/providers/caldav/caldav-provider.js';
+import { multigetBody, syncCollectionBody } from '../src/providers/caldav/caldav-xml.js';
+import { createConnectors } from '../src/providers/connectors.js';
+import { SecretBox } from '../src/security/secret-box.js';
+import { type CalendarDeps, connectCalendar } from '../src/services/calendar-connections.js';
+import { loadCalendarBusy } from '../src/services/calendar-busy.js';
+import { expansionWindow, fromRemote, storeObjects } from '../src/services/calendar-store.js';
+import { syncConnection } from '../src/services/calendar-sync.js';
+import type { Actor } from '../src/services/context.js';
+import { startCalDavServer, type CalDavServer } from '../test/support/caldav-servers.js';
+import type { BenchContext, BenchOutcome } from './context.js';
+import { createResources, insertBookings, officeHours } from './fixtures.js';
+import { type BenchRow, dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
+
+/** Registers cleanup work with the run, so that a signal or the watchdog still undoes it. */
+export type Defer = (what: string, run: () => Promise<void> | void) => void;
 
 const MS_PER_MINUTE = 60_000;
 const MS_PER_DAY = 86_400_000;
@@ -48,7 +71,9 @@ function dateOnly(ms: number): string {
 
 /** DTSTART/DTEND-style property: in UTC, or in Europe/Berlin wall-clock time. */
 function timeProperty(name: string, wallClock: number, berlin: boolean): string {
-  return berlin ? `${name};TZID=Europe/Berlin:${stamp(wallClock, false)}` : `${name}:${stamp(wallClock, true)}`;
+  return berlin
+    ? `${name};TZID=Europe/Berlin:${stamp(wallClock, false)}`
+    : `${name}:${stamp(wallClock, true)}`;
 }
 
 export type CalendarObject = { name: string; ics: string; recurring: boolean };
@@ -150,4 +175,461 @@ export function calendarObjects(options: {
     objects.push({ name, ics: lines.join('\r\n'), recurring });
   }
   return objects;
+}
+
+const SYNC_SERIES = 500;
+const SYNC_SINGLES = 4500;
+const SYNC_OBJECTS = SYNC_SERIES + SYNC_SINGLES;
+/** CalDavProvider's default hrefs per calendar-multiget; the connector does not change it. */
+const MULTIGET_BATCH = 100;
+
+type Radicale = { server: CalDavServer; calendarUrl: string; folder: string };
+
+/**
+ * Radicale through the tests' launcher, with its storage on tmpfs when there is one: Radicale fsyncs
+ * every item and cache file it writes, one at a time under a lock, which on this disk makes building
+ * its cache for 5,000 items take over a minute. Reads are served from memory either way.
+ */
+async function startRadicale(defer: Defer): Promise<Radicale> {
+  const parent = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const home = fs.mkdtempSync(path.join(parent, 'sched-bench-radicale-'));
+  defer(`remove ${home}`, () => fs.rmSync(home, { recursive: true, force: true }));
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = home;
+  // The launcher reads os.tmpdir() before its first await, so TMPDIR is only needed for this call.
+  const starting = startCalDavServer('radicale');
+  if (previous === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = previous;
+  const server = await starting;
+  defer('stop Radicale', () => server.stop());
+  const calendarUrl = await server.newCalendar('bench-events');
+  const [serverDir] = fs.readdirSync(home).filter((name) => name.startsWith('sched-radicale-'));
+  const folder = path.join(home, serverDir ?? '', 'collections', 'collection-root', 'alice', 'bench-events');
+  if (!serverDir || !fs.existsSync(path.join(folder, '.Radicale.props'))) {
+    throw new Error(`cannot find the storage folder of ${calendarUrl} under ${home}`);
+  }
+  return { server, calendarUrl, folder };
+}
+
+/**
+ * What a minimal client sends to fetch the whole calendar, with the provider's own request bodies:
+ * sync-collection with an empty token, then calendar-multiget in the provider's batch size, one after
+ * the other. Bodies are read as text; only the hrefs are picked out of the listing.
+ */
+async function bareFetch(
+  agent: Agent,
+  calendarUrl: string,
+  authorization: string,
+): Promise<{ objects: number; bytes: number }> {
+  const headers = { authorization, depth: '1', 'content-type': 'application/xml; charset=utf-8' };
+  const listing = await request(calendarUrl, {
+    method: 'REPORT',
+    headers,
+    body: syncCollectionBody(null),
+    dispatcher: agent,
+  });
+  const text = await listing.body.text();
+  if (listing.statusCode !== 207) throw new Error(`sync-collection answered ${listing.statusCode}`);
+  const collection = new URL(calendarUrl).pathname;
+  const paths = [...text.matchAll(/<(?:\w+:)?href>([^<]+)<\/(?:\w+:)?href>/g)]
+    .map((match) => match[1]!)
+    .filter((href) => href !== collection && !href.endsWith('/'));
+  let objects = 0;
+  let bytes = text.length;
+  for (let at = 0; at < paths.length; at += MULTIGET_BATCH) {
+    const answer = await request(calendarUrl, {
+      method: 'REPORT',
+      headers,
+      body: multigetBody(paths.slice(at, at + MULTIGET_BATCH)),
+      dispatcher: agent,
+    });
+    const body = await answer.body.text();
+    if (answer.statusCode !== 207) throw new Error(`calendar-multiget answered ${answer.statusCode}`);
+    bytes += body.length;
+    for (
+      let index = body.indexOf('BEGIN:VCALENDAR');
+      index >= 0;
+      index = body.indexOf('BEGIN:VCALENDAR', index + 1)
+    ) {
+      objects++;
+    }
+  }
+  return { objects, bytes };
+}
+
+/** Outbound HTTP as `sched serve` runs it with SCHED_OUTBOUND_ALLOW=127.0.0.1/32. */
+function loopbackHttp(defer: Defer): GuardedHttp {
+  const http = new GuardedHttp(new OutboundGuard({ allow: ['127.0.0.1/32'] }));
+  defer('close the outbound HTTP agent', () => http.close());
+  return http;
+}
+
+/**
+ * The first sync of a 5,000-object calendar from Radicale (`syncConnection` on a new connection: fetch,
+ * parse, expand, store) against the bare REPORTs that fetch the same objects from the same server.
+ */
+export async function benchCalendarSync(context: BenchContext, defer: Defer): Promise<BenchOutcome> {
+  const problems: string[] = [];
+  const details: string[] = [];
+  const { sched, database } = context;
+  const today = Math.floor(Date.now() / MS_PER_DAY) * MS_PER_DAY;
+  const objects = calendarObjects({ today, series: SYNC_SERIES, singles: SYNC_SINGLES, seed: 1 });
+
+  log('calendar-sync: starting Radicale');
+  const radicale = await startRadicale(defer);
+  const { server, calendarUrl } = radicale;
+  // 5,000 PUTs would take minutes: Radicale looks through the collection for a clashing UID on every
+  // PUT. Its storage is one file per object, so they are written there and Radicale builds its cache
+  // on the first listing, which is not timed.
+  const setupMs = await timed(async () => {
+    for (const object of objects)
+      fs.writeFileSync(path.join(radicale.folder, `${object.name}.ics`), object.ics);
+  });
+  const authorization = `Basic ${Buffer.from(`${server.username}:${server.password}`).toString('base64')}`;
+  const agent = new Agent({ keepAliveTimeout: 30_000 });
+  defer('close the bare HTTP agent', () => agent.close());
+  const warmMs = await timed(async () => {
+    const first = await bareFetch(agent, calendarUrl, authorization);
+    if (first.objects !== SYNC_OBJECTS) {
+      throw new Error(
+        `Radicale served ${first.objects} of the ${SYNC_OBJECTS} objects written to its storage`,
+      );
+    }
+  });
+  log(
+    `calendar-sync: ${SYNC_OBJECTS} objects written in ${(setupMs / 1000).toFixed(1)} s, ` +
+      `Radicale's first listing (cache build) took ${(warmMs / 1000).toFixed(1)} s`,
+  );
+
+  const http = loopbackHttp(defer);
+  const deps: CalendarDeps = {
+    db: database.db,
+    clock: () => Date.now(),
+    secretBox: new SecretBox(randomBytes(32)),
+    connectors: createConnectors(http),
+  };
+  const [resourceId] = await createResources(sched, 1, () => officeHours('Europe/Berlin'));
+  const actor: Actor = { organizationId: sched.organizationId, label: 'bench', scopes: ['admin'] };
+  const occurrenceCounts: number[] = [];
+
+  const syncOnce = async (): Promise<number> => {
+    const connection = await connectCalendar(deps, actor, 'caldav', {
+      resource_id: resourceId!,
+      url: server.rootUrl,
+      username: server.username,
+      password: server.password,
+      calendar_id: calendarUrl,
+    });
+    const id = connection.connection_id;
+    let stats: Awaited<ReturnType<typeof syncConnection>> | undefined;
+    const ms = await timed(async () => {
+      stats = await syncConnection(deps, id);
+    });
+    const counts = await sql<{ events: number; failed: number; recurring: number; occurrences: number }>`
+      select (select count(*)::int from calendar_events where connection_id = ${id}) as events,
+             (select count(*)::int from calendar_events where connection_id = ${id}
+                and parse_error is not null) as failed,
+             (select count(*)::int from calendar_events where connection_id = ${id} and recurring) as recurring,
+             (select count(*)::int from calendar_occurrences where connection_id = ${id}) as occurrences`.execute(
+      database.db,
+    );
+    const row = counts.rows[0]!;
+    occurrenceCounts.push(row.occurrences);
+    if (stats?.created !== SYNC_OBJECTS || row.events !== SYNC_OBJECTS || row.failed > 0) {
+      problems.push(
+        `calendar-sync: a first sync created ${stats?.created}, stored ${row.events} objects ` +
+          `(${row.failed} unparsed), expected ${SYNC_OBJECTS}`,
+      );
+    }
+    if (row.recurring !== SYNC_SERIES) {
+      problems.push(`calendar-sync: ${row.recurring} objects stored as recurring, expected ${SYNC_SERIES}`);
+    }
+    await database.db.deleteFrom('calendar_connections').where('connection_id', '=', id).execute();
+    await sql`vacuum analyze calendar_events, calendar_occurrences`.execute(database.db);
+    return ms;
+  };
+  const bareOnce = async (): Promise<number> => {
+    let fetched = { objects: 0, bytes: 0 };
+    const ms = await timed(async () => {
+      fetched = await bareFetch(agent, calendarUrl, authorization);
+    });
+    if (fetched.objects !== SYNC_OBJECTS) {
+      problems.push(`calendar-sync: the bare fetch got ${fetched.objects} objects, expected ${SYNC_OBJECTS}`);
+    }
+    return ms;
+  };
+
+  const times: Record<'sync' | 'bare', number[]> = { sync: [], bare: [] };
+  for (const side of ['sync', 'bare', 'bare', 'sync', 'sync', 'bare'] as const) {
+    const ms = side === 'sync' ? await syncOnce() : await bareOnce();
+    times[side].push(ms);
+    log(`calendar-sync: ${side === 'sync' ? 'first sync' : 'bare REPORTs'} ${(ms / 1000).toFixed(2)} s`);
+  }
+  if (new Set(occurrenceCounts).size !== 1) {
+    problems.push(
+      `calendar-sync: the syncs stored different numbers of occurrences: ${occurrenceCounts.join(', ')}`,
+    );
+  }
+
+  // Where the time goes, once, outside the pairs: the provider's fetch and parse, then the expansion.
+  const provider = new CalDavProvider({
+    http,
+    collectionUrl: calendarUrl,
+    username: server.username,
+    password: server.password,
+  });
+  let changes: Awaited<ReturnType<CalDavProvider['listChanges']>> | undefined;
+  const fetchMs = await timed(async () => {
+    changes = await provider.listChanges(null, new Map());
+  });
+  const window = expansionWindow(Date.now());
+  const expandMs = await timed(async () => {
+    for (const event of changes?.changed ?? []) fromRemote(event, window, 'Europe/Berlin');
+  });
+
+  const syncMs = median(times.sync);
+  const bareMs = median(times.bare);
+  const rows: BenchRow[] = [
+    {
+      name: `first CalDAV sync, ${SYNC_OBJECTS} objects from Radicale (events/s)`,
+      ours: SYNC_OBJECTS / (syncMs / 1000),
+      baseline: SYNC_OBJECTS / (bareMs / 1000),
+      unit: 'events/s',
+      aimKind: 'min',
+      note:
+        `${SYNC_SERIES} weekly series + ${SYNC_SINGLES} single events, ${occurrenceCounts[0]} occurrences stored; ` +
+        `syncConnection on a new connection (PostgreSQL) ${(syncMs / 1000).toFixed(2)} s vs the bare sync-collection + ` +
+        `${Math.ceil(SYNC_OBJECTS / MULTIGET_BATCH)} calendar-multiget REPORTs ${(bareMs / 1000).toFixed(2)} s; ` +
+        `medians of 3, ABBA; no aim set`,
+    },
+  ];
+  details.push(
+    `calendar-sync: sync ${times.sync.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s; ` +
+      `bare ${times.bare.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s`,
+    `calendar-sync: CalDavProvider.listChanges (the same REPORTs through GuardedHttp, XML parsed) ` +
+      `${(fetchMs / 1000).toFixed(2)} s; parsing and expanding the ${changes?.changed.length ?? 0} objects ` +
+      `${(expandMs / 1000).toFixed(2)} s; the rest of the median sync (storing, bookkeeping) ` +
+      `${((syncMs - fetchMs - expandMs) / 1000).toFixed(2)} s`,
+    `calendar-sync: setup: ${SYNC_OBJECTS} files written in ${(setupMs / 1000).toFixed(1)} s, ` +
+      `Radicale's first listing ${(warmMs / 1000).toFixed(1)} s`,
+  );
+  return { rows, problems, details };
+}
+
+const CALENDARS = 10;
+const CALENDAR_SERIES = 30;
+const CALENDAR_SINGLES = 950;
+/** The calendars' objects start within this many days of today: two months back, two ahead. */
+const CALENDAR_SPREAD_DAYS = 60;
+const WINDOW_DAYS = 30;
+const BOOKINGS_PER_DAY = 5;
+const DURATION_MINUTES = 30;
+
+/** Five half-hour bookings a day in the window, in distinct half hours between 07:00 and 17:00 UTC. */
+function dailyBookings(windowStart: number): { start: number; end: number }[] {
+  const random = seededRandom(0xca1);
+  const intervals: { start: number; end: number }[] = [];
+  for (let day = 0; day < WINDOW_DAYS; day++) {
+    const cells = Array.from({ length: 20 }, (_, cell) => cell);
+    for (let i = cells.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [cells[i], cells[j]] = [cells[j]!, cells[i]!];
+    }
+    for (const cell of cells.slice(0, BOOKINGS_PER_DAY).sort((a, b) => a - b)) {
+      const start = windowStart + day * MS_PER_DAY + (7 * 60 + cell * 30) * MS_PER_MINUTE;
+      intervals.push({ start, end: start + 30 * MS_PER_MINUTE });
+    }
+  }
+  return intervals;
+}
+
+/**
+ * Ten connected calendars stored as a sync leaves them: connection rows with the expanded span set,
+ * and every object parsed, expanded and written by the sync's own storeObjects.
+ */
+async function seedCalendars(context: BenchContext, resourceId: string, now: number): Promise<void> {
+  const { database, sched } = context;
+  const span = expansionWindow(now);
+  const today = Math.floor(now / MS_PER_DAY) * MS_PER_DAY;
+  for (let index = 0; index < CALENDARS; index++) {
+    const calendarId = `http://127.0.0.1:5232/alice/calendar-${index}/`;
+    const connection = await database.db
+      .insertInto('calendar_connections')
+      .values({
+        organization_id: sched.organizationId,
+        resource_id: resourceId,
+        provider: 'caldav',
+        calendar_id: calendarId,
+        direction: 'two_way',
+        frequency_minutes: 15,
+        realtime: false,
+        conflict_policy: 'sched_wins',
+        blocks_availability: true,
+        settings: JSON.stringify({ collection_url: calendarId, display_name: `calendar-${index}` }),
+        last_synced_at: new Date(now),
+        expanded_from: new Date(span.start),
+        expanded_until: new Date(span.end),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const objects = calendarObjects({
+      today,
+      series: CALENDAR_SERIES,
+      singles: CALENDAR_SINGLES,
+      seed: 100 + index,
+      spreadDays: CALENDAR_SPREAD_DAYS,
+    });
+    await storeObjects(
+      database.db,
+      connection,
+      objects.map((object) =>
+        fromRemote(
+          {
+            remoteId: `/alice/calendar-${index}/${object.name}.ics`,
+            etag: `"${index}-${object.name}"`,
+            ics: object.ics,
+          },
+          span,
+          'Europe/Berlin',
+        ),
+      ),
+    );
+  }
+}
+
+/**
+ * GET /availability (and POST /freebusy) for one resource with ten connected calendars against an
+ * identical resource (same schedule, same bookings) with none, through the real app over HTTP.
+ */
+export async function benchCalendarAvailability(context: BenchContext): Promise<BenchOutcome> {
+  const { sched, database, schedUrl, settings } = context;
+  const problems: string[] = [];
+  const details: string[] = [];
+  const now = Date.now();
+  const windowStart = dayAfterTomorrowUtc(now);
+  const windowEnd = windowStart + WINDOW_DAYS * MS_PER_DAY;
+  // A horizon of ten years, so that the window past the stored span still has bookable time.
+  const schedule = { ...officeHours('Europe/Berlin'), booking_horizon_days: 3650 };
+  const [withId, withoutId] = await createResources(sched, 2, () => schedule);
+  if (!withId || !withoutId) throw new Error('calendar-availability: resources were not created');
+  log(
+    `calendar-availability: seeding ${CALENDARS} calendars of ${CALENDAR_SERIES + CALENDAR_SINGLES} objects`,
+  );
+  const seedMs = await timed(async () => {
+    const bookings = dailyBookings(windowStart);
+    await insertBookings(database, sched.organizationId, withId, bookings);
+    await insertBookings(database, sched.organizationId, withoutId, bookings);
+    await seedCalendars(context, withId, now);
+    await sql`analyze`.execute(database.db);
+  });
+  log(`calendar-availability: seeded in ${(seedMs / 1000).toFixed(1)} s`);
+
+  const span = await sql<{ from_ms: number; until_ms: number; connections: number }>`
+    select min(extract(epoch from expanded_from) * 1000)::float8 as from_ms,
+           min(extract(epoch from expanded_until) * 1000)::float8 as until_ms, count(*)::int as connections
+    from calendar_connections where resource_id = ${withId}`.execute(database.db);
+  const stored = span.rows[0]!;
+  if (stored.connections !== CALENDARS || !(stored.from_ms <= windowStart && stored.until_ms >= windowEnd)) {
+    problems.push(
+      `calendar-availability: the stored span does not cover the window (${JSON.stringify(stored)}); ` +
+        'the figures would include expansion on demand',
+    );
+  }
+  const inWindow = await sql<{ occurrences: number; blocking: number }>`
+    select count(*)::int as occurrences, count(*) filter (where blocks)::int as blocking
+    from calendar_occurrences where resource_id = ${withId}
+      and during && tstzrange(${new Date(windowStart)}, ${new Date(windowEnd)}, '[)')`.execute(database.db);
+  const occurrences = inWindow.rows[0]!;
+  // A window reaching 20 days past the stored span: the open-ended series are expanded on demand there.
+  const farStart = Math.floor(stored.until_ms / MS_PER_DAY - 10) * MS_PER_DAY;
+  const farEnd = farStart + WINDOW_DAYS * MS_PER_DAY;
+
+  const headers = { authorization: `Bearer ${sched.key}` };
+  const availability = (resourceId: string, start: number, end: number) => async () => {
+    const url =
+      `${schedUrl}/availability?resource_ids=${resourceId}&start=${new Date(start).toISOString()}` +
+      `&end=${new Date(end).toISOString()}&duration_minutes=${DURATION_MINUTES}`;
+    const response = await fetch(url, { headers });
+    const body = await response.text();
+    if (response.status !== 200) throw new Error(`GET /availability answered ${response.status}: ${body}`);
+    return (JSON.parse(body) as { slots: unknown[] }).slots.length;
+  };
+  const freebusy = (resourceId: string) => async () => {
+    const response = await fetch(`${schedUrl}/freebusy`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        resource_ids: [resourceId],
+        start: new Date(windowStart).toISOString(),
+        end: new Date(windowEnd).toISOString(),
+      }),
+    });
+    const body = await response.text();
+    if (response.status !== 200) throw new Error(`POST /freebusy answered ${response.status}: ${body}`);
+    const parsed = JSON.parse(body) as { resources: Record<string, { busy: unknown[] }> };
+    return parsed.resources[resourceId]?.busy.length ?? 0;
+  };
+  const pairs = [
+    {
+      name: `GET /availability, 30 days, ${CALENDARS} calendars vs none (median ms)`,
+      with: availability(withId, windowStart, windowEnd),
+      without: availability(withoutId, windowStart, windowEnd),
+      counted: 'slots',
+    },
+    {
+      name: `POST /freebusy, 30 days, ${CALENDARS} calendars vs none (median ms)`,
+      with: freebusy(withId),
+      without: freebusy(withoutId),
+      counted: 'busy blocks',
+    },
+    {
+      name: `GET /availability, 30 days from 10 days before the stored span ends (median ms)`,
+      with: availability(withId, farStart, farEnd),
+      without: availability(withoutId, farStart, farEnd),
+      counted: 'slots',
+    },
+  ];
+  const counts = await Promise.all(
+    pairs.map(async (pair) => ({ with: await pair.with(), without: await pair.without() })),
+  );
+  const times = pairs.map(() => ({ with: [] as number[], without: [] as number[] }));
+  for (let round = 0; round < settings.samples; round++) {
+    for (const [index, pair] of pairs.entries()) {
+      const order = round % 2 === 0 ? (['with', 'without'] as const) : (['without', 'with'] as const);
+      for (const side of order) times[index]![side].push(await timed(pair[side]));
+    }
+  }
+  const rows: BenchRow[] = pairs.map((pair, index) => {
+    const ours = median(times[index]!.with);
+    const baseline = median(times[index]!.without);
+    const count = counts[index]!;
+    return {
+      name: pair.name,
+      ours,
+      baseline,
+      unit: 'ms',
+      aimKind: 'max',
+      note:
+        `one resource, ${count.with} ${pair.counted} with the calendars, ${count.without} without; ` +
+        `${settings.samples} samples each, alternating; no aim set`,
+    };
+  });
+
+  const readRange = { start: windowStart - 2 * MS_PER_DAY, end: windowEnd + 2 * MS_PER_DAY };
+  const farRange = { start: farStart - 2 * MS_PER_DAY, end: farEnd + 2 * MS_PER_DAY };
+  const busyTimes: number[] = [];
+  const farTimes: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    busyTimes.push(await timed(() => loadCalendarBusy(database.db, [withId], readRange)));
+    farTimes.push(await timed(() => loadCalendarBusy(database.db, [withId], farRange)));
+  }
+  const farBusy = (await loadCalendarBusy(database.db, [withId], farRange)).get(withId)?.length ?? 0;
+  details.push(
+    `calendar-availability: ${CALENDARS} calendars × (${CALENDAR_SERIES} weekly series + ${CALENDAR_SINGLES} single events) ` +
+      `stored in ${(seedMs / 1000).toFixed(1)} s; ${occurrences.occurrences} occurrences in the 30-day window ` +
+      `(${occurrences.blocking} blocking, ≈ ${Math.round(occurrences.occurrences / CALENDARS)} per calendar)`,
+    `calendar-availability: loadCalendarBusy (the service, no HTTP): stored span ${median(busyTimes).toFixed(1)} ms; ` +
+      `past the stored span ${median(farTimes).toFixed(1)} ms (${farBusy} intervals, most expanded on demand)`,
+  );
+  return { rows, problems, details };
 }

@@ -1,4 +1,4 @@
-import ICAL from 'ical.js';
+import type ICAL from 'ical.js';
 import type { EventData, Timing } from './event-reader.js';
 import { newer, ObjectReader } from './event-reader.js';
 import { checkSize, describeError, ICS_MAX_BYTES, normaliseText, parseCalendars } from './parse-text.js';

@@ -111,6 +111,7 @@ export const MS_PER_DAY = 86_400_000;
 
 /** Wall-clock fields as if they were UTC epoch ms; works for years 0–99, which Date.UTC maps to 19xx. */
 export function wallMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second);
   const date = new Date(0);
   date.setUTCFullYear(year, month - 1, day);
   date.setUTCHours(hour, minute, second, 0);
@@ -130,7 +131,10 @@ export class ZoneClock {
 
   constructor(range: { start: number; end: number }) {
     // Beyond a few decades the timeline (two spans a year) costs more to build than Temporal per call.
-    this.range = { start: range.start, end: Math.min(range.end, range.start + 80 * 366 * MS_PER_DAY) };
+    // Whole years, so successive windows (a sync moves with the clock) reuse the cached timelines.
+    const start = Date.UTC(new Date(range.start).getUTCFullYear(), 0, 1);
+    const end = Date.UTC(new Date(range.end).getUTCFullYear() + 1, 0, 1);
+    this.range = { start, end: Math.min(end, start + 80 * 366 * MS_PER_DAY) };
     this.lo = this.range.start + MS_PER_DAY;
     this.hi = this.range.end - MS_PER_DAY;
   }

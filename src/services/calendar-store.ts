@@ -107,6 +107,12 @@ function uuidOrNull(value: string | null): string | null {
   return value && UUID.test(value) ? value.toLowerCase() : null;
 }
 
+/** Half-open like bookings; an instant event (no duration) is kept as a point so it can be listed. */
+function rangeOf(startsAt: number, endsAt: number): string {
+  const start = new Date(startsAt).toISOString();
+  return endsAt > startsAt ? `[${start},${new Date(endsAt).toISOString()})` : `[${start},${start}]`;
+}
+
 function occurrenceRow(
   connection: ConnectionRow,
   eventId: string,
@@ -117,9 +123,13 @@ function occurrenceRow(
     event_id: eventId,
     connection_id: connection.connection_id,
     resource_id: connection.resource_id,
-    during: `[${new Date(occurrence.startsAt).toISOString()},${new Date(Math.max(occurrence.endsAt, occurrence.startsAt)).toISOString()}]`,
+    during: rangeOf(occurrence.startsAt, occurrence.endsAt),
     all_day: occurrence.allDay,
-    blocks: blocksAtAll && occurrence.status !== 'cancelled' && occurrence.transparency === 'opaque',
+    blocks:
+      blocksAtAll &&
+      occurrence.endsAt > occurrence.startsAt &&
+      occurrence.status !== 'cancelled' &&
+      occurrence.transparency === 'opaque',
     status: occurrence.status,
     transparency: occurrence.transparency,
     title: occurrence.title,

@@ -186,9 +186,12 @@ export function describeProviderContract(
     test('find-by-uid', 'finds an object by UID, wherever it is stored', async () => {
       const event = bookingEvent();
       const written = await provider.createEvent(event);
-      expect(await provider.findEvent(event.uid)).toMatchObject({ remoteId: written.remoteId, etag: written.etag });
+      expect(await provider.findEvent(event.uid)).toMatchObject({
+        remoteId: written.remoteId,
+        etag: written.etag,
+      });
       const uid = `${randomUUID()}@elsewhere`;
-      await fixture.external.put(externalEvent(uid), 'named-by-another-app');
+      await fixture.external.put(externalEvent(uid), 'named-by-another-app.ics');
       const listed = byUid(await provider.listChanges(null, none), uid);
       expect(listed).toHaveLength(1);
       expect((await provider.findEvent(uid))?.remoteId).toBe(listed[0]!.remoteId);

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { mkcalendarBody } from '../../src/providers/caldav/caldav-xml.js';
 
 export type CalDavServerKind = 'radicale' | 'xandikos' | 'davical';
 export const CALDAV_SERVER_KINDS: readonly CalDavServerKind[] = ['radicale', 'xandikos', 'davical'];
@@ -54,7 +55,11 @@ function missingPart(kind: CalDavServerKind): string | undefined {
   if (kind === 'radicale') return which('radicale') ? undefined : 'radicale is not installed';
   if (kind === 'xandikos') return which('xandikos') ? undefined : 'xandikos is not installed';
   if (!which('php')) return 'php-cli is not installed (DAViCal needs it)';
-  if (!fs.existsSync(path.join(DAVICAL_HTDOCS, 'caldav.php'))) return 'davical is not installed';
+  if (!fs.existsSync(path.join(DAVICAL_HTDOCS, 'caldav.php')) || !fs.existsSync('/etc/davical')) {
+    return 'davical is not installed';
+  }
+  const pgsql = spawnSync('php', ['-r', 'exit(extension_loaded("pgsql") ? 0 : 1);']);
+  if (pgsql.status !== 0) return 'php-pgsql is not installed (DAViCal needs it)';
   if (!postgresBin()) return 'PostgreSQL server binaries are not installed (DAViCal needs them)';
   if (!which('psql')) return 'psql is not installed (DAViCal needs it)';
   if (process.getuid?.() === 0 && !postgresUser()) return 'there is no postgres user to run PostgreSQL as';
@@ -125,14 +130,12 @@ export async function startCalDavServer(kind: CalDavServerKind): Promise<CalDavS
       });
     const newCalendar = async (name: string) => {
       const url = new URL(`${encodeURIComponent(name)}/`, base.homeUrl).toString();
-      const body =
-        '<?xml version="1.0" encoding="utf-8"?><c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">' +
-        `<d:set><d:prop><d:displayname>${name}</d:displayname></d:prop></d:set></c:mkcalendar>`;
       const response = await request('MKCALENDAR', url, {
-        body,
+        body: mkcalendarBody(name),
         headers: { 'content-type': 'application/xml; charset=utf-8' },
       });
-      if (response.status !== 201) throw new Error(`MKCALENDAR ${url} answered ${response.status}`);
+      const text = await response.text();
+      if (response.status !== 201) throw new Error(`MKCALENDAR ${url} answered ${response.status}: ${text}`);
       return url;
     };
     const calendarUrl = base.calendarUrl ?? (await newCalendar('calendar'));

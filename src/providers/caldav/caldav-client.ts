@@ -82,6 +82,7 @@ export class CalDavClient {
   }
 
   async get(url: string): Promise<FetchedObject | null> {
+    // Xandikos serves objects not named *.ics as application/octet-stream and answers 406 to a strict Accept.
     const response = await this.send('GET', url, { accept: 'text/calendar, */*;q=0.5' });
     if (response.status === 404 || response.status === 410) return null;
     if (response.status !== 200) throw statusError(response, 'GET', url);

@@ -68,6 +68,7 @@ export async function discoverCalendars(
   }
 
   if (homes.length === 0 && principal) {
+    ensureSameSite(start, principal);
     const answer = await probe(client, principal, [PROP.calendarHomeSet]);
     if (answer instanceof ProviderError) lastError = answer;
     else homes = propHrefs(answer.response, PROP.calendarHomeSet, answer.url);
@@ -80,14 +81,7 @@ export async function discoverCalendars(
   const calendars: DiscoveredCalendar[] = [];
   const seen = new Set<string>();
   for (const home of homes) {
-    // The home may sit on another host of the same provider (iCloud's pNN-caldav partitions); the
-    // password is not sent anywhere else.
-    if (!sameSite(start, new URL(home))) {
-      throw new ProviderError(
-        'BAD_RESPONSE',
-        `the calendar home ${home} is on another site than ${input.url}`,
-      );
-    }
+    ensureSameSite(start, home);
     const listing = await client.propfind(home, 1, COLLECTION_PROPS);
     for (const response of listing.responses) {
       if (!isCalendar(response) || seen.has(response.url)) continue;
@@ -158,9 +152,16 @@ function lastSegment(path: string): string | null {
   return decodePath(path).split('/').filter(Boolean).pop() ?? null;
 }
 
-function sameSite(a: URL, b: URL): boolean {
-  if (a.hostname === b.hostname) return true;
-  if (/^[\d.]+$|:/.test(a.hostname)) return false;
+/**
+ * The principal and home may sit on another host of the same provider (iCloud's pNN-caldav
+ * partitions); the password is not sent to any other site a server names.
+ */
+function ensureSameSite(start: URL, next: string): void {
+  const to = new URL(next);
+  if (to.hostname === start.hostname) return;
   const site = (host: string) => host.split('.').slice(-2).join('.');
-  return site(a.hostname) === site(b.hostname);
+  const literal = /^[\d.]+$|:/.test(start.hostname);
+  if (literal || site(start.hostname) !== site(to.hostname)) {
+    throw new ProviderError('BAD_RESPONSE', `${start.hostname} sent the calendars to another site: ${next}`);
+  }
 }

@@ -59,12 +59,15 @@ const parser = new XMLParser({
   ignoreDeclaration: true,
   ignorePiTags: true,
   processEntities: true,
-  htmlEntities: false,
+  // Needed for numeric character references too: SabreDAV (Nextcloud, Baikal) writes CR as &#13;.
+  htmlEntities: true,
 });
 
 type OrderedNode = Record<string, unknown> & { ':@'?: Record<string, string> };
 
-export function parseXml(body: string): XmlNode {
+export function parseXml(raw: string): XmlNode {
+  // A BOM or blank line before the declaration is common and harmless, but the parser refuses it.
+  const body = raw.replace(/^\uFEFF?\s+/, '').replace(/^\uFEFF/, '');
   const valid = XMLValidator.validate(body);
   if (valid !== true) {
     throw new ProviderError('BAD_RESPONSE', `the server's XML does not parse: ${valid.err.msg}`);
