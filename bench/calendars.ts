@@ -2,18 +2,27 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
+import type { CalendarProvider, KnownEvents } from '../src/domain/calendar-provider.js';
+import type { Interval } from '../src/domain/index.js';
+import { expandObject } from '../src/ical/expand-object.js';
 import { GuardedHttp } from '../src/net/guarded-http.js';
 import { OutboundGuard } from '../src/net/outbound-guard.js';
 import { CalDavProvider } from '../src/providers/caldav/caldav-provider.js';
 import { multigetBody, syncCollectionBody } from '../src/providers/caldav/caldav-xml.js';
 import { createConnectors } from '../src/providers/connectors.js';
 import { SecretBox } from '../src/security/secret-box.js';
-import { type CalendarDeps, connectCalendar } from '../src/services/calendar-connections.js';
+import { type CalendarDeps, type Connectors, connectCalendar } from '../src/services/calendar-connections.js';
 import { loadCalendarBusy } from '../src/services/calendar-busy.js';
-import { expansionWindow, fromRemote, storeObjects } from '../src/services/calendar-store.js';
-import { syncConnection } from '../src/services/calendar-sync.js';
+import {
+  expandForStorage,
+  expansionWindow,
+  fromRemote,
+  storeObjects,
+} from '../src/services/calendar-store.js';
+import { syncConnection, type SyncStats } from '../src/services/calendar-sync.js';
 import type { Actor } from '../src/services/context.js';
 import { startCalDavServer, type CalDavServer } from '../test/support/caldav-servers.js';
 import type { BenchContext, BenchOutcome } from './context.js';
@@ -264,6 +273,37 @@ function loopbackHttp(defer: Defer): GuardedHttp {
   return http;
 }
 
+/** The connectors, with the time CalDAV listChanges takes (fetching and parsing) noted in `spent`. */
+function timedConnectors(http: GuardedHttp, spent: number[]): Connectors {
+  const connectors = createConnectors(http);
+  const caldav = connectors.caldav!;
+  const timedProvider = (provider: CalendarProvider): CalendarProvider =>
+    new Proxy(provider, {
+      get(target, key) {
+        if (key === 'listChanges') {
+          return async (cursor: string | null, known: KnownEvents) => {
+            const started = performance.now();
+            try {
+              return await target.listChanges(cursor, known);
+            } finally {
+              spent.push(performance.now() - started);
+            }
+          };
+        }
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  return {
+    ...connectors,
+    caldav: {
+      readOnly: caldav.readOnly,
+      prepare: (input) => caldav.prepare(input),
+      open: (settings, credentials) => timedProvider(caldav.open(settings, credentials)),
+    },
+  };
+}
+
 /**
  * The first sync of a 5,000-object calendar from Radicale (`syncConnection` on a new connection: fetch,
  * parse, expand, store) against the bare REPORTs that fetch the same objects from the same server.
@@ -272,8 +312,16 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
   const problems: string[] = [];
   const details: string[] = [];
   const { sched, database } = context;
-  const today = Math.floor(Date.now() / MS_PER_DAY) * MS_PER_DAY;
+  // Every sync runs at the same instant, so each stores exactly the occurrences counted below.
+  const now = Date.now();
+  const today = Math.floor(now / MS_PER_DAY) * MS_PER_DAY;
+  const zone = 'Europe/Berlin';
   const objects = calendarObjects({ today, series: SYNC_SERIES, singles: SYNC_SINGLES, seed: 1 });
+  const window = expansionWindow(now);
+  const expected = objects.reduce((sum, object) => {
+    const result = expandForStorage(object.ics, window, zone);
+    return sum + (result.ok ? result.occurrences.length : 0);
+  }, 0);
 
   log('calendar-sync: starting Radicale');
   const radicale = await startRadicale(defer);
@@ -282,8 +330,9 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
   // PUT. Its storage is one file per object, so they are written there and Radicale builds its cache
   // on the first listing, which is not timed.
   const setupMs = await timed(async () => {
-    for (const object of objects)
+    for (const object of objects) {
       fs.writeFileSync(path.join(radicale.folder, `${object.name}.ics`), object.ics);
+    }
   });
   const authorization = `Basic ${Buffer.from(`${server.username}:${server.password}`).toString('base64')}`;
   const agent = new Agent({ keepAliveTimeout: 30_000 });
@@ -302,15 +351,15 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
   );
 
   const http = loopbackHttp(defer);
+  const fetchTimes: number[] = [];
   const deps: CalendarDeps = {
     db: database.db,
-    clock: () => Date.now(),
+    clock: () => now,
     secretBox: new SecretBox(randomBytes(32)),
-    connectors: createConnectors(http),
+    connectors: timedConnectors(http, fetchTimes),
   };
-  const [resourceId] = await createResources(sched, 1, () => officeHours('Europe/Berlin'));
+  const [resourceId] = await createResources(sched, 1, () => officeHours(zone));
   const actor: Actor = { organizationId: sched.organizationId, label: 'bench', scopes: ['admin'] };
-  const occurrenceCounts: number[] = [];
 
   const syncOnce = async (): Promise<number> => {
     const connection = await connectCalendar(deps, actor, 'caldav', {
@@ -321,7 +370,7 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
       calendar_id: calendarUrl,
     });
     const id = connection.connection_id;
-    let stats: Awaited<ReturnType<typeof syncConnection>> | undefined;
+    let stats: SyncStats | undefined;
     const ms = await timed(async () => {
       stats = await syncConnection(deps, id);
     });
@@ -334,15 +383,17 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
       database.db,
     );
     const row = counts.rows[0]!;
-    occurrenceCounts.push(row.occurrences);
     if (stats?.created !== SYNC_OBJECTS || row.events !== SYNC_OBJECTS || row.failed > 0) {
       problems.push(
         `calendar-sync: a first sync created ${stats?.created}, stored ${row.events} objects ` +
           `(${row.failed} unparsed), expected ${SYNC_OBJECTS}`,
       );
     }
-    if (row.recurring !== SYNC_SERIES) {
-      problems.push(`calendar-sync: ${row.recurring} objects stored as recurring, expected ${SYNC_SERIES}`);
+    if (row.recurring !== SYNC_SERIES || row.occurrences !== expected) {
+      problems.push(
+        `calendar-sync: stored ${row.recurring} series and ${row.occurrences} occurrences; ` +
+          `the objects written to Radicale hold ${SYNC_SERIES} and ${expected}`,
+      );
     }
     await database.db.deleteFrom('calendar_connections').where('connection_id', '=', id).execute();
     await sql`vacuum analyze calendar_events, calendar_occurrences`.execute(database.db);
@@ -365,30 +416,33 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
     times[side].push(ms);
     log(`calendar-sync: ${side === 'sync' ? 'first sync' : 'bare REPORTs'} ${(ms / 1000).toFixed(2)} s`);
   }
-  if (new Set(occurrenceCounts).size !== 1) {
-    problems.push(
-      `calendar-sync: the syncs stored different numbers of occurrences: ${occurrenceCounts.join(', ')}`,
-    );
-  }
 
-  // Where the time goes, once, outside the pairs: the provider's fetch and parse, then the expansion.
-  const provider = new CalDavProvider({
+  // The parsing and expansion alone, in-process and warm, on the objects as Radicale serves them.
+  const served = await new CalDavProvider({
     http,
     collectionUrl: calendarUrl,
     username: server.username,
     password: server.password,
-  });
-  let changes: Awaited<ReturnType<CalDavProvider['listChanges']>> | undefined;
-  const fetchMs = await timed(async () => {
-    changes = await provider.listChanges(null, new Map());
-  });
-  const window = expansionWindow(Date.now());
-  const expandMs = await timed(async () => {
-    for (const event of changes?.changed ?? []) fromRemote(event, window, 'Europe/Berlin');
-  });
+  }).listChanges(null, new Map());
+  let parsedTwice = 0;
+  const expandTimes: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    expandTimes.push(
+      await timed(async () => {
+        for (const event of served.changed) fromRemote(event, window, zone);
+      }),
+    );
+  }
+  for (const event of served.changed) {
+    const inWindow = expandObject(event.ics, window, { floatingZone: zone });
+    if (inWindow.ok && !inWindow.summary.recurring && inWindow.occurrences.length === 0) parsedTwice++;
+  }
 
   const syncMs = median(times.sync);
   const bareMs = median(times.bare);
+  const fetchMs = median(fetchTimes);
+  const expandMs = median(expandTimes);
+  const seconds = (ms: number) => (ms / 1000).toFixed(2);
   const rows: BenchRow[] = [
     {
       name: `first CalDAV sync, ${SYNC_OBJECTS} objects from Radicale (events/s)`,
@@ -397,28 +451,31 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
       unit: 'events/s',
       aimKind: 'min',
       note:
-        `${SYNC_SERIES} weekly series + ${SYNC_SINGLES} single events, ${occurrenceCounts[0]} occurrences stored; ` +
-        `syncConnection on a new connection (PostgreSQL) ${(syncMs / 1000).toFixed(2)} s vs the bare sync-collection + ` +
-        `${Math.ceil(SYNC_OBJECTS / MULTIGET_BATCH)} calendar-multiget REPORTs ${(bareMs / 1000).toFixed(2)} s; ` +
-        `medians of 3, ABBA; no aim set`,
+        `${SYNC_SERIES} weekly series + ${SYNC_SINGLES} single events, ${expected} occurrences stored; ` +
+        `syncConnection on a new connection (PostgreSQL) ${seconds(syncMs)} s vs the bare sync-collection ` +
+        `+ ${Math.ceil(SYNC_OBJECTS / MULTIGET_BATCH)} calendar-multiget REPORTs ${seconds(bareMs)} s; ` +
+        'medians of 3, ABBA; no aim set',
     },
   ];
   details.push(
-    `calendar-sync: sync ${times.sync.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s; ` +
-      `bare ${times.bare.map((ms) => (ms / 1000).toFixed(2)).join(', ')} s`,
-    `calendar-sync: CalDavProvider.listChanges (the same REPORTs through GuardedHttp, XML parsed) ` +
-      `${(fetchMs / 1000).toFixed(2)} s; parsing and expanding the ${changes?.changed.length ?? 0} objects ` +
-      `${(expandMs / 1000).toFixed(2)} s; the rest of the median sync (storing, bookkeeping) ` +
-      `${((syncMs - fetchMs - expandMs) / 1000).toFixed(2)} s`,
-    `calendar-sync: setup: ${SYNC_OBJECTS} files written in ${(setupMs / 1000).toFixed(1)} s, ` +
-      `Radicale's first listing ${(warmMs / 1000).toFixed(1)} s`,
+    `calendar-sync: syncs ${times.sync.map(seconds).join(', ')} s; bare REPORTs ${times.bare.map(seconds).join(', ')} s`,
+    `calendar-sync: inside the syncs, CalDavProvider.listChanges (the same REPORTs through GuardedHttp, XML ` +
+      `parsed) took ${fetchTimes.map(seconds).join(', ')} s, the rest ` +
+      `${times.sync.map((ms, i) => seconds(ms - fetchTimes[i]!)).join(', ')} s; of the rest, parsing and ` +
+      `expanding the ${served.changed.length} objects alone takes ${seconds(expandMs)} s warm ` +
+      `(${parsedTwice} single events outside the stored span are parsed twice), storing and bookkeeping ` +
+      `about ${seconds(syncMs - fetchMs - expandMs)} s`,
+    `calendar-sync: setup: ${SYNC_OBJECTS} files written to Radicale's storage in ${(setupMs / 1000).toFixed(1)} s, ` +
+      `its first listing (building its cache) ${(warmMs / 1000).toFixed(1)} s`,
   );
   return { rows, problems, details };
 }
 
 const CALENDARS = 10;
-const CALENDAR_SERIES = 30;
-const CALENDAR_SINGLES = 950;
+/** Busy calendars: about 300 occurrences each in the 30-day window, office hours full. */
+const HEAVY = { series: 30, singles: 950 };
+/** Light ones: about 30 each, so that free time is left and slots are found. */
+const LIGHT = { series: 3, singles: 95 };
 /** The calendars' objects start within this many days of today: two months back, two ahead. */
 const CALENDAR_SPREAD_DAYS = 60;
 const WINDOW_DAYS = 30;
@@ -447,12 +504,18 @@ function dailyBookings(windowStart: number): { start: number; end: number }[] {
  * Ten connected calendars stored as a sync leaves them: connection rows with the expanded span set,
  * and every object parsed, expanded and written by the sync's own storeObjects.
  */
-async function seedCalendars(context: BenchContext, resourceId: string, now: number): Promise<void> {
+async function seedCalendars(
+  context: BenchContext,
+  resourceId: string,
+  now: number,
+  size: { series: number; singles: number },
+  seed: number,
+): Promise<void> {
   const { database, sched } = context;
   const span = expansionWindow(now);
   const today = Math.floor(now / MS_PER_DAY) * MS_PER_DAY;
   for (let index = 0; index < CALENDARS; index++) {
-    const calendarId = `http://127.0.0.1:5232/alice/calendar-${index}/`;
+    const calendarId = `http://127.0.0.1:5232/alice/calendar-${seed}-${index}/`;
     const connection = await database.db
       .insertInto('calendar_connections')
       .values({
@@ -472,29 +535,34 @@ async function seedCalendars(context: BenchContext, resourceId: string, now: num
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    const objects = calendarObjects({
-      today,
-      series: CALENDAR_SERIES,
-      singles: CALENDAR_SINGLES,
-      seed: 100 + index,
-      spreadDays: CALENDAR_SPREAD_DAYS,
-    });
+    const objects = calendarObjects({ today, ...size, seed: seed + index, spreadDays: CALENDAR_SPREAD_DAYS });
+    const remote = objects.map((object) => ({
+      remoteId: `${new URL(calendarId).pathname}${object.name}.ics`,
+      etag: `"${seed + index}-${object.name}"`,
+      ics: object.ics,
+    }));
     await storeObjects(
       database.db,
       connection,
-      objects.map((object) =>
-        fromRemote(
-          {
-            remoteId: `/alice/calendar-${index}/${object.name}.ics`,
-            etag: `"${index}-${object.name}"`,
-            ics: object.ics,
-          },
-          span,
-          'Europe/Berlin',
-        ),
-      ),
+      remote.map((event) => fromRemote(event, span, 'Europe/Berlin')),
     );
   }
+}
+
+type Occurrences = { total: number; blocking: number };
+
+async function occurrencesIn(
+  context: BenchContext,
+  resourceId: string,
+  window: Interval,
+): Promise<Occurrences> {
+  const result = await sql<Occurrences>`
+    select count(*)::int as total, count(*) filter (where blocks)::int as blocking
+    from calendar_occurrences where resource_id = ${resourceId}
+      and during && tstzrange(${new Date(window.start)}, ${new Date(window.end)}, '[)')`.execute(
+    context.database.db,
+  );
+  return result.rows[0]!;
 }
 
 /**
@@ -508,38 +576,39 @@ export async function benchCalendarAvailability(context: BenchContext): Promise<
   const now = Date.now();
   const windowStart = dayAfterTomorrowUtc(now);
   const windowEnd = windowStart + WINDOW_DAYS * MS_PER_DAY;
+  const window = { start: windowStart, end: windowEnd };
   // A horizon of ten years, so that the window past the stored span still has bookable time.
   const schedule = { ...officeHours('Europe/Berlin'), booking_horizon_days: 3650 };
-  const [withId, withoutId] = await createResources(sched, 2, () => schedule);
-  if (!withId || !withoutId) throw new Error('calendar-availability: resources were not created');
-  log(
-    `calendar-availability: seeding ${CALENDARS} calendars of ${CALENDAR_SERIES + CALENDAR_SINGLES} objects`,
-  );
+  const [heavyId, lightId, noneId] = await createResources(sched, 3, () => schedule);
+  if (!heavyId || !lightId || !noneId) throw new Error('calendar-availability: resources were not created');
+  log(`calendar-availability: seeding 2 × ${CALENDARS} calendars`);
   const seedMs = await timed(async () => {
     const bookings = dailyBookings(windowStart);
-    await insertBookings(database, sched.organizationId, withId, bookings);
-    await insertBookings(database, sched.organizationId, withoutId, bookings);
-    await seedCalendars(context, withId, now);
+    for (const id of [heavyId, lightId, noneId]) {
+      await insertBookings(database, sched.organizationId, id, bookings);
+    }
+    await seedCalendars(context, heavyId, now, HEAVY, 100);
+    await seedCalendars(context, lightId, now, LIGHT, 200);
     await sql`analyze`.execute(database.db);
   });
   log(`calendar-availability: seeded in ${(seedMs / 1000).toFixed(1)} s`);
 
-  const span = await sql<{ from_ms: number; until_ms: number; connections: number }>`
+  const spans = await sql<{ from_ms: number; until_ms: number; connections: number }>`
     select min(extract(epoch from expanded_from) * 1000)::float8 as from_ms,
            min(extract(epoch from expanded_until) * 1000)::float8 as until_ms, count(*)::int as connections
-    from calendar_connections where resource_id = ${withId}`.execute(database.db);
-  const stored = span.rows[0]!;
-  if (stored.connections !== CALENDARS || !(stored.from_ms <= windowStart && stored.until_ms >= windowEnd)) {
+    from calendar_connections where resource_id in (${heavyId}, ${lightId})`.execute(database.db);
+  const stored = spans.rows[0]!;
+  if (
+    stored.connections !== 2 * CALENDARS ||
+    !(stored.from_ms <= windowStart && stored.until_ms >= windowEnd)
+  ) {
     problems.push(
       `calendar-availability: the stored span does not cover the window (${JSON.stringify(stored)}); ` +
         'the figures would include expansion on demand',
     );
   }
-  const inWindow = await sql<{ occurrences: number; blocking: number }>`
-    select count(*)::int as occurrences, count(*) filter (where blocks)::int as blocking
-    from calendar_occurrences where resource_id = ${withId}
-      and during && tstzrange(${new Date(windowStart)}, ${new Date(windowEnd)}, '[)')`.execute(database.db);
-  const occurrences = inWindow.rows[0]!;
+  const heavy = await occurrencesIn(context, heavyId, window);
+  const light = await occurrencesIn(context, lightId, window);
   // A window reaching 20 days past the stored span: the open-ended series are expanded on demand there.
   const farStart = Math.floor(stored.until_ms / MS_PER_DAY - 10) * MS_PER_DAY;
   const farEnd = farStart + WINDOW_DAYS * MS_PER_DAY;
@@ -569,29 +638,40 @@ export async function benchCalendarAvailability(context: BenchContext): Promise<
     const parsed = JSON.parse(body) as { resources: Record<string, { busy: unknown[] }> };
     return parsed.resources[resourceId]?.busy.length ?? 0;
   };
+  const perCalendar = (found: Occurrences) =>
+    `${found.total} occurrences in the window (${found.blocking} blocking, ≈ ${Math.round(found.total / CALENDARS)} per calendar)`;
   const pairs = [
     {
-      name: `GET /availability, 30 days, ${CALENDARS} calendars vs none (median ms)`,
-      with: availability(withId, windowStart, windowEnd),
-      without: availability(withoutId, windowStart, windowEnd),
+      name: `GET /availability 30 days, ${CALENDARS} busy calendars vs none (median ms)`,
+      with: availability(heavyId, windowStart, windowEnd),
+      without: availability(noneId, windowStart, windowEnd),
       counted: 'slots',
+      data: perCalendar(heavy),
     },
     {
-      name: `POST /freebusy, 30 days, ${CALENDARS} calendars vs none (median ms)`,
-      with: freebusy(withId),
-      without: freebusy(withoutId),
+      name: `GET /availability 30 days, ${CALENDARS} light calendars vs none (median ms)`,
+      with: availability(lightId, windowStart, windowEnd),
+      without: availability(noneId, windowStart, windowEnd),
+      counted: 'slots',
+      data: perCalendar(light),
+    },
+    {
+      name: `POST /freebusy 30 days, ${CALENDARS} busy calendars vs none (median ms)`,
+      with: freebusy(heavyId),
+      without: freebusy(noneId),
       counted: 'busy blocks',
+      data: perCalendar(heavy),
     },
     {
-      name: `GET /availability, 30 days from 10 days before the stored span ends (median ms)`,
-      with: availability(withId, farStart, farEnd),
-      without: availability(withoutId, farStart, farEnd),
+      name: `GET /availability 30 days past the stored span, ${CALENDARS} busy calendars (median ms)`,
+      with: availability(heavyId, farStart, farEnd),
+      without: availability(noneId, farStart, farEnd),
       counted: 'slots',
+      data: `from ${new Date(farStart).toISOString().slice(0, 10)}, 10 days before the stored span ends: series expanded on demand`,
     },
   ];
-  const counts = await Promise.all(
-    pairs.map(async (pair) => ({ with: await pair.with(), without: await pair.without() })),
-  );
+  const counts = [];
+  for (const pair of pairs) counts.push({ with: await pair.with(), without: await pair.without() });
   const times = pairs.map(() => ({ with: [] as number[], without: [] as number[] }));
   for (let round = 0; round < settings.samples; round++) {
     for (const [index, pair] of pairs.entries()) {
@@ -600,17 +680,15 @@ export async function benchCalendarAvailability(context: BenchContext): Promise<
     }
   }
   const rows: BenchRow[] = pairs.map((pair, index) => {
-    const ours = median(times[index]!.with);
-    const baseline = median(times[index]!.without);
     const count = counts[index]!;
     return {
       name: pair.name,
-      ours,
-      baseline,
+      ours: median(times[index]!.with),
+      baseline: median(times[index]!.without),
       unit: 'ms',
       aimKind: 'max',
       note:
-        `one resource, ${count.with} ${pair.counted} with the calendars, ${count.without} without; ` +
+        `${pair.data}; ${count.with} ${pair.counted} with the calendars, ${count.without} without; ` +
         `${settings.samples} samples each, alternating; no aim set`,
     };
   });
@@ -620,16 +698,16 @@ export async function benchCalendarAvailability(context: BenchContext): Promise<
   const busyTimes: number[] = [];
   const farTimes: number[] = [];
   for (let i = 0; i < 5; i++) {
-    busyTimes.push(await timed(() => loadCalendarBusy(database.db, [withId], readRange)));
-    farTimes.push(await timed(() => loadCalendarBusy(database.db, [withId], farRange)));
+    busyTimes.push(await timed(() => loadCalendarBusy(database.db, [heavyId], readRange)));
+    farTimes.push(await timed(() => loadCalendarBusy(database.db, [heavyId], farRange)));
   }
-  const farBusy = (await loadCalendarBusy(database.db, [withId], farRange)).get(withId)?.length ?? 0;
+  const farBusy = (await loadCalendarBusy(database.db, [heavyId], farRange)).get(heavyId)?.length ?? 0;
   details.push(
-    `calendar-availability: ${CALENDARS} calendars × (${CALENDAR_SERIES} weekly series + ${CALENDAR_SINGLES} single events) ` +
-      `stored in ${(seedMs / 1000).toFixed(1)} s; ${occurrences.occurrences} occurrences in the 30-day window ` +
-      `(${occurrences.blocking} blocking, ≈ ${Math.round(occurrences.occurrences / CALENDARS)} per calendar)`,
-    `calendar-availability: loadCalendarBusy (the service, no HTTP): stored span ${median(busyTimes).toFixed(1)} ms; ` +
-      `past the stored span ${median(farTimes).toFixed(1)} ms (${farBusy} intervals, most expanded on demand)`,
+    `calendar-availability: 10 busy calendars (${HEAVY.series} weekly series + ${HEAVY.singles} single events each) ` +
+      `and 10 light ones (${LIGHT.series} + ${LIGHT.singles}) stored in ${(seedMs / 1000).toFixed(1)} s`,
+    `calendar-availability: loadCalendarBusy (the service, no HTTP), 10 busy calendars: in the stored span ` +
+      `${median(busyTimes).toFixed(1)} ms; past it ${median(farTimes).toFixed(1)} ms (${farBusy} intervals, ` +
+      'nearly all expanded on demand)',
   );
   return { rows, problems, details };
 }

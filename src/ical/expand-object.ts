@@ -3,7 +3,7 @@ import type { EventData, Timing } from './event-reader.js';
 import { newer, ObjectReader } from './event-reader.js';
 import { checkSize, describeError, ICS_MAX_BYTES, normaliseText, parseCalendars } from './parse-text.js';
 import type { Budget } from './recurrence.js';
-import { BudgetExceeded, overBudget, ruleStarts, skipAhead } from './recurrence.js';
+import { BudgetExceeded, overBudget, reachesBeyondDtstart, ruleStarts, skipAhead } from './recurrence.js';
 import { icalTime, MS_PER_DAY } from './time-zones.js';
 import { dateKey, instantText, parseDateValue, parseDuration, rawType, rawValues } from './values.js';
 
@@ -278,6 +278,10 @@ class SeriesExpander {
     const tooEarly = this.window.start - length - 2 * MS_PER_DAY;
     for (const property of rules) {
       const rule = property.getFirstValue() as ICAL.Recur;
+      if (!reachesBeyondDtstart(rule)) {
+        this.reader.warnings.push(`RRULE ${rule.toString()}: INTERVAL too large, only DTSTART is used`);
+        continue;
+      }
       this.normaliseUntil(rule, property, start);
       const from = skipAhead(rule, start.wall, tooEarly - MS_PER_DAY);
       try {
@@ -288,7 +292,7 @@ class SeriesExpander {
           this.consider(wall, instant, null, true);
         }
       } catch (error) {
-        if (!(error instanceof BudgetExceeded)) throw error;
+        if (!(error instanceof BudgetExceeded)) throw new Error(`RRULE ${rule.toString()}: ${describeError(error)}`);
         this.budget.exceeded = true;
       }
       if (this.budget.exceeded) return;

@@ -43,6 +43,26 @@ export function skipAhead(rule: ICAL.Recur, dtstartWall: number, targetWall: num
   return steps > 0 ? dtstartWall + steps * step : dtstartWall;
 }
 
+const PERIOD_MS: Record<string, number> = {
+  SECONDLY: 1000,
+  MINUTELY: 60_000,
+  HOURLY: 3_600_000,
+  DAILY: MS_PER_DAY,
+  WEEKLY: 7 * MS_PER_DAY,
+  MONTHLY: 28 * MS_PER_DAY,
+  YEARLY: 365 * MS_PER_DAY,
+};
+
+/**
+ * ical.js normalises a date moved by INTERVAL periods one calendar step at a time, so an INTERVAL
+ * reaching thousands of years (FREQ=WEEKLY;INTERVAL=99999999) takes minutes inside a single next().
+ * Such a rule can only ever yield DTSTART within any window worth asking about.
+ */
+export function reachesBeyondDtstart(rule: ICAL.Recur): boolean {
+  const period = PERIOD_MS[rule.freq] ?? MS_PER_DAY;
+  return Math.max(1, rule.interval || 1) * period <= 1000 * 366 * MS_PER_DAY;
+}
+
 type GuardedIterator = ICAL.RecurIterator & { check_contracting_rules: () => boolean };
 
 /**

@@ -4,6 +4,7 @@ import PgBoss from 'pg-boss';
 import type { CalendarDeps } from '../services/calendar-connections.js';
 import { syncConnection } from '../services/calendar-sync.js';
 import { SchedError } from '../services/errors.js';
+import { isRetryableConflict } from '../storage/errors.js';
 import type { DatabaseHandle } from '../storage/open-database.js';
 
 export const CALENDAR_SYNC_QUEUE = 'calendar-sync';
@@ -57,13 +58,7 @@ export class CalendarSyncWorker {
 
   async start(): Promise<void> {
     await this.#boss.start();
-    await this.#boss.createQueue(CALENDAR_SYNC_QUEUE, {
-      name: CALENDAR_SYNC_QUEUE,
-      policy: 'stately',
-      // Retries and their backoff are the sync's own (kept on the connection), not the queue's.
-      retryLimit: 0,
-      expireInSeconds: 15 * 60,
-    });
+    await this.#ensureQueue();
     for (let index = 0; index < this.#o.concurrency; index++) {
       await this.#boss.work<SyncJob>(
         CALENDAR_SYNC_QUEUE,
@@ -76,6 +71,31 @@ export class CalendarSyncWorker {
     this.#unlisten = await this.#o.database.listen(CALENDAR_PUSH_CHANNEL, () => this.wake());
     this.#timer = setInterval(() => this.wake(), this.#o.scanIntervalMs);
     this.wake();
+  }
+
+  /**
+   * Processes starting together can deadlock in pg-boss's queue creation (each makes the queue's
+   * partition); whoever loses tries again and then finds the queue made.
+   */
+  async #ensureQueue(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (await this.#boss.getQueue(CALENDAR_SYNC_QUEUE)) return;
+        await this.#boss.createQueue(CALENDAR_SYNC_QUEUE, {
+          name: CALENDAR_SYNC_QUEUE,
+          policy: 'stately',
+          // Retries and their backoff are the sync's own (kept on the connection), not the queue's.
+          retryLimit: 0,
+          expireInSeconds: 15 * 60,
+        });
+        return;
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const raced = isRetryableConflict(error) || code === '23505' || code === '42P07';
+        if (attempt >= 5 || !raced) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200));
+      }
+    }
   }
 
   /** Queues a sync of one connection now (no-op while one is already waiting). */

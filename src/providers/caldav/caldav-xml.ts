@@ -16,7 +16,6 @@ export const PROP = {
   displayname: [DAV, 'displayname'],
   syncToken: [DAV, 'sync-token'],
   currentUserPrincipal: [DAV, 'current-user-principal'],
-  supportedReportSet: [DAV, 'supported-report-set'],
   getctag: [CALSERVER, 'getctag'],
   calendarHomeSet: [CALDAV, 'calendar-home-set'],
   calendarData: [CALDAV, 'calendar-data'],
@@ -122,12 +121,6 @@ export function childrenNamed(node: XmlNode | undefined, ns: string, name: strin
   return node?.children.filter((c) => c.ns === ns && c.name === name) ?? [];
 }
 
-/** Any element of that name below the node; for servers that nest differently (Xandikos's report set). */
-export function hasDescendant(node: XmlNode | undefined, ns: string, name: string): boolean {
-  if (!node) return false;
-  return node.children.some((c) => (c.ns === ns && c.name === name) || hasDescendant(c, ns, name));
-}
-
 export function parseMultiStatus(body: string, baseUrl: string): MultiStatus {
   const root = parseXml(body);
   if (root.ns !== DAV || root.name !== 'multistatus') {
@@ -191,7 +184,10 @@ export function propHrefs(response: DavResponse | undefined, name: PropName, bas
     .filter((url): url is string => url !== undefined);
 }
 
-/** Strong and weak tags kept as sent; a bare token (Xandikos's getctag style) gets the quotes If-Match needs. */
+/**
+ * Strong and weak tags are kept as sent; a bare token (some servers drop the quotes in getetag) gets
+ * the quotes If-Match needs, so listings and write answers compare equal.
+ */
 export function normalizeEtag(raw: string | null | undefined): string | null {
   const tag = raw?.trim();
   if (!tag) return null;
@@ -266,13 +262,15 @@ export function syncCollectionBody(
   props: readonly PropName[] = [PROP.getetag],
 ): string {
   const tokenXml = token === null ? '<d:sync-token/>' : `<d:sync-token>${escapeXml(token)}</d:sync-token>`;
-  return `${HEAD}<d:sync-collection ${xmlns()}>${tokenXml}<d:sync-level>1</d:sync-level>${propXml(props)}</d:sync-collection>`;
+  const level = '<d:sync-level>1</d:sync-level>';
+  return `${HEAD}<d:sync-collection ${xmlns()}>${tokenXml}${level}${propXml(props)}</d:sync-collection>`;
 }
 
 /** hrefs as paths; they are sent percent-encoded. */
 export function multigetBody(paths: readonly string[]): string {
   const hrefs = paths.map((path) => `<d:href>${escapeXml(encodePath(path))}</d:href>`).join('');
-  return `${HEAD}<c:calendar-multiget ${xmlns()}>${propXml([PROP.getetag, PROP.calendarData])}${hrefs}</c:calendar-multiget>`;
+  const props = propXml([PROP.getetag, PROP.calendarData]);
+  return `${HEAD}<c:calendar-multiget ${xmlns()}>${props}${hrefs}</c:calendar-multiget>`;
 }
 
 /** Objects whose VEVENT has this UID (text-match is a substring match: callers check the UID). */
@@ -287,7 +285,8 @@ export function calendarQueryByUidBody(uid: string): string {
 
 export function mkcalendarBody(displayName: string): string {
   return (
-    `${HEAD}<c:mkcalendar ${xmlns()}><d:set><d:prop><d:displayname>${escapeXml(displayName)}</d:displayname>` +
+    `${HEAD}<c:mkcalendar ${xmlns()}><d:set><d:prop>` +
+    `<d:displayname>${escapeXml(displayName)}</d:displayname>` +
     '</d:prop></d:set></c:mkcalendar>'
   );
 }
