@@ -670,7 +670,7 @@ export async function benchCalendarAvailability(context: BenchContext): Promise<
       data: `from ${new Date(farStart).toISOString().slice(0, 10)}, 10 days before the stored span ends: series expanded on demand`,
     },
   ];
-  const counts = [];
+  const counts: { with: number; without: number }[] = [];
   for (const pair of pairs) counts.push({ with: await pair.with(), without: await pair.without() });
   const times = pairs.map(() => ({ with: [] as number[], without: [] as number[] }));
   for (let round = 0; round < settings.samples; round++) {

@@ -87,6 +87,7 @@ async function startDispatcher(shared: Shared, config: Config): Promise<{ stop()
       connectors: shared.connectors,
     },
     logger: shared.logger,
+    onOutcome: ({ provider, outcome }) => shared.metrics.calendarSyncs.inc({ provider, outcome }),
   });
   await calendarSync.start();
   return {

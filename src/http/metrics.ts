@@ -6,6 +6,7 @@ export type Metrics = {
   bookingsCreated: Counter;
   bookingConflicts: Counter;
   webhookDeliveries: Counter<'outcome'>;
+  calendarSyncs: Counter<'provider' | 'outcome'>;
   requestDurations: RequestDurations;
 };
 
@@ -29,6 +30,12 @@ export function createMetrics(options: { processMetrics: boolean }): Metrics {
       name: 'sched_webhook_delivery_attempts_total',
       help: 'Webhook delivery attempts by outcome: delivered, failed (will retry), exhausted, gone',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    calendarSyncs: new Counter({
+      name: 'sched_calendar_syncs_total',
+      help: 'Calendar syncs run by the workers, by provider and outcome: ok, failed, skipped (already running)',
+      labelNames: ['provider', 'outcome'] as const,
       registers: [registry],
     }),
   };

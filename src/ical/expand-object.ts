@@ -292,7 +292,8 @@ class SeriesExpander {
           this.consider(wall, instant, null, true);
         }
       } catch (error) {
-        if (!(error instanceof BudgetExceeded)) throw new Error(`RRULE ${rule.toString()}: ${describeError(error)}`);
+        if (!(error instanceof BudgetExceeded))
+          throw new Error(`RRULE ${rule.toString()}: ${describeError(error)}`);
         this.budget.exceeded = true;
       }
       if (this.budget.exceeded) return;

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { CalendarDeps } from '../services/calendar-connections.js';
 import { syncConnection } from '../services/calendar-sync.js';
-import { SchedError } from '../services/errors.js';
+import { ErrorCode, SchedError } from '../services/errors.js';
 import { isRetryableConflict } from '../storage/errors.js';
 import type { DatabaseHandle } from '../storage/open-database.js';
 
@@ -21,6 +21,8 @@ export type CalendarSyncWorkerOptions = {
   concurrency?: number;
   /** How often an idle worker asks pg-boss for a job. */
   pollingIntervalSeconds?: number;
+  /** Told the outcome of every sync this process runs. */
+  onOutcome?: (outcome: { provider: string; outcome: 'ok' | 'failed' | 'skipped' }) => void;
 };
 
 type SyncJob = { connectionId: string };
@@ -31,7 +33,8 @@ type SyncJob = { connectionId: string };
  * a scheduler in each process queues connections whose time has come or that have bookings to push.
  */
 export class CalendarSyncWorker {
-  readonly #o: Required<Omit<CalendarSyncWorkerOptions, 'logger'>> & { logger?: FastifyBaseLogger };
+  readonly #o: Required<Omit<CalendarSyncWorkerOptions, 'logger' | 'onOutcome'>> &
+    Pick<CalendarSyncWorkerOptions, 'logger' | 'onOutcome'>;
   readonly #boss: PgBoss;
   #timer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -125,6 +128,7 @@ export class CalendarSyncWorker {
     const due = await sql<{ connection_id: string }>`
       select c.connection_id from calendar_connections c
       where c.status in ('active', 'error')
+        and exists (select 1 from resources r where r.resource_id = c.resource_id and r.deleted_at is null)
         and (c.sync_lease_until is null or c.sync_lease_until < ${now})
         and (c.next_sync_at <= ${now}
           -- Fresh pushes go at once; a failing connection waits for its backoff instead.
@@ -140,12 +144,23 @@ export class CalendarSyncWorker {
   }
 
   async #run(connectionId: string): Promise<void> {
+    const provider = await this.#o.deps.db
+      .selectFrom('calendar_connections')
+      .select('provider')
+      .where('connection_id', '=', connectionId)
+      .executeTakeFirst();
+    if (!provider) return;
     try {
       await syncConnection(this.#o.deps, connectionId);
+      this.#o.onOutcome?.({ provider: provider.provider, outcome: 'ok' });
     } catch (error) {
+      const skipped = error instanceof SchedError && error.code === ErrorCode.SYNC_IN_PROGRESS;
+      this.#o.onOutcome?.({ provider: provider.provider, outcome: skipped ? 'skipped' : 'failed' });
       // Provider failures are already recorded on the connection with their retry time.
       if (!(error instanceof SchedError)) {
         this.#o.logger?.error({ err: error, connectionId }, 'calendar sync failed');
+      } else if (!skipped) {
+        this.#o.logger?.warn({ connectionId, code: error.code }, error.message);
       }
     }
   }

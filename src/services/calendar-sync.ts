@@ -452,7 +452,11 @@ async function recordSuccess(context: SyncContext, cursor: string | null): Promi
       last_synced_at: new Date(now),
       last_error: null,
       failure_count: 0,
-      status: connection.status === 'error' ? 'active' : connection.status,
+      // Credentials that work again (a manual sync after a server fixed its auth) end reauth_required too.
+      status:
+        connection.status === 'error' || connection.status === 'reauth_required'
+          ? 'active'
+          : connection.status,
       next_sync_at:
         connection.frequency_minutes > 0 ? new Date(now + connection.frequency_minutes * 60_000) : null,
       sync_lease_until: null,
