@@ -95,3 +95,55 @@ export interface CalendarProvider {
   /** Deletes the event; conditional like updateEvent. Deleting what is already gone succeeds. */
   deleteEvent(remoteId: string, etag: string | null): Promise<void>;
 }
+
+/** A push channel: a Google watch channel or a Graph subscription. */
+export type WatchChannel = {
+  /** Google's channel id (ours to choose) or Graph's subscription id. */
+  id: string;
+  /** Google's resourceId, needed to stop the channel; null for Graph. */
+  resourceId: string | null;
+  /** When the provider stops sending, epoch ms. */
+  expiresAt: number;
+};
+
+export type WatchRequest = {
+  /** Where change notifications go: SCHED_PUBLIC_URL + /hooks/google or /hooks/outlook. */
+  callbackUrl: string;
+  /** Where Graph sends lifecycle notifications: SCHED_PUBLIC_URL + /hooks/outlook/lifecycle. */
+  lifecycleUrl: string;
+  /** Echoed with every notification (Google channel token, Graph clientState); checked on arrival. */
+  secret: string;
+  /** Lifetime asked for; the provider may grant less (see expiresAt). */
+  ttlSeconds: number;
+};
+
+/** Optional capability of providers that call back on change (capabilities.push). */
+export interface PushCapable {
+  startWatch(request: WatchRequest): Promise<WatchChannel>;
+  /**
+   * Keeps notifications coming past expiry. May return a different channel: Google channels cannot
+   * be extended (a new one replaces the old), and a Graph subscription that answers 404 is recreated.
+   */
+  renewWatch(channel: WatchChannel, request: WatchRequest): Promise<WatchChannel>;
+  /** Stops the channel; one already gone is not an error. */
+  stopWatch(channel: WatchChannel): Promise<void>;
+}
+
+export function canPush(provider: CalendarProvider): provider is CalendarProvider & PushCapable {
+  const candidate = provider as Partial<PushCapable>;
+  return (
+    provider.capabilities.push &&
+    typeof candidate.startWatch === 'function' &&
+    typeof candidate.renewWatch === 'function' &&
+    typeof candidate.stopWatch === 'function'
+  );
+}
+
+/**
+ * Access tokens for OAuth providers. The adapter asks before each request (cheap: cached until close
+ * to expiry) and asks with forceRefresh once after a 401; a refused refresh throws ProviderError
+ * AUTH_FAILED.
+ */
+export interface AccessTokenSource {
+  get(options?: { forceRefresh?: boolean }): Promise<string>;
+}
