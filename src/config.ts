@@ -19,7 +19,66 @@ export type Config = {
   webhookLeaseSeconds: number;
   /** Where this server is reached from outside, for feed URLs and provider callbacks (SCHED_PUBLIC_URL). */
   publicUrl: string | undefined;
+  google: ProviderEndpoints;
+  outlook: ProviderEndpoints;
 };
+
+/** Where an OAuth calendar provider is reached, and our client's credentials there. */
+export type ProviderEndpoints = {
+  apiUrl: string;
+  authUrl: string;
+  tokenUrl: string;
+  /** Google has a revocation endpoint; Microsoft has none for refresh tokens. */
+  revokeUrl: string | undefined;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+};
+
+function readUrl(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `is not a URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(name, 'must start with https:// or http://');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function readOptional(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** Defaults are the real services; every value can point at an emulator instead. */
+function readProviders(env: Env): Pick<Config, 'google' | 'outlook'> {
+  return {
+    google: {
+      apiUrl: readUrl(env, 'SCHED_GOOGLE_API_URL', 'https://www.googleapis.com/calendar/v3'),
+      authUrl: readUrl(env, 'SCHED_GOOGLE_AUTH_URL', 'https://accounts.google.com/o/oauth2/v2/auth'),
+      tokenUrl: readUrl(env, 'SCHED_GOOGLE_TOKEN_URL', 'https://oauth2.googleapis.com/token'),
+      revokeUrl: readUrl(env, 'SCHED_GOOGLE_REVOKE_URL', 'https://oauth2.googleapis.com/revoke'),
+      clientId: readOptional(env, 'SCHED_GOOGLE_CLIENT_ID'),
+      clientSecret: readOptional(env, 'SCHED_GOOGLE_CLIENT_SECRET'),
+    },
+    outlook: {
+      apiUrl: readUrl(env, 'SCHED_OUTLOOK_API_URL', 'https://graph.microsoft.com/v1.0'),
+      authUrl: readUrl(
+        env,
+        'SCHED_OUTLOOK_AUTH_URL',
+        'https://login.microsoftonline.com/common/oauth2/v2.0/authorize',
+      ),
+      tokenUrl: readUrl(env, 'SCHED_OUTLOOK_TOKEN_URL', 'https://login.microsoftonline.com/common/oauth2/v2.0/token'),
+      revokeUrl: undefined,
+      clientId: readOptional(env, 'SCHED_OUTLOOK_CLIENT_ID'),
+      clientSecret: readOptional(env, 'SCHED_OUTLOOK_CLIENT_SECRET'),
+    },
+  };
+}
 
 export class ConfigError extends Error {
   constructor(
@@ -137,5 +196,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     // Longer than the 15 s an attempt may take, so a live delivery is never claimed twice.
     webhookLeaseSeconds: readInteger(env, 'SCHED_WEBHOOK_LEASE_SECONDS', 60, 20, 3600),
     publicUrl: readPublicUrl(env),
+    ...readProviders(env),
   };
 }

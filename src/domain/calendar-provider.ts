@@ -40,7 +40,10 @@ export type OutgoingEvent = {
   sequence: number;
   startsAt: number;
   endsAt: number;
-  /** The resource's zone: DTSTART/DTEND are written in it, so people see their local times. */
+  /**
+   * The resource's zone. Providers whose events carry a zone (Google, Graph) are given it; iCalendar
+   * objects are written in UTC, which every client shows in its own local time.
+   */
   timeZone: string;
   title: string;
   description: string | null;

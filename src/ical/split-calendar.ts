@@ -128,7 +128,7 @@ function repairBareDates(component: JCal): void {
   for (const property of component[1] as unknown[][]) {
     const values = property.slice(3);
     if (property[2] !== 'date-time' || values.length === 0) continue;
-    if (!values.every((v) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T::$/.test(v))) continue;
+    if (!values.every((v) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}(?:T::)?$/.test(v))) continue;
     property.splice(2, property.length - 2, 'date', ...values.map((v) => (v as string).slice(0, 10)));
   }
   for (const child of component[2]) repairBareDates(child as JCal);

@@ -91,23 +91,42 @@ export function offsetZone(name: string): string | null {
 
 /**
  * ical.js expands a VTIMEZONE's rules from their DTSTART up to the year asked for, one rule step at a
- * time; anything but yearly rules (or thousands of RDATEs) could make that unbounded.
+ * time; anything but yearly rules, or very many of them from very early years, or thousands of
+ * RDATEs, could make that unbounded. Such a VTIMEZONE is not used.
  */
 export function vtimezoneFromComponent(component: ICAL.Component): ICAL.Timezone | null {
+  const rules = component.getAllSubcomponents();
   let rdates = 0;
-  for (const rule of component.getAllSubcomponents()) {
+  let ruleYears = 0;
+  for (const rule of rules) {
+    const start = rule.getFirstPropertyValue('dtstart') as ICAL.Time | null;
     for (const rrule of rule.getAllProperties('rrule')) {
       const value = rrule.getFirstValue() as ICAL.Recur;
       if (value.freq !== 'YEARLY') return null;
+      ruleYears += 2200 - Math.min(2200, Math.max(1, start?.year ?? 1));
     }
-    rdates += rule.getAllProperties('rdate').length;
+    for (const rdate of rule.getAllProperties('rdate')) rdates += rdate.getValues().length;
   }
-  if (rdates > 2000) return null;
+  if (rules.length > 200 || rdates > 2000 || ruleYears > 20_000) return null;
   const tz = new ICAL.Timezone(component);
   return tz.tzid === '' ? null : tz;
 }
 
 export const MS_PER_DAY = 86_400_000;
+
+/** The Gregorian calendar repeats every 400 years, weekdays included. */
+const CYCLE_MS = 146_097 * MS_PER_DAY;
+const CYCLE_FROM = Date.UTC(1800, 0, 1);
+
+/**
+ * ical.js expands a VTIMEZONE's rules year by year up to the year asked for; moving far dates by whole
+ * 400-year cycles into 1800–2200 gives the same rule-based offset without that walk.
+ */
+function cycleShift(ms: number): number {
+  return ms >= CYCLE_FROM && ms < CYCLE_FROM + CYCLE_MS
+    ? 0
+    : -Math.floor((ms - CYCLE_FROM) / CYCLE_MS) * CYCLE_MS;
+}
 
 /** Wall-clock fields as if they were UTC epoch ms; works for years 0–99, which Date.UTC maps to 19xx. */
 export function wallMs(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
@@ -146,7 +165,9 @@ export class ZoneClock {
   }
 
   toInstant(wall: number, zone: Zone): number {
-    if (zone.kind === 'vtimezone') return wall - zone.tz.utcOffset(icalTime(wall, false)) * 1000;
+    if (zone.kind === 'vtimezone') {
+      return wall - zone.tz.utcOffset(icalTime(wall + cycleShift(wall), false)) * 1000;
+    }
     if (wall > this.lo && wall < this.hi) return this.timeline(zone.id).toInstant(wall);
     const d = new Date(wall);
     return Temporal.PlainDateTime.from({
@@ -161,8 +182,9 @@ export class ZoneClock {
 
   toWall(instant: number, zone: Zone): number {
     if (zone.kind === 'vtimezone') {
-      const time = icalTime(instant, false, ICAL.Timezone.utcTimezone).convertToZone(zone.tz);
-      return wallMs(time.year, time.month, time.day, time.hour, time.minute, time.second);
+      const shift = cycleShift(instant);
+      const time = icalTime(instant + shift, false, ICAL.Timezone.utcTimezone).convertToZone(zone.tz);
+      return wallMs(time.year, time.month, time.day, time.hour, time.minute, time.second) - shift;
     }
     if (instant > this.lo && instant < this.hi) return this.timeline(zone.id).toWall(instant);
     const zoned = Temporal.Instant.fromEpochMilliseconds(instant).toZonedDateTimeISO(zone.id);

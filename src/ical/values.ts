@@ -16,7 +16,8 @@ export class IcalValueError extends Error {}
  */
 export function parseDateValue(text: string, property: string): DateValue {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(?:(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z)?|::))?$/.exec(text);
-  if (m === null) throw new IcalValueError(`${property}: invalid date "${text}"`);
+  // ical.js has already cut the text into date and time fields, so the value is shown as it read it.
+  if (m === null) throw new IcalValueError(`${property}: invalid date or date-time (read as "${text}")`);
   const [, y, mo, d, h, mi, s, z] = m;
   const year = Number(y);
   const month = Number(mo);

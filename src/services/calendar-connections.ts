@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
-import type { CalendarProvider } from '../domain/calendar-provider.js';
+import type { AccessTokenSource, CalendarProvider } from '../domain/calendar-provider.js';
+import type { OAuthClient } from '../providers/oauth/oauth-client.js';
+import { ConnectionTokens, type OAuthCredentials } from './calendar-tokens.js';
 import { ProviderError } from '../providers/provider-error.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type {
@@ -60,13 +62,24 @@ export type PreparedConnection = {
 /** One per provider: checks what a user gave at connect, and opens the provider for a sync. */
 export interface Connector {
   readonly readOnly: boolean;
+  /** OAuth providers: the client that authorizes and refreshes. */
+  readonly oauth?: OAuthClient;
   prepare(input: Record<string, unknown>): Promise<PreparedConnection>;
-  open(settings: Record<string, unknown>, credentials: Record<string, unknown>): CalendarProvider;
+  open(
+    settings: Record<string, unknown>,
+    credentials: Record<string, unknown>,
+    context?: { tokens?: AccessTokenSource },
+  ): CalendarProvider;
 }
 
 export type Connectors = Partial<Record<CalendarProviderName, Connector>>;
 
-export type CalendarDeps = ServiceDeps & { secretBox: SecretBox; connectors: Connectors };
+export type CalendarDeps = ServiceDeps & {
+  secretBox: SecretBox;
+  connectors: Connectors;
+  /** SCHED_PUBLIC_URL: where providers send push notifications and users return after consent. */
+  publicUrl?: string | undefined;
+};
 
 export type ConnectionView = {
   connection_id: string;
@@ -363,8 +376,21 @@ export async function disconnectCalendar(
 
 export function openProvider(deps: CalendarDeps, row: ConnectionRow): CalendarProvider {
   const connector = connectorFor(deps, row.provider);
-  const credentials = row.credentials_sealed
-    ? (JSON.parse(deps.secretBox.open(row.credentials_sealed)) as Record<string, unknown>)
-    : {};
-  return connector.open(row.settings, credentials);
+  if (row.status === 'pending_authorization' || !row.credentials_sealed) {
+    throw new SchedError(
+      ErrorCode.CALENDAR_NOT_ACTIVE,
+      `${PROVIDER_DISPLAY_NAMES[row.provider]} ${row.calendar_id} has not been authorized yet`,
+    );
+  }
+  const credentials = JSON.parse(deps.secretBox.open(row.credentials_sealed)) as Record<string, unknown>;
+  const tokens = connector.oauth
+    ? new ConnectionTokens(
+        deps.db,
+        deps.secretBox,
+        row.connection_id,
+        connector.oauth,
+        credentials as unknown as OAuthCredentials,
+      )
+    : undefined;
+  return connector.open(row.settings, credentials, tokens ? { tokens } : {});
 }

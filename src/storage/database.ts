@@ -179,6 +179,7 @@ export type CalendarConnectionsTable = {
   expanded_from: Date | null;
   expanded_until: Date | null;
   sync_lease_until: Date | null;
+  token_refresh_until: Date | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 };
@@ -249,6 +250,28 @@ export type ResourceFeedsTable = {
   revoked_at: Date | null;
 };
 
+export type OAuthAuthorizationsTable = {
+  state_hash: string;
+  connection_id: string;
+  organization_id: string;
+  provider: CalendarProviderName;
+  code_verifier_sealed: string;
+  redirect_uri: string;
+  expires_at: Date;
+  created_at: CreatedAt;
+};
+
+export type CalendarWatchesTable = {
+  connection_id: string;
+  provider: CalendarProviderName;
+  channel_id: string;
+  resource_id: string | null;
+  secret_hash: string;
+  expires_at: Date;
+  renew_now: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: CreatedAt;
+};
+
 export type Database = {
   organizations: OrganizationsTable;
   api_keys: ApiKeysTable;
@@ -267,6 +290,8 @@ export type Database = {
   booking_calendar_links: BookingCalendarLinksTable;
   calendar_conflicts: CalendarConflictsTable;
   resource_feeds: ResourceFeedsTable;
+  oauth_authorizations: OAuthAuthorizationsTable;
+  calendar_watches: CalendarWatchesTable;
 };
 
 export type Db = Kysely<Database>;

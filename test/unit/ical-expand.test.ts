@@ -29,6 +29,24 @@ function spans(result: ExpandResult): string[] {
   return expanded(result).occurrences.map((o) => `${iso(o.startsAt)}/${iso(o.endsAt)}`);
 }
 
+const CUSTOM_TZ = [
+  'BEGIN:VTIMEZONE',
+  'TZID:Customized Time Zone',
+  'BEGIN:STANDARD',
+  'DTSTART:16010101T030000',
+  'TZOFFSETFROM:+0200',
+  'TZOFFSETTO:+0100',
+  'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10',
+  'END:STANDARD',
+  'BEGIN:DAYLIGHT',
+  'DTSTART:16010101T020000',
+  'TZOFFSETFROM:+0100',
+  'TZOFFSETTO:+0200',
+  'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3',
+  'END:DAYLIGHT',
+  'END:VTIMEZONE',
+];
+
 const SERIES = calendar(
   ...event(
     'UID:event1',
@@ -133,24 +151,7 @@ describe('expandObject: time zones', () => {
   });
 
   it('converts an unknown TZID with its own VTIMEZONE through that definition', () => {
-    const vtimezone = [
-      'BEGIN:VTIMEZONE',
-      'TZID:Customized Time Zone',
-      'BEGIN:STANDARD',
-      'DTSTART:16010101T030000',
-      'TZOFFSETFROM:+0200',
-      'TZOFFSETTO:+0100',
-      'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10',
-      'END:STANDARD',
-      'BEGIN:DAYLIGHT',
-      'DTSTART:16010101T020000',
-      'TZOFFSETFROM:+0100',
-      'TZOFFSETTO:+0200',
-      'RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3',
-      'END:DAYLIGHT',
-      'END:VTIMEZONE',
-    ];
-    const ics = calendar(...vtimezone, ...at9('Customized Time Zone').split('\r\n').slice(3, -2));
+    const ics = calendar(...CUSTOM_TZ, ...at9('Customized Time Zone').split('\r\n').slice(3, -2));
     const result = expanded(expandObject(ics, YEAR_2026, { floatingZone: 'Asia/Tokyo' }));
     expect(iso(result.occurrences[0]!.startsAt)).toBe('2026-01-05T08:00:00Z');
     expect(iso(result.occurrences.at(-1)!.startsAt)).toBe('2026-03-30T07:00:00Z');
@@ -329,6 +330,15 @@ describe('expandObject: bounds and hostile input', () => {
     expect(expanded(result).occurrences).toHaveLength(1);
   });
 
+  it('reads a rule stepping more than a century as its DTSTART alone', () => {
+    const ics = calendar(
+      ...event('UID:h', 'DTSTART:20260105T090000Z', 'RRULE:FREQ=WEEKLY;INTERVAL=99999999;BYDAY=MO'),
+    );
+    const result = expanded(quick(ics));
+    expect(result.occurrences).toHaveLength(1);
+    expect(result.warnings?.[0]).toMatch(/INTERVAL/);
+  });
+
   it('honours maxOccurrences', () => {
     const ics = calendar(...event('UID:h', 'DTSTART:20260101T090000Z', 'RRULE:FREQ=DAILY;BYHOUR=1,2,3'));
     const result = expanded(quick(ics, { floatingZone: 'UTC', maxOccurrences: 50 }));
@@ -385,6 +395,10 @@ describe('expandObject: independence from the process time zone', () => {
         ...event('UID:w', 'DTSTART;TZID=Pacific Standard Time:20260305T090000', 'RRULE:FREQ=DAILY;COUNT=10'),
       ),
       calendar(...event('UID:m', 'DTSTART;TZID=Mars/Olympus:20260305T090000', 'RRULE:FREQ=DAILY;COUNT=3')),
+      calendar(
+        ...CUSTOM_TZ,
+        ...event('UID:c', 'DTSTART;TZID=Customized Time Zone:20260327T090000', 'RRULE:FREQ=DAILY;COUNT=4'),
+      ),
     ];
     const script = `
       const { expandObject } = await import(${JSON.stringify(module)});
@@ -405,5 +419,10 @@ describe('expandObject: independence from the process time zone', () => {
     expect(utc[3].occurrences[0].startsAt).toBe(Date.parse('2026-03-05T17:00:00Z'));
     expect(utc[3].occurrences.at(-1).startsAt).toBe(Date.parse('2026-03-14T16:00:00Z'));
     expect(utc[4].occurrences[0].startsAt).toBe(Date.parse('2026-03-05T08:00:00Z'));
+    expect(utc[5].occurrences.map((o: { startsAt: number }) => o.startsAt)).toEqual(
+      ['2026-03-27T08:00:00Z', '2026-03-28T08:00:00Z', '2026-03-29T07:00:00Z', '2026-03-30T07:00:00Z'].map(
+        Date.parse,
+      ),
+    );
   });
 });

@@ -33,6 +33,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       expanded_until timestamptz,
       -- Held by the process syncing this connection, so two never sync it at once.
       sync_lease_until timestamptz,
+      -- Held by the process refreshing this connection's OAuth token, so a rotated refresh token is
+      -- never raced by a second refresh with the old one.
+      token_refresh_until timestamptz,
       created_at timestamptz not null default now(),
       updated_at timestamptz not null default now(),
       unique (organization_id, provider, calendar_id, resource_id)
@@ -142,6 +145,34 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       revoked_at timestamptz
     )`.execute(db);
   await sql`create index resource_feeds_resource_idx on resource_feeds (resource_id)`.execute(db);
+
+  // An OAuth authorization in progress: created at connect, consumed once by the callback.
+  await sql`
+    create table oauth_authorizations (
+      state_hash text primary key,
+      connection_id uuid not null references calendar_connections on delete cascade,
+      organization_id uuid not null,
+      provider text not null,
+      code_verifier_sealed text not null,
+      redirect_uri text not null,
+      expires_at timestamptz not null,
+      created_at timestamptz not null default now()
+    )`.execute(db);
+
+  // Push channels: Google watch channels and Graph subscriptions, one live per connection.
+  await sql`
+    create table calendar_watches (
+      connection_id uuid primary key references calendar_connections on delete cascade,
+      provider text not null,
+      channel_id text not null unique,
+      resource_id text,
+      -- The channel token / clientState is a secret of ours; only its SHA-256 is kept to check arrivals.
+      secret_hash text not null,
+      expires_at timestamptz not null,
+      -- Set by a lifecycle notification or a failed renewal: replace the channel at the next chance.
+      renew_now boolean not null default false,
+      created_at timestamptz not null default now()
+    )`.execute(db);
 
   // Wakes the sync scheduler of every process when a booking needs pushing.
   await sql`
