@@ -72,7 +72,11 @@ function readProviders(env: Env): Pick<Config, 'google' | 'outlook'> {
         'SCHED_OUTLOOK_AUTH_URL',
         'https://login.microsoftonline.com/common/oauth2/v2.0/authorize',
       ),
-      tokenUrl: readUrl(env, 'SCHED_OUTLOOK_TOKEN_URL', 'https://login.microsoftonline.com/common/oauth2/v2.0/token'),
+      tokenUrl: readUrl(
+        env,
+        'SCHED_OUTLOOK_TOKEN_URL',
+        'https://login.microsoftonline.com/common/oauth2/v2.0/token',
+      ),
       revokeUrl: undefined,
       clientId: readOptional(env, 'SCHED_OUTLOOK_CLIENT_ID'),
       clientSecret: readOptional(env, 'SCHED_OUTLOOK_CLIENT_SECRET'),

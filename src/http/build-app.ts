@@ -21,6 +21,7 @@ import { resourceRoutes } from './routes/resources.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { calendarRoutes } from './routes/calendars.js';
 import { feedRoutes } from './routes/feeds.js';
+import { hookRoutes } from './routes/hooks.js';
 import type { Connectors } from '../services/calendar-connections.js';
 import { Problem } from './schemas.js';
 
@@ -115,9 +116,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       guard: deps.outboundGuard ?? new OutboundGuard({ allow: [] }),
     }),
   );
-  await app.register(
-    calendarRoutes({ db: deps.db, clock: deps.clock, secretBox, connectors: deps.connectors ?? {} }),
-  );
+  const calendarDeps = {
+    db: deps.db,
+    clock: deps.clock,
+    secretBox,
+    connectors: deps.connectors ?? {},
+    publicUrl: deps.publicUrl,
+  };
+  await app.register(calendarRoutes(calendarDeps));
+  await app.register(hookRoutes(calendarDeps));
   await app.register(feedRoutes({ db: deps.db, clock: deps.clock, publicUrl: deps.publicUrl }));
   await app.ready();
   return app;

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import PgBoss from 'pg-boss';
 import type { CalendarDeps } from '../services/calendar-connections.js';
 import { syncConnection } from '../services/calendar-sync.js';
+import { RENEW_BEFORE_MS } from '../services/calendar-watches.js';
 import { ErrorCode, SchedError } from '../services/errors.js';
 import { isRetryableConflict } from '../storage/errors.js';
 import type { DatabaseHandle } from '../storage/open-database.js';
@@ -131,6 +132,10 @@ export class CalendarSyncWorker {
         and exists (select 1 from resources r where r.resource_id = c.resource_id and r.deleted_at is null)
         and (c.sync_lease_until is null or c.sync_lease_until < ${now})
         and (c.next_sync_at <= ${now}
+          -- A push channel about to lapse is renewed even when nothing else is due.
+          or (c.failure_count = 0 and exists (
+            select 1 from calendar_watches w where w.connection_id = c.connection_id and not w.renew_now
+              and w.expires_at < ${new Date(Date.now() + RENEW_BEFORE_MS)}))
           -- Fresh pushes go at once; a failing connection waits for its backoff instead.
           or (c.direction <> 'pull' and c.failure_count = 0 and exists (
             select 1 from booking_calendar_links l
@@ -151,7 +156,9 @@ export class CalendarSyncWorker {
       .executeTakeFirst();
     if (!provider) return;
     try {
-      await syncConnection(this.#o.deps, connectionId);
+      await syncConnection(this.#o.deps, connectionId, {
+        log: (message, error) => this.#o.logger?.warn({ err: error, connectionId }, message),
+      });
       this.#o.onOutcome?.({ provider: provider.provider, outcome: 'ok' });
     } catch (error) {
       const skipped = error instanceof SchedError && error.code === ErrorCode.SYNC_IN_PROGRESS;

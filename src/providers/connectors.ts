@@ -5,6 +5,9 @@ import { validationError, validationErrors, type FieldError } from '../services/
 import { discoverCalendars, type DiscoveredCalendar } from './caldav/caldav-discovery.js';
 import { CalDavProvider } from './caldav/caldav-provider.js';
 import { IcsFeedProvider } from './ics/ics-feed-provider.js';
+import { OAuthClient, type OAuthEndpoints } from './oauth/oauth-client.js';
+import type { AccessTokenSource, CalendarProvider } from '../domain/calendar-provider.js';
+import type { OAuthCredentials } from '../services/calendar-tokens.js';
 
 function requireStrings<K extends string>(
   input: Record<string, unknown>,
@@ -89,6 +92,42 @@ export function icsConnector(http: GuardedHttp, options: ConnectorOptions = {}):
     },
     open(_settings, credentials) {
       return new IcsFeedProvider({ http, url: String(credentials.url), ...options });
+    },
+  };
+}
+
+export type OAuthConnectorOptions = {
+  endpoints: OAuthEndpoints;
+  /** Opens the provider's adapter for one connection. */
+  open(calendarId: string, tokens: AccessTokenSource): CalendarProvider;
+};
+
+/**
+ * Google and Outlook: OAuth 2.0. With `oauth_token` (and `refresh_token`, `expires_at`) the tokens are
+ * taken as given; without, the connection goes through the authorization flow (services/calendar-oauth.ts).
+ */
+export function oauthConnector(http: GuardedHttp, options: OAuthConnectorOptions): Connector {
+  const oauth = new OAuthClient(options.endpoints, http);
+  return {
+    readOnly: false,
+    oauth,
+    prepare(input): Promise<PreparedConnection> {
+      const { oauth_token } = requireStrings(input, ['oauth_token'] as const);
+      const expiresAt = typeof input.expires_at === 'string' ? Date.parse(input.expires_at) : NaN;
+      const credentials: OAuthCredentials = {
+        access_token: oauth_token,
+        refresh_token: typeof input.refresh_token === 'string' ? input.refresh_token : null,
+        expires_at: Number.isFinite(expiresAt) ? expiresAt : null,
+      };
+      const calendarId = typeof input.calendar_id === 'string' ? input.calendar_id : 'primary';
+      return Promise.resolve({ calendarId, settings: {}, credentials });
+    },
+    open(settings, credentials, context) {
+      const calendarId = typeof settings.calendar_id === 'string' ? settings.calendar_id : undefined;
+      const tokens = context?.tokens ?? {
+        get: () => Promise.resolve(String((credentials as unknown as OAuthCredentials).access_token)),
+      };
+      return options.open(calendarId ?? 'primary', tokens);
     },
   };
 }

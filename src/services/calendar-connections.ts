@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import type { AccessTokenSource, CalendarProvider } from '../domain/calendar-provider.js';
 import type { OAuthClient } from '../providers/oauth/oauth-client.js';
 import { ConnectionTokens, type OAuthCredentials } from './calendar-tokens.js';
+import { stopWatch } from './calendar-watches.js';
+import { startAuthorization, type AuthorizationView } from './calendar-oauth.js';
 import { ProviderError } from '../providers/provider-error.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type {
@@ -173,10 +175,22 @@ export async function connectCalendar(
   actor: Actor,
   provider: CalendarProviderName,
   input: ConnectInput,
-): Promise<ConnectionView> {
+  options: { publicUrl: string },
+): Promise<ConnectionView | AuthorizationView> {
   const connector = connectorFor(deps, provider);
   const sync = resolveSync(provider, connector.readOnly, input.sync);
   await requireResource(deps.db, actor, input.resource_id);
+  if (connector.oauth && typeof input.oauth_token !== 'string') {
+    const calendarId = typeof input.calendar_id === 'string' ? input.calendar_id : undefined;
+    return startAuthorization(
+      deps,
+      actor,
+      provider,
+      { resource_id: input.resource_id, calendar_id: calendarId },
+      sync,
+      deps.publicUrl ?? options.publicUrl,
+    );
+  }
   let prepared: PreparedConnection;
   try {
     prepared = await connector.prepare(input);
@@ -225,7 +239,7 @@ export async function connectCalendar(
 }
 
 /** A new connection receives the resource's bookings that have not ended yet. */
-async function queueFutureBookings(db: Db, row: ConnectionRow, now: number): Promise<void> {
+export async function queueFutureBookings(db: Db, row: ConnectionRow, now: number): Promise<void> {
   await sql`
     insert into booking_calendar_links (booking_id, connection_id, organization_id)
     select b.booking_id, ${row.connection_id}::uuid, ${row.organization_id}::uuid
@@ -357,6 +371,7 @@ export async function disconnectCalendar(
   resourceId?: string,
 ): Promise<{ message: string }> {
   const row = await findConnection(deps.db, actor, provider, calendarId, resourceId);
+  await releaseAtProvider(deps, row);
   const now = deps.clock();
   await deps.db.transaction().execute(async (trx) => {
     // Deleting the row erases the sealed credentials with it; events, occurrences, links and open
@@ -372,6 +387,27 @@ export async function disconnectCalendar(
     await emitEvent(trx, actor.organizationId, 'calendar.disconnected', view, now);
   });
   return { message: `${PROVIDER_DISPLAY_NAMES[provider]} disconnected successfully.` };
+}
+
+/**
+ * What disconnecting owes the provider, best effort (the connection goes either way): its push channel
+ * stopped, and its grant revoked where the provider has a revocation endpoint (Google).
+ */
+async function releaseAtProvider(deps: CalendarDeps, row: ConnectionRow): Promise<void> {
+  if (!row.credentials_sealed) return;
+  try {
+    await stopWatch(deps.db, row.connection_id, openProvider(deps, row));
+  } catch {
+    // Unreachable provider or refused token: the channel expires by itself.
+  }
+  const client = deps.connectors[row.provider]?.oauth;
+  if (!client) return;
+  try {
+    const credentials = JSON.parse(deps.secretBox.open(row.credentials_sealed)) as OAuthCredentials;
+    await client.revoke(credentials.refresh_token ?? credentials.access_token);
+  } catch {
+    // Already revoked or expired: nothing left to revoke.
+  }
 }
 
 export function openProvider(deps: CalendarDeps, row: ConnectionRow): CalendarProvider {
@@ -392,5 +428,9 @@ export function openProvider(deps: CalendarDeps, row: ConnectionRow): CalendarPr
         credentials as unknown as OAuthCredentials,
       )
     : undefined;
-  return connector.open(row.settings, credentials, tokens ? { tokens } : {});
+  return connector.open(
+    { ...row.settings, calendar_id: row.calendar_id },
+    credentials,
+    tokens ? { tokens } : {},
+  );
 }

@@ -30,6 +30,7 @@ import {
 import type { Actor } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
 import { emitEvent } from './webhook-events.js';
+import { ensureWatch } from './calendar-watches.js';
 
 export type SyncStats = {
   fetched: number;
@@ -76,7 +77,7 @@ export function syncActor(connection: ConnectionRow): Actor {
 export async function syncConnection(
   deps: CalendarDeps,
   connectionId: string,
-  options: { wait?: boolean } = {},
+  options: { wait?: boolean; log?: (message: string, error: unknown) => void } = {},
 ): Promise<SyncStats> {
   const connection = await claimLease(deps, connectionId, options.wait ?? false);
   const stats: SyncStats = { fetched: 0, created: 0, updated: 0, deleted: 0, pushed: 0, conflicts: 0 };
@@ -103,6 +104,7 @@ export async function syncConnection(
     if (pushes && context.pushAgain) await pushPending(context);
     await keepExpansionCurrent(context);
     await recordSuccess(context, cursor);
+    await ensureWatch(deps, connection, context.provider, options.log);
     return stats;
   } catch (error) {
     await recordFailure(deps, connection, error);

@@ -63,7 +63,9 @@ export class ConnectionTokens implements AccessTokenSource {
         .updateTable('calendar_connections')
         .set({ token_refresh_until: new Date(now + REFRESH_LEASE_MS) })
         .where('connection_id', '=', this.connectionId)
-        .where((eb) => eb.or([eb('token_refresh_until', 'is', null), eb('token_refresh_until', '<', new Date(now))]))
+        .where((eb) =>
+          eb.or([eb('token_refresh_until', 'is', null), eb('token_refresh_until', '<', new Date(now))]),
+        )
         .returning('credentials_sealed')
         .executeTakeFirst();
       if (claimed) return this.#refreshHolding(claimed.credentials_sealed, stale);
@@ -109,6 +111,8 @@ export class ConnectionTokens implements AccessTokenSource {
       .select('credentials_sealed')
       .where('connection_id', '=', this.connectionId)
       .executeTakeFirst();
-    return row?.credentials_sealed ? (JSON.parse(this.secretBox.open(row.credentials_sealed)) as OAuthCredentials) : null;
+    return row?.credentials_sealed
+      ? (JSON.parse(this.secretBox.open(row.credentials_sealed)) as OAuthCredentials)
+      : null;
   }
 }

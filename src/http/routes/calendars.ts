@@ -131,6 +131,12 @@ const Conflict = Type.Object({
   resolved_at: Nullable(Type.String()),
 });
 const providerErrors = { 502: ProblemRef };
+const Authorization = Type.Object({
+  authorization_url: Type.String(),
+  state: Type.String(),
+  connection_id: Type.String({ description: 'The connection, pending_authorization until the callback' }),
+  expires_at: Type.String(),
+});
 const tags = ['calendars'];
 
 export function calendarRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
@@ -141,19 +147,30 @@ export function calendarRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
         config: { scope: 'write' },
         schema: {
           tags,
-          summary: 'Connect a calendar to a resource',
+          summary:
+            'Connect a calendar to a resource. Google and Outlook without oauth_token answer 200 with an ' +
+            'authorization_url to open; GET /oauth/{provider}/callback then finishes the connection.',
           params: Strict({ provider: Provider }),
           body: ConnectBody,
-          response: { 201: Connection, ...commonErrors, 409: ProblemRef, ...providerErrors },
+          response: {
+            200: Authorization,
+            201: Connection,
+            ...commonErrors,
+            409: ProblemRef,
+            ...providerErrors,
+          },
         },
       },
       async (request, reply) => {
         const { sync, ...rest } = request.body;
-        const view = await connectCalendar(deps, actorOf(request), request.params.provider, {
-          ...rest,
-          ...(sync ? { sync } : {}),
-        });
-        return reply.code(201).send(view);
+        const result = await connectCalendar(
+          deps,
+          actorOf(request),
+          request.params.provider,
+          { ...rest, ...(sync ? { sync } : {}) },
+          { publicUrl: `${request.protocol}://${request.host}` },
+        );
+        return 'authorization_url' in result ? reply.code(200).send(result) : reply.code(201).send(result);
       },
     );
 

@@ -114,7 +114,13 @@ export class OAuthClient {
   async revoke(token: string): Promise<void> {
     if (!this.endpoints.revokeUrl) return;
     await guarded(async () => {
-      const response = await oauth.revocationRequest(this.#server, this.#client, this.#auth, token, this.#options);
+      const response = await oauth.revocationRequest(
+        this.#server,
+        this.#client,
+        this.#auth,
+        token,
+        this.#options,
+      );
       await oauth.processRevocationResponse(response);
     });
   }
@@ -159,7 +165,8 @@ function asProviderError(error: unknown): ProviderError {
     return new ProviderError('BAD_RESPONSE', error.message);
   }
   const status = (error as { response?: Response }).response?.status;
-  if (status !== undefined && status >= 500) return new ProviderError('UNAVAILABLE', `token endpoint answered ${status}`);
+  if (status !== undefined && status >= 500)
+    return new ProviderError('UNAVAILABLE', `token endpoint answered ${status}`);
   return new ProviderError('BAD_RESPONSE', (error as Error).message);
 }
 
@@ -169,7 +176,9 @@ function guardedFetch(http: GuardedHttp): typeof fetch {
     const url = input instanceof Request ? input.url : input.toString();
     const headers: Record<string, string> = {};
     new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
-    const body = init?.body === undefined || init.body === null ? undefined : String(init.body);
+    // oauth4webapi sends form bodies as URLSearchParams (token, refresh, revoke).
+    const raw = init?.body;
+    const body = raw instanceof URLSearchParams ? raw.toString() : typeof raw === 'string' ? raw : undefined;
     const response = await http.request({
       method: init?.method ?? 'GET',
       url,
@@ -179,6 +188,9 @@ function guardedFetch(http: GuardedHttp): typeof fetch {
       maxBytes: 1024 * 1024,
     });
     const nullBody = response.status === 204 || response.status === 304;
-    return new Response(nullBody ? null : response.body, { status: response.status, headers: response.headers });
-  }) as typeof fetch;
+    return new Response(nullBody ? null : response.body, {
+      status: response.status,
+      headers: response.headers,
+    });
+  });
 }

@@ -50,7 +50,8 @@ export function renderEvent(instance: Instance, options: RenderOptions): Record<
   const { event, fields, key } = instance;
   const zone = options.timeZone ?? 'UTC';
   const id = eventId(instance, options.immutable);
-  const occurrence = key.originalStart !== null;
+  const originalStart = key.originalStart;
+  const occurrence = originalStart !== null;
   let body = fields.body;
   if (options.bodyType && options.bodyType !== body.contentType) {
     body = {
@@ -68,7 +69,7 @@ export function renderEvent(instance: Instance, options: RenderOptions): Record<
     ...(event.transactionId === null ? {} : { transactionId: event.transactionId }),
     originalStartTimeZone: event.start.timeZone,
     originalEndTimeZone: event.end.timeZone,
-    iCalUId: occurrence ? occurrenceUid(event.iCalUId, key.originalStart) : event.iCalUId,
+    iCalUId: originalStart !== null ? occurrenceUid(event.iCalUId, originalStart) : event.iCalUId,
     reminderMinutesBeforeStart: fields.reminderMinutesBeforeStart,
     isReminderOn: fields.isReminderOn,
     hasAttachments: false,
@@ -100,7 +101,7 @@ export function renderEvent(instance: Instance, options: RenderOptions): Record<
     attendees: fields.attendees,
     organizer: ORGANIZER,
   };
-  if (occurrence) json.originalStart = isoUtc(key.originalStart).replace(/\.\d+Z$/, 'Z');
+  if (originalStart !== null) json.originalStart = isoUtc(originalStart).replace(/\.\d+Z$/, 'Z');
   const wanted = options.expand;
   if (wanted) {
     const ids = wanted.ids === 'all' ? null : new Set(wanted.ids.map((i) => i.toLowerCase()));

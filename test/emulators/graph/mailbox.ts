@@ -179,7 +179,7 @@ export class Mailbox {
       const previous = event.exceptions.get(key.originalStart);
       const exception = { fields: { ...previous?.fields, ...input.fields }, changeKey: newChangeKey(), modified: now };
       const merged = { ...event, ...exception.fields };
-      this.#checkTimes({ ...merged, recurrence: null });
+      this.#checkTimes(merged);
       event.exceptions.set(key.originalStart, exception);
       this.#touch(event, false);
       this.#emit(event, key, 'updated', exception.changeKey);

@@ -1,0 +1,97 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { CalendarDeps } from '../../services/calendar-connections.js';
+import { finishAuthorization } from '../../services/calendar-oauth.js';
+import {
+  acceptGoogleNotification,
+  acceptOutlookLifecycle,
+  acceptOutlookNotifications,
+} from '../../services/calendar-watches.js';
+import { commonErrors, ProblemRef, Strict } from '../schemas.js';
+
+const OAuthProvider = Type.Union([Type.Literal('google'), Type.Literal('outlook')]);
+/** Graph's validation handshake: the token comes back as plain text, within 10 seconds. */
+const ValidationQuery = Type.Object({ validationToken: Type.Optional(Type.String({ maxLength: 4096 })) });
+
+/**
+ * Routes the providers and users' browsers call, without an API key. Each is verified on its own
+ * terms (channel token, clientState, OAuth state), answers at once, and never trusts a notification
+ * for more than "sync this connection now": the sync then asks the provider itself.
+ */
+export function hookRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/oauth/:provider/callback',
+      {
+        schema: {
+          tags: ['calendars'],
+          summary: 'Where the provider sends the user back after consent; finishes the connection',
+          security: [],
+          params: Strict({ provider: OAuthProvider }),
+          querystring: Type.Record(Type.String(), Type.String({ maxLength: 4096 })),
+          response: {
+            200: Type.Object({
+              message: Type.String(),
+              connection: Type.Record(Type.String(), Type.Unknown()),
+            }),
+            ...commonErrors,
+            502: ProblemRef,
+          },
+        },
+      },
+      async (request) => finishAuthorization(deps, request.params.provider, request.query),
+    );
+
+    app.post(
+      '/hooks/google',
+      {
+        schema: {
+          tags: ['hooks'],
+          summary: 'Google Calendar push notifications (channel id, token and resource id checked)',
+          security: [],
+        },
+      },
+      async (request, reply) => {
+        await acceptGoogleNotification(deps, request.headers);
+        // Always 200: anything else makes Google retry, and an ignored channel would retry forever.
+        return reply.code(200).send();
+      },
+    );
+
+    app.post(
+      '/hooks/outlook',
+      {
+        schema: {
+          tags: ['hooks'],
+          summary: 'Microsoft Graph change notifications (validation handshake; clientState checked)',
+          security: [],
+          querystring: ValidationQuery,
+        },
+      },
+      async (request, reply) => {
+        const token = request.query.validationToken;
+        if (token !== undefined) return reply.code(200).type('text/plain; charset=utf-8').send(token);
+        await acceptOutlookNotifications(deps, request.body);
+        return reply.code(202).send();
+      },
+    );
+
+    app.post(
+      '/hooks/outlook/lifecycle',
+      {
+        schema: {
+          tags: ['hooks'],
+          summary: 'Microsoft Graph lifecycle notifications: reauthorize, recreate, catch up by delta',
+          security: [],
+          querystring: ValidationQuery,
+        },
+      },
+      async (request, reply) => {
+        const token = request.query.validationToken;
+        if (token !== undefined) return reply.code(200).type('text/plain; charset=utf-8').send(token);
+        await acceptOutlookLifecycle(deps, request.body);
+        return reply.code(202).send();
+      },
+    );
+  };
+}
