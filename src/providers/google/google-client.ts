@@ -110,7 +110,7 @@ export class GoogleClient {
     for (const [name, value] of Object.entries(query)) {
       if (value === undefined) continue;
       if (Array.isArray(value)) for (const item of value as readonly string[]) url.searchParams.append(name, item);
-      else url.searchParams.set(name, String(value as string | number | boolean));
+      else url.searchParams.set(name, String(value));
     }
     return url.toString();
   }

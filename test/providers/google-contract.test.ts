@@ -1,0 +1,390 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AccessTokenSource } from '../../src/domain/calendar-provider.js';
+import { GuardedHttp } from '../../src/net/guarded-http.js';
+import { OutboundGuard } from '../../src/net/outbound-guard.js';
+import { GoogleCalendarProvider, type GoogleProviderOptions } from '../../src/providers/google/google-provider.js';
+import {
+  matchesGoogleChannel,
+  parseGoogleNotification,
+} from '../../src/providers/google/google-notification.js';
+import { ProviderError } from '../../src/providers/provider-error.js';
+import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/emulator.js';
+import { bookingEvent, describeProviderContract, externalEvent, readBack } from './provider-contract.js';
+
+const SCOPE = 'https://www.googleapis.com/auth/calendar.events';
+const REDIRECT = 'http://127.0.0.1:9/oauth/google/callback';
+
+/** The authorization-code flow with PKCE, as the lead's OAuth client runs it against the emulator. */
+async function authorize(emulator: GoogleEmulator): Promise<{ access_token: string; refresh_token: string }> {
+  const verifier = randomBytes(32).toString('base64url');
+  const url = new URL(emulator.authUrl);
+  url.search = new URLSearchParams({
+    client_id: emulator.clientId,
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    scope: SCOPE,
+    state: 'st-1',
+    access_type: 'offline',
+    prompt: 'consent',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  }).toString();
+  const consent = await fetch(url, { redirect: 'manual' });
+  const location = new URL(consent.headers.get('location') ?? '');
+  expect(location.searchParams.get('state')).toBe('st-1');
+  const response = await fetch(emulator.tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: location.searchParams.get('code') ?? '',
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+      client_id: emulator.clientId,
+      client_secret: emulator.clientSecret,
+    }),
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { access_token: string; refresh_token: string };
+}
+
+/** A minimal token source: the current access token, a refresh grant when forced. */
+class RefreshingTokens implements AccessTokenSource {
+  refreshes = 0;
+  constructor(
+    private readonly emulator: GoogleEmulator,
+    private access: string,
+    private readonly refresh: string,
+  ) {}
+
+  async get(options: { forceRefresh?: boolean } = {}): Promise<string> {
+    if (!options.forceRefresh) return this.access;
+    this.refreshes++;
+    const response = await fetch(this.emulator.tokenUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${this.emulator.clientId}:${this.emulator.clientSecret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.refresh }),
+    });
+    const body = (await response.json()) as { access_token?: string; error?: string };
+    if (response.status !== 200 || !body.access_token) {
+      throw new ProviderError('AUTH_FAILED', `refresh refused: ${String(body.error)}`, { status: response.status });
+    }
+    this.access = body.access_token;
+    return this.access;
+  }
+}
+
+let emulator: GoogleEmulator;
+let tokens: RefreshingTokens;
+const guarded = new GuardedHttp(new OutboundGuard({ allow: ['127.0.0.1/32'] }));
+
+beforeAll(async () => {
+  emulator = await startGoogleEmulator();
+  const granted = await authorize(emulator);
+  tokens = new RefreshingTokens(emulator, granted.access_token, granted.refresh_token);
+});
+afterAll(async () => {
+  await emulator?.stop();
+  await guarded.close();
+});
+
+function providerFor(calendarId: string, extra: Partial<GoogleProviderOptions> = {}) {
+  return new GoogleCalendarProvider({ http: guarded, apiUrl: emulator.apiUrl, calendarId, tokens, ...extra });
+}
+
+function externalFor(calendarId: string) {
+  return {
+    async put(ics: string) {
+      await emulator.control.importIcs(calendarId, ics);
+    },
+    async remove(remoteId: string) {
+      await emulator.control.deleteEvent(calendarId, remoteId);
+    },
+  };
+}
+
+describeProviderContract('Google (emulator)', async () => {
+  const { id } = await emulator.control.createCalendar();
+  return { provider: providerFor(id), external: externalFor(id), close: async () => undefined };
+});
+
+async function failure(promise: Promise<unknown>): Promise<ProviderError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  if (!(error instanceof ProviderError)) throw new Error(`expected a ProviderError, got ${String(error)}`);
+  return error;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const none = new Map<string, string | null>();
+
+describe('Google adapter against the emulator', () => {
+  let calendarId: string;
+  beforeEach(async () => {
+    await emulator.control.clearFaults();
+    await emulator.control.setPaging({ maxPageSize: null, emptyPages: 0 });
+    calendarId = (await emulator.control.createCalendar()).id;
+    await emulator.control.clearRequests();
+  });
+
+  it('lists through short and empty pages, full and incremental', async () => {
+    await emulator.control.setPaging({ maxPageSize: 2, emptyPages: 1 });
+    const external = externalFor(calendarId);
+    for (let i = 0; i < 5; i++) await external.put(externalEvent(`${randomUUID()}@elsewhere`, `E${i}`));
+    const provider = providerFor(calendarId);
+    const full = await provider.listChanges(null, none);
+    expect(full.changed.map((e) => readBack(e.ics).summary.title).sort()).toEqual(['E0', 'E1', 'E2', 'E3', 'E4']);
+    const lists = (await emulator.control.requests()).filter((r) => r.method === 'GET' && r.path.endsWith('/events'));
+    // empty, 2, empty, 2, empty, 1 (+ sync token)
+    expect(lists).toHaveLength(6);
+    for (let i = 0; i < 3; i++) await external.put(externalEvent(`${randomUUID()}@elsewhere`, `F${i}`));
+    const delta = await provider.listChanges(full.cursor, new Map(full.changed.map((e) => [e.remoteId, e.etag])));
+    expect(delta.full).toBe(false);
+    expect(delta.changed.map((e) => readBack(e.ics).summary.title).sort()).toEqual(['F0', 'F1', 'F2']);
+  });
+
+  it('a sync token Google refuses (410) leads to a full listing that finds a deletion', async () => {
+    const provider = providerFor(calendarId);
+    const kept = await provider.createEvent(bookingEvent());
+    const dropped = await provider.createEvent(bookingEvent());
+    const listing = await provider.listChanges(null, none);
+    const known = new Map(listing.changed.map((e) => [e.remoteId, e.etag]));
+    await emulator.control.deleteEvent(calendarId, dropped.remoteId);
+    await emulator.control.expireSyncTokens(calendarId);
+    const changes = await provider.listChanges(listing.cursor, known);
+    expect(changes).toMatchObject({ full: true, changed: [], removed: [dropped.remoteId] });
+    expect(changes.cursor).not.toBeNull();
+    expect((await emulator.control.requests()).some((r) => r.status === 410)).toBe(true);
+    const after = await provider.listChanges(changes.cursor, new Map([[kept.remoteId, kept.etag]]));
+    expect(after).toMatchObject({ full: false, changed: [], removed: [] });
+  });
+
+  it('folds a moved exception and cancelled instances into the series object', async () => {
+    const uid = `${randomUUID()}@elsewhere`;
+    const series = [
+      'BEGIN:VCALENDAR',
+      'VERSION:2.0',
+      'PRODID:-//t//EN',
+      'BEGIN:VEVENT',
+      `UID:${uid}`,
+      'DTSTART;TZID=America/New_York:20260302T090000',
+      'DTEND;TZID=America/New_York:20260302T100000',
+      'RRULE:FREQ=WEEKLY;COUNT=4',
+      'SUMMARY:Standup',
+      'END:VEVENT',
+      'END:VCALENDAR',
+      '',
+    ].join('\r\n');
+    const [master] = await emulator.control.importIcs(calendarId, series);
+    const provider = providerFor(calendarId);
+    const first = await provider.listChanges(null, none);
+    expect(first.changed).toHaveLength(1);
+    // 2 March is before the US change (14:00Z), the others after it (13:00Z).
+    const starts = (ics: string) => readBack(ics).occurrences.map((o) => iso(o.startsAt));
+    expect(starts(first.changed[0]!.ics)).toEqual([
+      '2026-03-02T14:00:00.000Z',
+      '2026-03-09T13:00:00.000Z',
+      '2026-03-16T13:00:00.000Z',
+      '2026-03-23T13:00:00.000Z',
+    ]);
+
+    // As a user: move 9 March to 15:00 local, delete 16 March.
+    await emulator.control.patchEvent(calendarId, `${master!.id}_20260309T130000Z`, {
+      start: { dateTime: '2026-03-09T15:00:00', timeZone: 'America/New_York' },
+      end: { dateTime: '2026-03-09T16:00:00', timeZone: 'America/New_York' },
+      summary: 'Standup (moved)',
+    });
+    await emulator.control.deleteEvent(calendarId, `${master!.id}_20260316T130000Z`);
+    const known = new Map([[master!.id, first.changed[0]!.etag]]);
+    const delta = await provider.listChanges(first.cursor, known);
+    expect(delta.full).toBe(false);
+    expect(delta.changed.map((e) => e.remoteId)).toEqual([master!.id]);
+    const object = delta.changed[0]!;
+    expect(object.etag).not.toBe(first.changed[0]!.etag);
+    const read = readBack(object.ics);
+    expect(read.summary).toMatchObject({ uid, recurring: true });
+    expect(read.occurrences.map((o) => [iso(o.startsAt), o.title])).toEqual([
+      ['2026-03-02T14:00:00.000Z', 'Standup'],
+      ['2026-03-09T19:00:00.000Z', 'Standup (moved)'],
+      ['2026-03-23T13:00:00.000Z', 'Standup'],
+    ]);
+    expect(await provider.getEvent(master!.id)).toEqual(object);
+    const again = await provider.listChanges(null, new Map([[object.remoteId, object.etag]]));
+    expect(again).toMatchObject({ changed: [], removed: [] });
+
+    await emulator.control.deleteEvent(calendarId, master!.id);
+    const gone = await provider.listChanges(delta.cursor, new Map([[object.remoteId, object.etag]]));
+    expect(gone).toMatchObject({ changed: [], removed: [master!.id] });
+  });
+
+  it('maps rate limits, quota and server errors after a short bounded retry', async () => {
+    const delays: number[] = [];
+    const provider = providerFor(calendarId, {
+      sleep: async (ms) => {
+        delays.push(ms);
+      },
+    });
+    await emulator.control.addFault({ kind: 'rateLimit429', count: 1, retryAfterSeconds: 1 });
+    expect((await provider.listChanges(null, none)).full).toBe(true);
+    expect(delays).toEqual([1000]);
+
+    await emulator.control.addFault({ kind: 'rateLimit429', count: 1, retryAfterSeconds: 120 });
+    const slow = await failure(provider.listChanges(null, none));
+    expect(slow).toMatchObject({ code: 'RATE_LIMITED', details: { status: 429, retryAfterMs: 120_000 } });
+    await emulator.control.clearFaults();
+
+    await emulator.control.addFault({ kind: 'rateLimit403', count: 3 });
+    expect(await failure(provider.listChanges(null, none))).toMatchObject({ code: 'RATE_LIMITED' });
+    await emulator.control.addFault({ kind: 'userRateLimit403', count: 3 });
+    expect((await failure(provider.listChanges(null, none))).code).toBe('RATE_LIMITED');
+    await emulator.control.addFault({ kind: 'rateLimit429', count: 3 });
+    expect((await failure(provider.listChanges(null, none))).code).toBe('RATE_LIMITED');
+
+    await emulator.control.clearRequests();
+    await emulator.control.addFault({ kind: 'quotaExceeded403', count: 1 });
+    expect((await failure(provider.listChanges(null, none))).code).toBe('QUOTA_EXCEEDED');
+    expect(await emulator.control.requests()).toHaveLength(1);
+
+    await emulator.control.addFault({ kind: 'backendError500', count: 3 });
+    expect((await failure(provider.listChanges(null, none))).code).toBe('UNAVAILABLE');
+    await emulator.control.addFault({ kind: 'unavailable503', count: 1 });
+    expect((await provider.listChanges(null, none)).full).toBe(true);
+    await emulator.control.addFault({ kind: 'insufficientPermissions403', count: 1 });
+    expect((await failure(provider.listChanges(null, none))).code).toBe('FORBIDDEN');
+    await emulator.control.addFault({ kind: 'hang', count: 1 });
+    expect((await failure(providerFor(calendarId, { timeoutMs: 300 }).listChanges(null, none))).code).toBe('TIMEOUT');
+  });
+
+  it('an expired access token gets one forced refresh; a revoked grant is AUTH_FAILED', async () => {
+    const provider = providerFor(calendarId);
+    const before = tokens.refreshes;
+    await emulator.control.expireAccessTokens();
+    await provider.createEvent(bookingEvent());
+    expect(tokens.refreshes).toBe(before + 1);
+    expect((await provider.listChanges(null, none)).changed).toHaveLength(1);
+    expect(tokens.refreshes).toBe(before + 1);
+
+    const stale: AccessTokenSource = { get: async () => 'ya29.not-a-token' };
+    await emulator.control.clearRequests();
+    const refused = providerFor(calendarId, { tokens: stale });
+    expect((await failure(refused.listChanges(null, none))).code).toBe('AUTH_FAILED');
+    expect((await emulator.control.requests()).map((r) => r.status)).toEqual([401, 401]);
+  });
+
+  it('reads booking events by UID, restores a deleted booking event on create', async () => {
+    const provider = providerFor(calendarId);
+    const event = bookingEvent();
+    const created = await provider.createEvent(event);
+    expect(created.remoteId).toBe(`sched${event.bookingId.replace(/-/g, '')}`);
+    await emulator.control.deleteEvent(calendarId, created.remoteId);
+    expect(await provider.findEvent(event.uid)).toBeNull();
+    const again = await provider.createEvent({ ...event, title: 'Back' });
+    expect(again.remoteId).toBe(created.remoteId);
+    const read = await provider.getEvent(again.remoteId);
+    expect(readBack(read!.ics).summary).toMatchObject({ title: 'Back', bookingId: event.bookingId });
+    const stored = await emulator.control.getEvent(calendarId, created.remoteId);
+    expect(stored.extendedProperties?.private).toEqual({ schedBookingId: event.bookingId });
+    expect(stored.start).toEqual({ dateTime: '2026-03-02T10:00:00+01:00', timeZone: 'Europe/Berlin' });
+  });
+});
+
+describe('Google push channels against the emulator', () => {
+  const received: http.IncomingHttpHeaders[] = [];
+  const bodies: number[] = [];
+  const receiver = http.createServer((request, response) => {
+    let size = 0;
+    request.on('data', (chunk: Buffer) => (size += chunk.length));
+    request.on('end', () => {
+      received.push(request.headers);
+      bodies.push(size);
+      response.writeHead(200).end();
+    });
+  });
+  let callbackUrl = '';
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    callbackUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/google`;
+  });
+  afterAll(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+  afterEach(() => {
+    received.length = 0;
+    bodies.length = 0;
+  });
+
+  const states = () => received.map((h) => [h['x-goog-channel-id'], h['x-goog-resource-state']]);
+
+  it('sends sync then exists with the channel headers and no body; renew replaces, stop ends', async () => {
+    const { id: calendarId } = await emulator.control.createCalendar();
+    const provider = providerFor(calendarId);
+    const request = { callbackUrl, lifecycleUrl: `${callbackUrl}/lifecycle`, secret: 's3cret', ttlSeconds: 3600 };
+    const channel = await provider.startWatch(request);
+    expect(channel.resourceId).toBeTruthy();
+    expect(channel.expiresAt).toBeGreaterThan(Date.now() + 3500_000);
+    await emulator.control.pushIdle();
+    await emulator.control.insertEvent(calendarId, {
+      summary: 'By a user',
+      start: { dateTime: '2026-03-10T14:00:00Z' },
+      end: { dateTime: '2026-03-10T15:00:00Z' },
+    });
+    await emulator.control.pushIdle();
+    expect(states()).toEqual([
+      [channel.id, 'sync'],
+      [channel.id, 'exists'],
+    ]);
+    expect(bodies).toEqual([0, 0]);
+    const [sync, exists] = received.map((h) => parseGoogleNotification(h)!);
+    expect(sync).toMatchObject({ channelId: channel.id, token: 's3cret', resourceId: channel.resourceId, messageNumber: 1 });
+    expect(exists!.messageNumber).toBeGreaterThan(1);
+    expect(exists!.resourceUri).toContain('/calendar/v3/calendars/');
+    expect(Math.abs(exists!.expiresAt! - channel.expiresAt)).toBeLessThan(1000);
+    expect(matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 's3cret' })).toBe(true);
+    expect(matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 'other' })).toBe(false);
+
+    const renewed = await provider.renewWatch(channel, request);
+    expect(renewed.id).not.toBe(channel.id);
+    expect(renewed.resourceId).toBe(channel.resourceId);
+    received.length = 0;
+    await emulator.control.pushIdle();
+    received.length = 0;
+    const created = await provider.createEvent(bookingEvent());
+    await emulator.control.pushIdle();
+    expect(states()).toEqual([[renewed.id, 'exists']]);
+
+    await provider.stopWatch(renewed);
+    await provider.stopWatch(renewed);
+    received.length = 0;
+    await provider.deleteEvent(created.remoteId, created.etag);
+    await emulator.control.pushIdle();
+    expect(received).toEqual([]);
+  });
+
+  it('stops notifying after expiry and refuses addresses other than loopback', async () => {
+    const { id: calendarId } = await emulator.control.createCalendar();
+    const provider = providerFor(calendarId);
+    const request = { callbackUrl, lifecycleUrl: callbackUrl, secret: 'x', ttlSeconds: 60 };
+    await provider.startWatch(request);
+    await emulator.control.pushIdle();
+    received.length = 0;
+    await emulator.control.advanceClock(61_000);
+    try {
+      await emulator.control.insertEvent(calendarId, {
+        start: { dateTime: '2026-03-10T14:00:00Z' },
+        end: { dateTime: '2026-03-10T15:00:00Z' },
+      });
+      await emulator.control.pushIdle();
+      expect(received).toEqual([]);
+    } finally {
+      await emulator.control.advanceClock(-61_000);
+    }
+    const refused = await failure(provider.startWatch({ ...request, callbackUrl: 'https://hooks.example.com/google' }));
+    expect(refused).toMatchObject({ code: 'REJECTED', details: { status: 400 } });
+  });
+});
