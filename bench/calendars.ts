@@ -306,7 +306,8 @@ function timedConnectors(http: GuardedHttp, spent: number[]): Connectors {
     caldav: {
       readOnly: caldav.readOnly,
       prepare: (input) => caldav.prepare(input),
-      open: (settings, credentials) => timedProvider(caldav.open(settings, credentials)),
+      open: (settings, credentials, openContext) =>
+        timedProvider(caldav.open(settings, credentials, openContext)),
     },
   };
 }
@@ -372,13 +373,19 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
   const actor: Actor = { organizationId: sched.organizationId, label: 'bench', scopes: ['admin'] };
 
   const syncOnce = async (): Promise<number> => {
-    const connection = await connectCalendar(deps, actor, 'caldav', {
-      resource_id: resourceId!,
-      url: server.rootUrl,
-      username: server.username,
-      password: server.password,
-      calendar_id: calendarUrl,
-    });
+    const connection = await connectCalendar(
+      deps,
+      actor,
+      'caldav',
+      {
+        resource_id: resourceId!,
+        url: server.rootUrl,
+        username: server.username,
+        password: server.password,
+        calendar_id: calendarUrl,
+      },
+      { publicUrl: context.schedUrl },
+    );
     const id = connection.connection_id;
     let stats: SyncStats | undefined;
     const ms = await timed(async () => {

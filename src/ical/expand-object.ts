@@ -33,7 +33,13 @@ export type ObjectSummary = {
   /** LAST-MODIFIED (or DTSTAMP) of the master, epoch ms. */
   lastModified: number | null;
   /** The master's own time and state; for a booking's event this is what the sync compares. */
-  master: { startsAt: number; endsAt: number; allDay: boolean; status: OccurrenceStatus } | null;
+  master: {
+    startsAt: number;
+    endsAt: number;
+    allDay: boolean;
+    status: OccurrenceStatus;
+    transparency: Transparency;
+  } | null;
 };
 
 export type ExpandOptions = {
@@ -137,6 +143,7 @@ function summarize(reader: ObjectReader, group: Group): ObjectSummary {
       endsAt: endOf(reader, master, null, master.start.wall, startsAt),
       allDay: master.start.isDate,
       status: master.status ?? 'confirmed',
+      transparency: master.transparency ?? 'opaque',
     };
   }
   const recurring =

@@ -30,7 +30,21 @@ export type StoredObject = {
 export function expandForStorage(ics: string, window: Interval, zone: string): ExpandResult {
   const first = expandObject(ics, window, { floatingZone: zone });
   if (!first.ok || first.summary.recurring || first.occurrences.length > 0) return first;
-  return expandObject(ics, SINGLE_EVENT_WINDOW, { floatingZone: zone });
+  // A single event outside the window: its one occurrence is the master itself, no second parse.
+  const master = first.summary.master;
+  if (!master || master.startsAt < SINGLE_EVENT_WINDOW.start || master.startsAt >= SINGLE_EVENT_WINDOW.end) {
+    return first;
+  }
+  const occurrence: Occurrence = {
+    startsAt: master.startsAt,
+    endsAt: master.endsAt,
+    allDay: master.allDay,
+    title: first.summary.title,
+    status: master.status,
+    transparency: master.transparency,
+    recurrenceId: null,
+  };
+  return { ...first, occurrences: [occurrence] };
 }
 
 /**

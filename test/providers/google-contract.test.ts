@@ -1,84 +1,24 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AccessTokenSource } from '../../src/domain/calendar-provider.js';
 import { GuardedHttp } from '../../src/net/guarded-http.js';
 import { OutboundGuard } from '../../src/net/outbound-guard.js';
-import { GoogleCalendarProvider, type GoogleProviderOptions } from '../../src/providers/google/google-provider.js';
+import {
+  GoogleCalendarProvider,
+  type GoogleProviderOptions,
+} from '../../src/providers/google/google-provider.js';
 import {
   matchesGoogleChannel,
   parseGoogleNotification,
 } from '../../src/providers/google/google-notification.js';
 import { ProviderError } from '../../src/providers/provider-error.js';
 import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/emulator.js';
+import { authorizeWithPkce, RefreshingTokens } from '../emulators/google/test-clients.js';
 import { bookingEvent, describeProviderContract, externalEvent, readBack } from './provider-contract.js';
 
-const SCOPE = 'https://www.googleapis.com/auth/calendar.events';
 const REDIRECT = 'http://127.0.0.1:9/oauth/google/callback';
-
-/** The authorization-code flow with PKCE, as the lead's OAuth client runs it against the emulator. */
-async function authorize(emulator: GoogleEmulator): Promise<{ access_token: string; refresh_token: string }> {
-  const verifier = randomBytes(32).toString('base64url');
-  const url = new URL(emulator.authUrl);
-  url.search = new URLSearchParams({
-    client_id: emulator.clientId,
-    redirect_uri: REDIRECT,
-    response_type: 'code',
-    scope: SCOPE,
-    state: 'st-1',
-    access_type: 'offline',
-    prompt: 'consent',
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }).toString();
-  const consent = await fetch(url, { redirect: 'manual' });
-  const location = new URL(consent.headers.get('location') ?? '');
-  expect(location.searchParams.get('state')).toBe('st-1');
-  const response = await fetch(emulator.tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: location.searchParams.get('code') ?? '',
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-      client_id: emulator.clientId,
-      client_secret: emulator.clientSecret,
-    }),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as { access_token: string; refresh_token: string };
-}
-
-/** A minimal token source: the current access token, a refresh grant when forced. */
-class RefreshingTokens implements AccessTokenSource {
-  refreshes = 0;
-  constructor(
-    private readonly emulator: GoogleEmulator,
-    private access: string,
-    private readonly refresh: string,
-  ) {}
-
-  async get(options: { forceRefresh?: boolean } = {}): Promise<string> {
-    if (!options.forceRefresh) return this.access;
-    this.refreshes++;
-    const response = await fetch(this.emulator.tokenUrl, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${this.emulator.clientId}:${this.emulator.clientSecret}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.refresh }),
-    });
-    const body = (await response.json()) as { access_token?: string; error?: string };
-    if (response.status !== 200 || !body.access_token) {
-      throw new ProviderError('AUTH_FAILED', `refresh refused: ${String(body.error)}`, { status: response.status });
-    }
-    this.access = body.access_token;
-    return this.access;
-  }
-}
 
 let emulator: GoogleEmulator;
 let tokens: RefreshingTokens;
@@ -86,7 +26,7 @@ const guarded = new GuardedHttp(new OutboundGuard({ allow: ['127.0.0.1/32'] }));
 
 beforeAll(async () => {
   emulator = await startGoogleEmulator();
-  const granted = await authorize(emulator);
+  const granted = await authorizeWithPkce(emulator, REDIRECT);
   tokens = new RefreshingTokens(emulator, granted.access_token, granted.refresh_token);
 });
 afterAll(async () => {
@@ -141,12 +81,23 @@ describe('Google adapter against the emulator', () => {
     for (let i = 0; i < 5; i++) await external.put(externalEvent(`${randomUUID()}@elsewhere`, `E${i}`));
     const provider = providerFor(calendarId);
     const full = await provider.listChanges(null, none);
-    expect(full.changed.map((e) => readBack(e.ics).summary.title).sort()).toEqual(['E0', 'E1', 'E2', 'E3', 'E4']);
-    const lists = (await emulator.control.requests()).filter((r) => r.method === 'GET' && r.path.endsWith('/events'));
+    expect(full.changed.map((e) => readBack(e.ics).summary.title).sort()).toEqual([
+      'E0',
+      'E1',
+      'E2',
+      'E3',
+      'E4',
+    ]);
+    const lists = (await emulator.control.requests()).filter(
+      (r) => r.method === 'GET' && r.path.endsWith('/events'),
+    );
     // empty, 2, empty, 2, empty, 1 (+ sync token)
     expect(lists).toHaveLength(6);
     for (let i = 0; i < 3; i++) await external.put(externalEvent(`${randomUUID()}@elsewhere`, `F${i}`));
-    const delta = await provider.listChanges(full.cursor, new Map(full.changed.map((e) => [e.remoteId, e.etag])));
+    const delta = await provider.listChanges(
+      full.cursor,
+      new Map(full.changed.map((e) => [e.remoteId, e.etag])),
+    );
     expect(delta.full).toBe(false);
     expect(delta.changed.map((e) => readBack(e.ics).summary.title).sort()).toEqual(['F0', 'F1', 'F2']);
   });
@@ -260,7 +211,9 @@ describe('Google adapter against the emulator', () => {
     await emulator.control.addFault({ kind: 'insufficientPermissions403', count: 1 });
     expect((await failure(provider.listChanges(null, none))).code).toBe('FORBIDDEN');
     await emulator.control.addFault({ kind: 'hang', count: 1 });
-    expect((await failure(providerFor(calendarId, { timeoutMs: 300 }).listChanges(null, none))).code).toBe('TIMEOUT');
+    expect((await failure(providerFor(calendarId, { timeoutMs: 300 }).listChanges(null, none))).code).toBe(
+      'TIMEOUT',
+    );
   });
 
   it('an expired access token gets one forced refresh; a revoked grant is AUTH_FAILED', async () => {
@@ -277,6 +230,18 @@ describe('Google adapter against the emulator', () => {
     const refused = providerFor(calendarId, { tokens: stale });
     expect((await failure(refused.listChanges(null, none))).code).toBe('AUTH_FAILED');
     expect((await emulator.control.requests()).map((r) => r.status)).toEqual([401, 401]);
+
+    const minted = await emulator.control.mintTokens();
+    const own = new RefreshingTokens(emulator, minted.access_token, minted.refresh_token!);
+    const revoked = await fetch(emulator.revokeUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: minted.refresh_token! }),
+    });
+    expect(revoked.status).toBe(200);
+    const error = await failure(providerFor(calendarId, { tokens: own }).listChanges(null, none));
+    expect(error.code).toBe('AUTH_FAILED');
+    expect(own.refreshes).toBe(1);
   });
 
   it('reads booking events by UID, restores a deleted booking event on create', async () => {
@@ -293,6 +258,20 @@ describe('Google adapter against the emulator', () => {
     const stored = await emulator.control.getEvent(calendarId, created.remoteId);
     expect(stored.extendedProperties?.private).toEqual({ schedBookingId: event.bookingId });
     expect(stored.start).toEqual({ dateTime: '2026-03-02T10:00:00+01:00', timeZone: 'Europe/Berlin' });
+    const [view] = await emulator.control.storedEvents(calendarId);
+    expect(view).toMatchObject({ iCalUID: event.uid, sendUpdates: 'none' });
+
+    // Should Google keep its own iCalUID on insert, the booking's UID still comes out.
+    const other = bookingEvent();
+    const inserted = await emulator.control.insertEvent(calendarId, {
+      id: `sched${other.bookingId.replace(/-/g, '')}`,
+      start: { dateTime: '2026-03-10T14:00:00Z' },
+      end: { dateTime: '2026-03-10T15:00:00Z' },
+      extendedProperties: { private: { schedBookingId: other.bookingId } },
+    });
+    expect(inserted.iCalUID).toBe(`${inserted.id}@google.com`);
+    const found = await provider.findEvent(other.uid);
+    expect(readBack(found!.ics).summary).toMatchObject({ uid: other.uid, bookingId: other.bookingId });
   });
 });
 
@@ -324,7 +303,12 @@ describe('Google push channels against the emulator', () => {
   it('sends sync then exists with the channel headers and no body; renew replaces, stop ends', async () => {
     const { id: calendarId } = await emulator.control.createCalendar();
     const provider = providerFor(calendarId);
-    const request = { callbackUrl, lifecycleUrl: `${callbackUrl}/lifecycle`, secret: 's3cret', ttlSeconds: 3600 };
+    const request = {
+      callbackUrl,
+      lifecycleUrl: `${callbackUrl}/lifecycle`,
+      secret: 's3cret',
+      ttlSeconds: 3600,
+    };
     const channel = await provider.startWatch(request);
     expect(channel.resourceId).toBeTruthy();
     expect(channel.expiresAt).toBeGreaterThan(Date.now() + 3500_000);
@@ -341,12 +325,21 @@ describe('Google push channels against the emulator', () => {
     ]);
     expect(bodies).toEqual([0, 0]);
     const [sync, exists] = received.map((h) => parseGoogleNotification(h)!);
-    expect(sync).toMatchObject({ channelId: channel.id, token: 's3cret', resourceId: channel.resourceId, messageNumber: 1 });
+    expect(sync).toMatchObject({
+      channelId: channel.id,
+      token: 's3cret',
+      resourceId: channel.resourceId,
+      messageNumber: 1,
+    });
     expect(exists!.messageNumber).toBeGreaterThan(1);
     expect(exists!.resourceUri).toContain('/calendar/v3/calendars/');
     expect(Math.abs(exists!.expiresAt! - channel.expiresAt)).toBeLessThan(1000);
-    expect(matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 's3cret' })).toBe(true);
-    expect(matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 'other' })).toBe(false);
+    expect(
+      matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 's3cret' }),
+    ).toBe(true);
+    expect(
+      matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 'other' }),
+    ).toBe(false);
 
     const renewed = await provider.renewWatch(channel, request);
     expect(renewed.id).not.toBe(channel.id);
@@ -384,7 +377,9 @@ describe('Google push channels against the emulator', () => {
     } finally {
       await emulator.control.advanceClock(-61_000);
     }
-    const refused = await failure(provider.startWatch({ ...request, callbackUrl: 'https://hooks.example.com/google' }));
+    const refused = await failure(
+      provider.startWatch({ ...request, callbackUrl: 'https://hooks.example.com/google' }),
+    );
     expect(refused).toMatchObject({ code: 'REJECTED', details: { status: 400 } });
   });
 });

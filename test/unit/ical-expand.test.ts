@@ -97,6 +97,7 @@ describe('expandObject: the reference series', () => {
         endsAt: Date.parse('2026-01-05T09:00:00Z'),
         allDay: false,
         status: 'confirmed',
+        transparency: 'opaque',
       },
     });
   });

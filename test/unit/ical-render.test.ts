@@ -103,6 +103,7 @@ describe('renderBookingEvent', () => {
         endsAt: event.endsAt,
         allDay: false,
         status: event.status,
+        transparency: 'opaque',
       });
       expect(result.occurrences).toHaveLength(1);
       expect(result.occurrences[0]).toMatchObject({

@@ -109,8 +109,11 @@ export class GoogleClient {
     const url = new URL(`${this.#base}${path}`);
     for (const [name, value] of Object.entries(query)) {
       if (value === undefined) continue;
-      if (Array.isArray(value)) for (const item of value as readonly string[]) url.searchParams.append(name, item);
-      else url.searchParams.set(name, String(value));
+      if (!Array.isArray(value)) {
+        url.searchParams.set(name, String(value));
+        continue;
+      }
+      for (const item of value as readonly string[]) url.searchParams.append(name, item);
     }
     return url.toString();
   }
@@ -137,7 +140,9 @@ export class GoogleClient {
         refreshed = true;
         continue;
       }
-      if (options.accept?.includes(response.status)) return { status: response.status, body: body as T, reason };
+      if (options.accept?.includes(response.status)) {
+        return { status: response.status, body: body as T, reason };
+      }
       const code = codeFor(response.status, reason);
       const after = retryAfterMs(response.headers['retry-after']);
       if ((code === 'RATE_LIMITED' || code === 'UNAVAILABLE') && options.retry !== false) {

@@ -39,9 +39,13 @@ export class GoogleEventsApi {
       });
       if (answer.status === 410) return null;
       const body = answer.body ?? {};
-      if (!Array.isArray(body.items ?? [])) throw new ProviderError('BAD_RESPONSE', 'events.list: items is not a list');
+      if (!Array.isArray(body.items ?? [])) {
+        throw new ProviderError('BAD_RESPONSE', 'events.list: items is not a list');
+      }
       for (const item of body.items ?? []) {
-        if (typeof item?.id !== 'string') throw new ProviderError('BAD_RESPONSE', 'events.list: an item has no id');
+        if (typeof item?.id !== 'string') {
+          throw new ProviderError('BAD_RESPONSE', 'events.list: an item has no id');
+        }
         items.push(item);
       }
       if (body.nextPageToken) {
@@ -96,7 +100,10 @@ export class GoogleEventsApi {
   }
 
   async watch(body: Record<string, unknown>): Promise<GoogleChannel> {
-    const answer = await this.client.call<GoogleChannel>('POST', `${this.#events}/watch`, { body, retry: false });
+    const answer = await this.client.call<GoogleChannel>('POST', `${this.#events}/watch`, {
+      body,
+      retry: false,
+    });
     return answer.body;
   }
 

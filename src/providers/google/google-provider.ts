@@ -207,7 +207,11 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
     return { changed, removed, full: true, cursor: syncToken === null ? null : this.#writeCursor(syncToken) };
   }
 
-  async #incremental(items: GoogleEvent[], syncToken: string | null, known: KnownEvents): Promise<RemoteChanges> {
+  async #incremental(
+    items: GoogleEvent[],
+    syncToken: string | null,
+    known: KnownEvents,
+  ): Promise<RemoteChanges> {
     const changed: RemoteEvent[] = [];
     const removed: string[] = [];
     for (const [id, group] of groupItems(items)) {
@@ -239,7 +243,10 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
 
   async #written(event: GoogleEvent): Promise<WrittenEvent> {
     if (!event.recurrence?.length) return written(event);
-    return { remoteId: event.id, etag: objectEtag({ master: event, exceptions: await this.#api.exceptionsOf(event) }) };
+    return {
+      remoteId: event.id,
+      etag: objectEtag({ master: event, exceptions: await this.#api.exceptionsOf(event) }),
+    };
   }
 
   #readCursor(cursor: string | null): string | null {
@@ -260,7 +267,9 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
 }
 
 /** Listed items by the object they belong to: a master (or single event) and its exceptions. */
-function groupItems(items: GoogleEvent[]): Map<string, { master: GoogleEvent | null; exceptions: GoogleEvent[] }> {
+function groupItems(
+  items: GoogleEvent[],
+): Map<string, { master: GoogleEvent | null; exceptions: GoogleEvent[] }> {
   const groups = new Map<string, { master: GoogleEvent | null; exceptions: GoogleEvent[] }>();
   for (const item of items) {
     const id = item.recurringEventId ?? item.id;

@@ -46,7 +46,12 @@ function paramValue(value: string): string {
  * DTSTART, DTEND, RECURRENCE-ID or EXDATE from an EventDateTime: a DATE for all-day values, the wall
  * time with TZID where a zone is known (recurrences expand in it, across DST), else UTC.
  */
-function timing(name: string, value: GoogleDateTime, fallbackZone: string | undefined, event: GoogleEvent): string {
+function timing(
+  name: string,
+  value: GoogleDateTime,
+  fallbackZone: string | undefined,
+  event: GoogleEvent,
+): string {
   if (value.date !== undefined) {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(value.date)) throw bad(event, `unreadable date ${value.date}`);
     return `${name};VALUE=DATE:${value.date.replace(/-/g, '')}`;
@@ -117,13 +122,24 @@ function startEnd(event: GoogleEvent, fallbackZone: string | undefined): string[
 }
 
 /**
+ * The event's iCalUID, except on a booking's event that got one of Google's own (`<id>@google.com`):
+ * the insert docs say only one of id and iCalUID should be given, so Google may drop ours.
+ */
+function uidOf(event: GoogleEvent): string {
+  const bookingId = event.extendedProperties?.private?.[BOOKING_PROPERTY];
+  if (bookingId && (!event.iCalUID || event.iCalUID === `${event.id}@google.com`))
+    return `${bookingId}@sched`;
+  return event.iCalUID ?? event.id;
+}
+
+/**
  * One VCALENDAR for a Google event and its exceptions: Google's `recurrence` holds RFC 5545 lines
  * already; a modified instance becomes a RECURRENCE-ID override, a cancelled one an EXDATE (Google
  * records a deleted instance as a cancelled exception, not in the master's recurrence).
  */
 export function renderGroup(group: EventGroup): string {
   const { master } = group;
-  const uid = master.iCalUID ?? master.id;
+  const uid = uidOf(master);
   const zone = master.start?.timeZone;
   const recurring = (master.recurrence?.length ?? 0) > 0;
   const lines = ['BEGIN:VCALENDAR', 'VERSION:2.0', `PRODID:${PRODID}`, 'CALSCALE:GREGORIAN'];

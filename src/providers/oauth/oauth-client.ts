@@ -172,7 +172,7 @@ function asProviderError(error: unknown): ProviderError {
 
 /** A fetch for oauth4webapi that sends through GuardedHttp. */
 function guardedFetch(http: GuardedHttp): typeof fetch {
-  return (async (input: string | URL | Request, init?: RequestInit) => {
+  return async (input: string | URL | Request, init?: RequestInit) => {
     const url = input instanceof Request ? input.url : input.toString();
     const headers: Record<string, string> = {};
     new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
@@ -192,5 +192,5 @@ function guardedFetch(http: GuardedHttp): typeof fetch {
       status: response.status,
       headers: response.headers,
     });
-  });
+  };
 }

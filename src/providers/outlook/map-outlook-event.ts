@@ -69,7 +69,8 @@ export function bookingIdOf(event: GraphEvent): string | null {
 function instantOf(value: DateTimeTimeZone | undefined, what: string, id: string): number {
   const text = typeof value?.dateTime === 'string' ? value.dateTime : '';
   const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?$/.exec(text);
-  if (!match) throw new ProviderError('BAD_RESPONSE', `event ${id} has no readable ${what}: ${JSON.stringify(value)}`);
+  if (!match)
+    throw new ProviderError('BAD_RESPONSE', `event ${id} has no readable ${what}: ${JSON.stringify(value)}`);
   const ms = (match[2] ?? '.000').slice(0, 4).padEnd(4, '0');
   const zone = typeof value?.timeZone === 'string' ? value.timeZone.trim() : 'UTC';
   if (zone === '' || /^(utc|gmt|etc\/utc|coordinated universal time)$/i.test(zone)) {
@@ -109,7 +110,8 @@ function modifiedAt(event: GraphEvent): number | null {
 
 function description(event: GraphEvent): string | null {
   const body = event.body;
-  if (body && typeof body.content === 'string' && body.contentType?.toLowerCase() === 'text') return body.content;
+  if (body && typeof body.content === 'string' && body.contentType?.toLowerCase() === 'text')
+    return body.content;
   return typeof event.bodyPreview === 'string' && event.bodyPreview !== '' ? event.bodyPreview : null;
 }
 
@@ -142,7 +144,13 @@ export function renderGraphEvent(event: GraphEvent): string {
   lines.push(`STATUS:${status}`, `TRANSP:${transparent ? 'TRANSPARENT' : 'OPAQUE'}`);
   if (bookingId) lines.push(`X-SCHED-BOOKING-ID:${escapeText(bookingId)}`);
   lines.push('END:VEVENT');
-  const calendar = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Sched//Outlook//EN', ...lines, 'END:VCALENDAR'];
+  const calendar = [
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'PRODID:-//Sched//Outlook//EN',
+    ...lines,
+    'END:VCALENDAR',
+  ];
   return `${calendar.map(foldLine).join('\r\n')}\r\n`;
 }
 

@@ -98,9 +98,13 @@ export class OutlookClient {
       throw graphError(response, `${request.method} ${request.path}`);
     }
     if (typeof response.body !== 'object' || response.body === null) {
-      throw new ProviderError('BAD_RESPONSE', `${request.method} ${request.path} answered without a JSON object`, {
-        status: response.status,
-      });
+      throw new ProviderError(
+        'BAD_RESPONSE',
+        `${request.method} ${request.path} answered without a JSON object`,
+        {
+          status: response.status,
+        },
+      );
     }
     return response.body as Record<string, unknown>;
   }
@@ -112,10 +116,15 @@ export class OutlookClient {
   #resolve(request: GraphRequest): string {
     const url = /^https?:\/\//i.test(request.path) ? new URL(request.path) : new URL(request.path, this.#api);
     if (url.origin !== this.#api.origin || !url.pathname.startsWith(this.#api.pathname)) {
-      throw new ProviderError('BAD_RESPONSE', `the API pointed outside ${this.#api.toString()}: ${url.origin}`);
+      throw new ProviderError(
+        'BAD_RESPONSE',
+        `the API pointed outside ${this.#api.toString()}: ${url.origin}`,
+      );
     }
     // Names are written as Graph documents them ($filter, not %24filter); values are encoded.
-    const extra = Object.entries(request.query ?? {}).map(([name, value]) => `${name}=${encodeURIComponent(value)}`);
+    const extra = Object.entries(request.query ?? {}).map(
+      ([name, value]) => `${name}=${encodeURIComponent(value)}`,
+    );
     if (extra.length === 0) return url.toString();
     return `${url.toString()}${url.search ? '&' : '?'}${extra.join('&')}`;
   }
@@ -153,7 +162,8 @@ export function graphError(response: GraphResponse, what: string): ProviderError
   const text = `${what} answered ${status}${detail ? ` (${detail})` : ''}`;
   const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
   const withRetry = retryAfterMs === undefined ? { status } : { status, retryAfterMs };
-  if (status === 401) return new ProviderError('AUTH_FAILED', `${text}: the access token was refused`, { status });
+  if (status === 401)
+    return new ProviderError('AUTH_FAILED', `${text}: the access token was refused`, { status });
   if (/quota/i.test(code) || status === 507) return new ProviderError('QUOTA_EXCEEDED', text, withRetry);
   if (status === 403) return new ProviderError('FORBIDDEN', text, { status });
   if (status === 404 || status === 410) return new ProviderError('NOT_FOUND', text, { status });

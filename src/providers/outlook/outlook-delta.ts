@@ -1,5 +1,11 @@
 import { ProviderError } from '../provider-error.js';
-import { BASE_PREFER, type GraphRequest, type OutlookClient, graphError, graphErrorCode } from './outlook-client.js';
+import {
+  BASE_PREFER,
+  type GraphRequest,
+  type OutlookClient,
+  graphError,
+  graphErrorCode,
+} from './outlook-client.js';
 import { type GraphEvent, isGraphEvent } from './map-outlook-event.js';
 
 /** What one calendarView/delta round gave: the last word on each id, and the link for the next round. */
@@ -18,7 +24,11 @@ const MAX_PAGES = 10_000;
  * through every nextLink to the deltaLink. Items may repeat and come in any order; the last word on
  * each id wins.
  */
-export async function runDeltaRound(client: OutlookClient, first: GraphRequest, pageSize: number): Promise<DeltaRound> {
+export async function runDeltaRound(
+  client: OutlookClient,
+  first: GraphRequest,
+  pageSize: number,
+): Promise<DeltaRound> {
   const items = new Map<string, GraphEvent>();
   const removed = new Set<string>();
   let request: GraphRequest = first;
@@ -26,11 +36,18 @@ export async function runDeltaRound(client: OutlookClient, first: GraphRequest, 
   for (let page = 0; page < MAX_PAGES; page++) {
     const response = await client.send({ ...request, headers });
     const code = graphErrorCode(response)?.toLowerCase() ?? '';
-    if (response.status === 410 || (response.status >= 400 && response.status < 500 && RESET_CODES.has(code))) {
+    if (
+      response.status === 410 ||
+      (response.status >= 400 && response.status < 500 && RESET_CODES.has(code))
+    ) {
       throw new SyncStateLost(`delta answered ${response.status} ${code}`);
     }
     if (response.status !== 200) throw graphError(response, 'GET calendarView/delta');
-    const body = response.body as { value?: unknown; '@odata.nextLink'?: unknown; '@odata.deltaLink'?: unknown } | null;
+    const body = response.body as {
+      value?: unknown;
+      '@odata.nextLink'?: unknown;
+      '@odata.deltaLink'?: unknown;
+    } | null;
     if (!body || !Array.isArray(body.value)) {
       throw new ProviderError('BAD_RESPONSE', 'calendarView/delta answered without a value array');
     }
@@ -51,7 +68,10 @@ export async function runDeltaRound(client: OutlookClient, first: GraphRequest, 
       continue;
     }
     if (typeof delta === 'string') return { items, removed, deltaLink: delta };
-    throw new ProviderError('BAD_RESPONSE', 'a calendarView/delta page carried neither a nextLink nor a deltaLink');
+    throw new ProviderError(
+      'BAD_RESPONSE',
+      'a calendarView/delta page carried neither a nextLink nor a deltaLink',
+    );
   }
   throw new ProviderError('BAD_RESPONSE', `calendarView/delta did not end within ${MAX_PAGES} pages`);
 }

@@ -151,7 +151,10 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       round = await runDeltaRound(this.#client, first, this.#pageSize);
     } catch (error) {
       if (error instanceof SyncStateLost) {
-        throw new ProviderError('BAD_RESPONSE', `a fresh calendarView/delta round was refused: ${error.message}`);
+        throw new ProviderError(
+          'BAD_RESPONSE',
+          `a fresh calendarView/delta round was refused: ${error.message}`,
+        );
       }
       throw error;
     }
@@ -160,7 +163,9 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       if (item.type === 'seriesMaster' || item.isCancelled) continue;
       present.set(item.id, toRemote(item));
     }
-    const changed = [...present.values()].filter((e) => !known.has(e.remoteId) || known.get(e.remoteId) !== e.etag);
+    const changed = [...present.values()].filter(
+      (e) => !known.has(e.remoteId) || known.get(e.remoteId) !== e.etag,
+    );
     const removed = [...known.keys()].filter((id) => !present.has(id));
     return { changed, removed, full: true, cursor: this.#cursor(start, end, round.deltaLink) };
   }
@@ -179,7 +184,12 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       if (known.has(item.id) && known.get(item.id) === remote.etag) continue;
       changed.push(remote);
     }
-    return { changed, removed: [...removed], full: false, cursor: this.#cursor(state.s, state.e, round.deltaLink) };
+    return {
+      changed,
+      removed: [...removed],
+      full: false,
+      cursor: this.#cursor(state.s, state.e, round.deltaLink),
+    };
   }
 
   #cursor(start: number, end: number, deltaLink: string): string {
@@ -192,7 +202,8 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
     const response = await this.#client.send({ method: 'GET', path, query: { $expand: EXPAND } });
     if (response.status === 404) return null;
     if (response.status !== 200) throw graphError(response, `GET ${path}`);
-    if (!isGraphEvent(response.body)) throw new ProviderError('BAD_RESPONSE', `GET ${path} answered without an event`);
+    if (!isGraphEvent(response.body))
+      throw new ProviderError('BAD_RESPONSE', `GET ${path} answered without an event`);
     return toRemote(response.body);
   }
 
@@ -213,7 +224,11 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
   }
 
   async createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
-    const body = await this.#client.json({ method: 'POST', path: this.#eventsPath(), body: toGraphEvent(event, true) });
+    const body = await this.#client.json({
+      method: 'POST',
+      path: this.#eventsPath(),
+      body: toGraphEvent(event, true),
+    });
     return written(body, 'POST');
   }
 

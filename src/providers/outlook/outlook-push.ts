@@ -35,7 +35,10 @@ function channelOf(body: Record<string, unknown>): WatchChannel {
 }
 
 /** POST /subscriptions; Graph first calls the notification and lifecycle URLs to validate them. */
-export async function createSubscription(target: SubscriptionTarget, request: WatchRequest): Promise<WatchChannel> {
+export async function createSubscription(
+  target: SubscriptionTarget,
+  request: WatchRequest,
+): Promise<WatchChannel> {
   const body = await target.client.json({
     method: 'POST',
     path: 'subscriptions',
@@ -101,7 +104,14 @@ function entries(body: unknown): Record<string, unknown>[] | null {
   }
   const list = (value as { value?: unknown } | null)?.value;
   if (!Array.isArray(list)) return null;
-  if (!list.every((e) => typeof e === 'object' && e !== null && typeof (e as { subscriptionId?: unknown }).subscriptionId === 'string')) {
+  if (
+    !list.every(
+      (e) =>
+        typeof e === 'object' &&
+        e !== null &&
+        typeof (e as { subscriptionId?: unknown }).subscriptionId === 'string',
+    )
+  ) {
     return null;
   }
   return list as Record<string, unknown>[];
@@ -120,7 +130,8 @@ export function parseGraphNotifications(body: unknown): GraphNotification[] | nu
   for (const entry of list) {
     if (typeof entry.changeType !== 'string') return null;
     const data = entry.resourceData as { id?: unknown } | undefined;
-    const fromResource = typeof entry.resource === 'string' ? (entry.resource.split('/').pop() ?? null) : null;
+    const fromResource =
+      typeof entry.resource === 'string' ? (entry.resource.split('/').pop() ?? null) : null;
     out.push({
       subscriptionId: entry.subscriptionId as string,
       clientState: stringOrNull(entry.clientState),

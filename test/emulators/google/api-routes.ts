@@ -35,7 +35,9 @@ function json(input: RequestInput): Record<string, unknown> {
   if (input.body.trim() === '') return {};
   try {
     const value: unknown = JSON.parse(input.body);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      return value as Record<string, unknown>;
+    }
   } catch {
     // answered below
   }
@@ -62,7 +64,8 @@ const ROUTES: Route[] = [
     method: 'GET',
     pattern: new RegExp(`${EVENTS}$`),
     group: 'eventsRead',
-    handle: (ctx, [cal], input) => ok(listEvents(ctx.store, ctx.store.calendar(cal!), input.query, ctx.paging)),
+    handle: (ctx, [cal], input) =>
+      ok(listEvents(ctx.store, ctx.store.calendar(cal!), input.query, ctx.paging)),
   },
   {
     method: 'POST',
@@ -96,7 +99,8 @@ const ROUTES: Route[] = [
     method: 'GET',
     pattern: new RegExp(`${EVENTS}/([^/]+)/instances$`),
     group: 'eventsRead',
-    handle: (ctx, [cal, id], input) => ok(listInstances(ctx.store, ctx.store.calendar(cal!), id!, input.query)),
+    handle: (ctx, [cal, id], input) =>
+      ok(listInstances(ctx.store, ctx.store.calendar(cal!), id!, input.query)),
   },
   {
     method: 'GET',
@@ -108,20 +112,18 @@ const ROUTES: Route[] = [
       return ok(event);
     },
   },
-  ...(['PUT', 'PATCH'] as const).map(
-    (method): Route => ({
-      method,
-      pattern: new RegExp(`${EVENTS}/([^/]+)$`),
-      group: 'eventsWrite',
-      handle: (ctx, [cal, id], input) =>
-        ok(
-          ctx.store.write(ctx.store.calendar(cal!), id!, json(input), method === 'PATCH', {
-            ifMatch: header(input, 'if-match'),
-            sendUpdates: sendUpdates(input.query),
-          }),
-        ),
-    }),
-  ),
+  ...(['PUT', 'PATCH'] as const).map((method): Route => ({
+    method,
+    pattern: new RegExp(`${EVENTS}/([^/]+)$`),
+    group: 'eventsWrite',
+    handle: (ctx, [cal, id], input) =>
+      ok(
+        ctx.store.write(ctx.store.calendar(cal!), id!, json(input), method === 'PATCH', {
+          ifMatch: header(input, 'if-match'),
+          sendUpdates: sendUpdates(input.query),
+        }),
+      ),
+  })),
   {
     method: 'DELETE',
     pattern: new RegExp(`${EVENTS}/([^/]+)$`),
@@ -186,7 +188,9 @@ const ROUTES: Route[] = [
 /** One Calendar API call below /calendar/v3: bearer check, injected faults, then the method. */
 export function handleApi(ctx: ApiContext, method: string, path: string, input: RequestInput): ApiAnswer {
   try {
-    const matches = ROUTES.map((route) => ({ route, match: route.pattern.exec(path) })).filter((m) => m.match);
+    const matches = ROUTES.map((route) => ({ route, match: route.pattern.exec(path) })).filter(
+      (m) => m.match,
+    );
     const found = matches.find((m) => m.route.method === method);
     if (!found) throw errors.notFound();
     ctx.oauth.check(header(input, 'authorization'), found.route.group);

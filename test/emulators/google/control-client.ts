@@ -13,7 +13,7 @@ export type TokenResponse = {
   token_type: 'Bearer';
 };
 
-export type StoredView = GoogleEvent & { deleted: boolean };
+export type StoredView = GoogleEvent & { deleted: boolean; sendUpdates: string | null };
 
 /** Typed helpers for the /__control endpoints of a running emulator (in this process or another). */
 export class GoogleControl {
@@ -24,7 +24,10 @@ export class GoogleControl {
       method,
       ...(body === undefined
         ? {}
-        : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': contentType } }),
+        : {
+            body: typeof body === 'string' ? body : JSON.stringify(body),
+            headers: { 'content-type': contentType },
+          }),
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`control ${method} ${path}: ${response.status} ${text}`);
@@ -67,11 +70,17 @@ export class GoogleControl {
   expireSyncTokens = (calendarId?: string) =>
     this.#call<void>(
       'POST',
-      calendarId === undefined ? '/expire-sync-tokens' : `/calendars/${encodeURIComponent(calendarId)}/expire-sync-tokens`,
+      calendarId === undefined
+        ? '/expire-sync-tokens'
+        : `/calendars/${encodeURIComponent(calendarId)}/expire-sync-tokens`,
     );
   purgeTombstones = async (calendarId: string) =>
-    (await this.#call<{ purged: number }>('POST', `/calendars/${encodeURIComponent(calendarId)}/purge-tombstones`))
-      .purged;
+    (
+      await this.#call<{ purged: number }>(
+        'POST',
+        `/calendars/${encodeURIComponent(calendarId)}/purge-tombstones`,
+      )
+    ).purged;
 
   addFault = (rule: FaultRule) => this.#call<{ pending: number }>('POST', '/faults', rule);
   clearFaults = () => this.#call<void>('DELETE', '/faults');
@@ -79,7 +88,8 @@ export class GoogleControl {
 
   mintTokens = (input: { scopes?: string[]; accessTtlSeconds?: number; refresh?: boolean } = {}) =>
     this.#call<TokenResponse>('POST', '/tokens', input);
-  expireAccessTokens = async () => (await this.#call<{ expired: number }>('POST', '/tokens/expire-access')).expired;
+  expireAccessTokens = async () =>
+    (await this.#call<{ expired: number }>('POST', '/tokens/expire-access')).expired;
   revokeRefreshTokens = async () =>
     (await this.#call<{ revoked: number }>('POST', '/tokens/revoke-refresh')).revoked;
   setOAuth = (settings: Partial<Omit<OAuthSettings, 'clientId'>>) =>
@@ -91,7 +101,8 @@ export class GoogleControl {
   /** Waits until every notification sent so far has been answered. */
   pushIdle = () => this.#call<{ deliveries: number }>('POST', '/push/idle');
 
-  advanceClock = async (ms: number) => (await this.#call<{ now: number }>('POST', '/clock', { advanceMs: ms })).now;
+  advanceClock = async (ms: number) =>
+    (await this.#call<{ now: number }>('POST', '/clock', { advanceMs: ms })).now;
 
   requests = async () => (await this.#call<{ items: RequestRecord[] }>('GET', '/requests')).items;
   clearRequests = () => this.#call<void>('DELETE', '/requests');

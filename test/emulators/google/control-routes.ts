@@ -21,12 +21,18 @@ export type RequestRecord = {
 };
 
 const ok = (body: unknown = {}, status = 200): ApiAnswer => ({ kind: 'json', status, body });
-const fail = (status: number, message: string): ApiAnswer => ({ kind: 'json', status, body: { error: message } });
+const fail = (status: number, message: string): ApiAnswer => ({
+  kind: 'json',
+  status,
+  body: { error: message },
+});
 
 function object(text: string): Record<string, unknown> {
   if (text.trim() === '') return {};
   const value: unknown = JSON.parse(text);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('expected a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error('expected a JSON object');
+  }
   return value as Record<string, unknown>;
 }
 
@@ -87,7 +93,7 @@ function route(ctx: ControlContext, method: string, path: string, body: string):
       return ok(ctx.paging);
     }
     case 'POST /tokens':
-      return ok(oauth.mint(object(body) as Parameters<typeof oauth.mint>[0]));
+      return ok(oauth.mint(object(body)));
     case 'POST /tokens/expire-access':
       return ok({ expired: oauth.expireAccessTokens() });
     case 'POST /tokens/revoke-refresh':
@@ -115,9 +121,10 @@ function route(ctx: ControlContext, method: string, path: string, body: string):
       ctx.requests.length = 0;
       return ok();
   }
-  const calendarRoute = /^\/calendars\/([^/]+)\/(events|import-ics|expire-sync-tokens|purge-tombstones)(?:\/([^/]+))?$/.exec(
-    path,
-  );
+  const calendarRoute =
+    /^\/calendars\/([^/]+)\/(events|import-ics|expire-sync-tokens|purge-tombstones)(?:\/([^/]+))?$/.exec(
+      path,
+    );
   if (!calendarRoute) return fail(404, `no control endpoint ${key}`);
   const calendar = store.calendar(decodeURIComponent(calendarRoute[1]!));
   const action = calendarRoute[2];
@@ -126,11 +133,19 @@ function route(ctx: ControlContext, method: string, path: string, body: string):
     store.expireSyncTokens(calendar);
     return ok();
   }
-  if (action === 'purge-tombstones' && method === 'POST') return ok({ purged: store.purgeTombstones(calendar) });
+  if (action === 'purge-tombstones' && method === 'POST') {
+    return ok({ purged: store.purgeTombstones(calendar) });
+  }
   if (action === 'import-ics' && method === 'POST') return ok({ items: importIcs(store, calendar, body) });
   if (action === 'events' && eventId === undefined) {
     if (method === 'GET') {
-      return ok({ items: [...calendar.events.values()].map((s) => ({ ...s.body, deleted: s.deleted })) });
+      return ok({
+        items: [...calendar.events.values()].map((s) => ({
+          ...s.body,
+          deleted: s.deleted,
+          sendUpdates: s.sendUpdates ?? null,
+        })),
+      });
     }
     if (method === 'POST') return ok(store.insert(calendar, object(body)));
   }

@@ -68,7 +68,10 @@ function send(response: ServerResponse, answer: ApiAnswer): void {
     response.writeHead(answer.status).end();
     return;
   }
-  const headers: Record<string, string> = { 'content-type': 'application/json; charset=UTF-8', ...answer.headers };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=UTF-8',
+    ...answer.headers,
+  };
   if (answer.status === 302 && headers.location) {
     response.writeHead(302, { location: headers.location }).end();
     return;
@@ -130,7 +133,7 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
       store.reset();
       oauth.reset();
       Object.assign(oauth.settings, oauthDefaults());
-      push!.reset();
+      push.reset();
       faults.clear();
       Object.assign(api.paging, pagingDefaults());
       clock.offsetMs = 0;
@@ -151,20 +154,30 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
     }
     if (path === '/o/oauth2/v2/auth' && method === 'GET') {
       const answer = oauth.authorize(target.searchParams);
-      send(response, { kind: 'json', status: answer.status, body: answer.body, headers: answer.headers ?? {} });
+      send(response, {
+        kind: 'json',
+        status: answer.status,
+        body: answer.body,
+        headers: answer.headers ?? {},
+      });
       return;
     }
     if ((path === '/token' || path === '/revoke') && method === 'POST') {
       const form = new URLSearchParams(body);
       for (const [k, v] of target.searchParams) if (!form.has(k)) form.set(k, v);
-      const answer = path === '/token' ? oauth.token(form, request.headers.authorization) : oauth.revoke(form);
+      const answer =
+        path === '/token' ? oauth.token(form, request.headers.authorization) : oauth.revoke(form);
       response.setHeader('cache-control', 'no-store');
       send(response, { kind: 'json', status: answer.status, body: answer.body });
       return;
     }
     if (path.startsWith('/calendar/v3/')) {
       const apiPath = path.slice('/calendar/v3'.length);
-      const answer = handleApi(api, method, apiPath, { query: target.searchParams, body, headers: request.headers });
+      const answer = handleApi(api, method, apiPath, {
+        query: target.searchParams,
+        body,
+        headers: request.headers,
+      });
       requests.push({
         method,
         path: apiPath,
@@ -184,7 +197,13 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
     send(response, {
       kind: 'json',
       status: 404,
-      body: { error: { code: 404, message: 'Not Found', errors: [{ domain: 'global', reason: 'notFound', message: 'Not Found' }] } },
+      body: {
+        error: {
+          code: 404,
+          message: 'Not Found',
+          errors: [{ domain: 'global', reason: 'notFound', message: 'Not Found' }],
+        },
+      },
     });
   }
 
@@ -199,7 +218,7 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
     primaryCalendarId,
     control: new GoogleControl(url),
     async stop() {
-      await push!.idle();
+      await push.idle();
       for (const response of hung) response.destroy();
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

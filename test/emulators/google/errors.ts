@@ -88,8 +88,7 @@ export const errors = {
       {},
       'Request had insufficient authentication scopes.',
     ),
-  forbidden: () =>
-    new GoogleApiError(403, { domain: 'global', reason: 'forbidden', message: 'Forbidden' }),
+  forbidden: () => new GoogleApiError(403, { domain: 'global', reason: 'forbidden', message: 'Forbidden' }),
   notFound: () => new GoogleApiError(404, { domain: 'global', reason: 'notFound', message: 'Not Found' }),
   duplicate: () =>
     new GoogleApiError(409, {

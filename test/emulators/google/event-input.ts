@@ -157,17 +157,19 @@ export function readFields(
 ): EventFields {
   const out: EventFields = {};
   const recurringInput = recurrence(input.recurrence);
-  const recurring = (recurringInput ?? (input.recurrence === undefined ? base?.recurrence : undefined) ?? [])
-    .length > 0;
+  const recurring =
+    (recurringInput ?? (input.recurrence === undefined ? base?.recurrence : undefined) ?? []).length > 0;
   for (const key of ['summary', 'description', 'location', 'colorId', 'visibility'] as const) {
     const value = input[key];
     if (value === null) out[key] = undefined;
     else if (typeof value === 'string') out[key] = value;
   }
-  if (input.start !== undefined || base === null)
+  if (input.start !== undefined || base === null) {
     out.start = normaliseDateTime(input.start, 'start', calendarZone, recurring);
-  if (input.end !== undefined || base === null)
+  }
+  if (input.end !== undefined || base === null) {
     out.end = normaliseDateTime(input.end, 'end', calendarZone, recurring);
+  }
   if (input.recurrence !== undefined) out.recurrence = recurringInput;
   if (input.transparency !== undefined) {
     if (input.transparency !== 'opaque' && input.transparency !== 'transparent') {
@@ -176,16 +178,22 @@ export function readFields(
     out.transparency = input.transparency;
   }
   if (input.attendees !== undefined) out.attendees = attendees(input.attendees);
-  if (input.extendedProperties !== undefined) out.extendedProperties = extendedProperties(input.extendedProperties);
+  if (input.extendedProperties !== undefined) {
+    out.extendedProperties = extendedProperties(input.extendedProperties);
+  }
   if (typeof input.reminders === 'object' && input.reminders !== null) {
     out.reminders = input.reminders as GoogleEvent['reminders'];
   }
   if (input.status !== undefined) {
-    if (typeof input.status !== 'string' || !STATUSES.has(input.status)) throw invalid('Invalid status.', 'status');
+    if (typeof input.status !== 'string' || !STATUSES.has(input.status)) {
+      throw invalid('Invalid status.', 'status');
+    }
     out.status = input.status as GoogleEvent['status'];
   }
   if (input.sequence !== undefined) {
-    if (!Number.isInteger(input.sequence) || (input.sequence as number) < 0) throw invalid('Invalid sequence.');
+    if (!Number.isInteger(input.sequence) || (input.sequence as number) < 0) {
+      throw invalid('Invalid sequence.');
+    }
     out.sequence = input.sequence as number;
   }
   return out;

@@ -1,4 +1,5 @@
-import { errors, GoogleApiError } from './errors.js';
+import type { GoogleApiError } from './errors.js';
+import { errors } from './errors.js';
 
 export const FAULT_KINDS = [
   'rateLimit403',

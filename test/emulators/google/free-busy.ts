@@ -57,7 +57,10 @@ export function queryFreeBusy(store: EventStore, body: Record<string, unknown>) 
       continue;
     }
     calendars[id] = {
-      busy: busyOf(store, calendar, from, to).map((p) => ({ start: format(p.startMs), end: format(p.endMs) })),
+      busy: busyOf(store, calendar, from, to).map((p) => ({
+        start: format(p.startMs),
+        end: format(p.endMs),
+      })),
     };
   }
   return { kind: 'calendar#freeBusy', timeMin: formatUtc(from), timeMax: formatUtc(to), calendars };

@@ -68,7 +68,9 @@ export function importIcs(store: EventStore, calendar: Calendar, ics: string): G
   const created: GoogleEvent[] = [];
   for (const master of masters) {
     const uid = text(master, 'uid');
-    created.push(store.insert(calendar, { ...fieldsOf(master, calendar.timeZone), ...(uid ? { iCalUID: uid } : {}) }));
+    created.push(
+      store.insert(calendar, { ...fieldsOf(master, calendar.timeZone), ...(uid ? { iCalUID: uid } : {}) }),
+    );
   }
   for (const override of events.filter((e) => e.hasProperty('recurrence-id'))) {
     const uid = text(override, 'uid');

@@ -51,7 +51,9 @@ function pageSize(query: URLSearchParams): number {
   const raw = query.get('maxResults');
   if (raw === null) return 250;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw errors.badRequest('Invalid value for maxResults', 'maxResults');
+  if (!Number.isInteger(value) || value < 1) {
+    throw errors.badRequest('Invalid value for maxResults', 'maxResults');
+  }
   return Math.min(value, 2500);
 }
 
@@ -97,7 +99,9 @@ function matchesProperties(event: GoogleEvent, query: URLSearchParams): boolean 
     for (const constraint of query.getAll(param)) {
       const eq = constraint.indexOf('=');
       if (eq < 0) throw errors.badRequest(`Invalid ${param} value`, param);
-      if (event.extendedProperties?.[scope]?.[constraint.slice(0, eq)] !== constraint.slice(eq + 1)) return false;
+      if (event.extendedProperties?.[scope]?.[constraint.slice(0, eq)] !== constraint.slice(eq + 1)) {
+        return false;
+      }
     }
   }
   return true;
@@ -105,13 +109,21 @@ function matchesProperties(event: GoogleEvent, query: URLSearchParams): boolean 
 
 function overlaps(event: GoogleEvent, zone: string, min: number | null, max: number | null): boolean {
   if (min === null && max === null) return true;
-  const span = spanOf(event.start ? event : { start: event.originalStartTime, end: event.originalStartTime }, zone);
+  const span = spanOf(
+    event.start ? event : { start: event.originalStartTime, end: event.originalStartTime },
+    zone,
+  );
   if (!span) return false;
   return (min === null || span.endMs > min) && (max === null || span.startMs < max);
 }
 
 /** events.list: full listings, incremental listings from a sync token, and expansion of series. */
-export function listEvents(store: EventStore, calendar: Calendar, query: URLSearchParams, knobs: PagingKnobs) {
+export function listEvents(
+  store: EventStore,
+  calendar: Calendar,
+  query: URLSearchParams,
+  knobs: PagingKnobs,
+) {
   const singleEvents = bool(query, 'singleEvents', false);
   const showDeleted = bool(query, 'showDeleted', false);
   const maxResults = pageSize(query);
@@ -163,7 +175,9 @@ export function listEvents(store: EventStore, calendar: Calendar, query: URLSear
     const iCalUID = query.get('iCalUID');
     if (iCalUID !== null && event.iCalUID !== iCalUID) return;
     const q = query.get('q')?.toLowerCase();
-    if (q && ![event.summary, event.description, event.location].some((t) => t?.toLowerCase().includes(q))) return;
+    if (q && ![event.summary, event.description, event.location].some((t) => t?.toLowerCase().includes(q))) {
+      return;
+    }
     if (event.status === 'cancelled' && sync !== null && !showDeleted) {
       rows.push({ key, event: minimal(event) as GoogleEvent });
       return;
@@ -221,10 +235,19 @@ export function listEvents(store: EventStore, calendar: Calendar, query: URLSear
     defaultReminders: [],
   };
   const syncToken = () =>
-    encode({ c: calendar.id, s: snapshot, g: calendar.generation, se: singleEvents, mr: query.get('maxResults'), et: eventTypes });
+    encode({
+      c: calendar.id,
+      s: snapshot,
+      g: calendar.generation,
+      se: singleEvents,
+      mr: query.get('maxResults'),
+      et: eventTypes,
+    });
   const nextPage = (after: number[] | null, e: number) => encode({ h: hash, s: snapshot, after, e, t: null });
   if (remaining.length === 0) return { ...envelope, items: [], nextSyncToken: syncToken() };
-  if (pending > 0) return { ...envelope, items: [], nextPageToken: nextPage(page?.after ?? null, pending - 1) };
+  if (pending > 0) {
+    return { ...envelope, items: [], nextPageToken: nextPage(page?.after ?? null, pending - 1) };
+  }
   const size = Math.min(maxResults, knobs.maxPageSize ?? Number.POSITIVE_INFINITY);
   const items = remaining.slice(0, size);
   if (remaining.length > size) {
@@ -250,11 +273,19 @@ function masterOverlaps(
   const until = timeMax ?? undefined;
   return store
     .instances(calendar, event, { until, limit: 5000 })
-    .some((instance) => instance.status !== 'cancelled' && overlaps(instance, calendar.timeZone, timeMin, timeMax));
+    .some(
+      (instance) =>
+        instance.status !== 'cancelled' && overlaps(instance, calendar.timeZone, timeMin, timeMax),
+    );
 }
 
 /** events.instances: offset pages over the expanded series. */
-export function listInstances(store: EventStore, calendar: Calendar, eventId: string, query: URLSearchParams) {
+export function listInstances(
+  store: EventStore,
+  calendar: Calendar,
+  eventId: string,
+  query: URLSearchParams,
+) {
   const master = store.get(calendar, eventId);
   if (master.status === 'cancelled') throw errors.deleted();
   const showDeleted = bool(query, 'showDeleted', false);

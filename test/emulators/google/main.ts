@@ -12,7 +12,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
 const emulator = await startGoogleEmulator({
   port,
   ...(process.env.GOOGLE_EMULATOR_CLIENT_ID ? { clientId: process.env.GOOGLE_EMULATOR_CLIENT_ID } : {}),
-  ...(process.env.GOOGLE_EMULATOR_CLIENT_SECRET ? { clientSecret: process.env.GOOGLE_EMULATOR_CLIENT_SECRET } : {}),
+  ...(process.env.GOOGLE_EMULATOR_CLIENT_SECRET
+    ? { clientSecret: process.env.GOOGLE_EMULATOR_CLIENT_SECRET }
+    : {}),
 });
 process.stdout.write(
   [

@@ -39,7 +39,13 @@ export const METHOD_SCOPES = {
   eventsWrite: ['calendar', 'calendar.app.created', 'calendar.events', 'calendar.events.owned'],
   freeBusy: ['calendar', 'calendar.events.freebusy', 'calendar.freebusy', 'calendar.readonly'],
   calendarList: ['calendar', 'calendar.calendarlist', 'calendar.calendarlist.readonly', 'calendar.readonly'],
-  calendarsRead: ['calendar', 'calendar.app.created', 'calendar.calendars', 'calendar.calendars.readonly', 'calendar.readonly'],
+  calendarsRead: [
+    'calendar',
+    'calendar.app.created',
+    'calendar.calendars',
+    'calendar.calendars.readonly',
+    'calendar.readonly',
+  ],
   channels: CALENDAR_SCOPES.map((s) => s.slice(SCOPE_PREFIX.length)),
 } as const;
 export type MethodGroup = keyof typeof METHOD_SCOPES;
@@ -70,8 +76,20 @@ type Code = {
   forceConsent: boolean;
   expiresAt: number;
 };
-type Refresh = { clientId: string; scopes: string[]; expiresAt: number | null; revoked: boolean; issued: number };
-export type Access = { clientId: string; scopes: string[]; expiresAt: number; refresh: string | null; revoked: boolean };
+type Refresh = {
+  clientId: string;
+  scopes: string[];
+  expiresAt: number | null;
+  revoked: boolean;
+  issued: number;
+};
+export type Access = {
+  clientId: string;
+  scopes: string[];
+  expiresAt: number;
+  refresh: string | null;
+  revoked: boolean;
+};
 
 export type HttpAnswer = { status: number; headers?: Record<string, string>; body: unknown };
 
@@ -108,9 +126,15 @@ export class OAuthServer {
   authorize(query: URLSearchParams): HttpAnswer {
     const clientId = query.get('client_id');
     const redirectUri = query.get('redirect_uri') ?? '';
-    if (clientId !== this.settings.clientId) return oauthError(401, 'invalid_client', 'The OAuth client was not found.');
+    if (clientId !== this.settings.clientId) {
+      return oauthError(401, 'invalid_client', 'The OAuth client was not found.');
+    }
     if (!this.#redirectAllowed(redirectUri)) {
-      return oauthError(400, 'redirect_uri_mismatch', `redirect_uri ${redirectUri} is not registered for this client`);
+      return oauthError(
+        400,
+        'redirect_uri_mismatch',
+        `redirect_uri ${redirectUri} is not registered for this client`,
+      );
     }
     const state = query.get('state');
     const back = (params: Record<string, string>): HttpAnswer => {
@@ -121,11 +145,21 @@ export class OAuthServer {
     };
     if (query.get('response_type') !== 'code') return back({ error: 'unsupported_response_type' });
     const challenge = query.get('code_challenge');
-    if (!challenge || query.get('code_challenge_method') !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(challenge)) {
-      return back({ error: 'invalid_request', error_description: 'code_challenge with method S256 is required' });
+    if (
+      !challenge ||
+      query.get('code_challenge_method') !== 'S256' ||
+      !/^[A-Za-z0-9_-]{43}$/.test(challenge)
+    ) {
+      return back({
+        error: 'invalid_request',
+        error_description: 'code_challenge with method S256 is required',
+      });
     }
     const scopes = (query.get('scope') ?? '').split(/\s+/).filter(Boolean);
-    if (scopes.length === 0 || scopes.some((s) => !CALENDAR_SCOPES.includes(s) && !IDENTITY_SCOPES.includes(s))) {
+    if (
+      scopes.length === 0 ||
+      scopes.some((s) => !CALENDAR_SCOPES.includes(s) && !IDENTITY_SCOPES.includes(s))
+    ) {
       return back({ error: 'invalid_scope' });
     }
     if (this.settings.consent === 'deny') return back({ error: 'access_denied' });
@@ -177,7 +211,11 @@ export class OAuthServer {
     if (!access || access.revoked || access.expiresAt <= this.now()) throw errors.authError();
     if (this.settings.enforceScopes) {
       const accepted = METHOD_SCOPES[group] as readonly string[];
-      if (!access.scopes.some((s) => s.startsWith(SCOPE_PREFIX) && accepted.includes(s.slice(SCOPE_PREFIX.length)))) {
+      if (
+        !access.scopes.some(
+          (s) => s.startsWith(SCOPE_PREFIX) && accepted.includes(s.slice(SCOPE_PREFIX.length)),
+        )
+      ) {
         throw errors.insufficientPermissions();
       }
     }
@@ -226,7 +264,9 @@ export class OAuthServer {
     if (!code || code.expiresAt <= this.now()) {
       return oauthError(400, 'invalid_grant', 'Malformed auth code.');
     }
-    if (form.get('redirect_uri') !== code.redirectUri) return oauthError(400, 'redirect_uri_mismatch', 'Bad Request');
+    if (form.get('redirect_uri') !== code.redirectUri) {
+      return oauthError(400, 'redirect_uri_mismatch', 'Bad Request');
+    }
     const verifier = form.get('code_verifier');
     if (verifier === null) return oauthError(400, 'invalid_request', 'Missing code verifier.');
     const computed = createHash('sha256').update(verifier).digest('base64url');
@@ -235,8 +275,12 @@ export class OAuthServer {
     }
     // Google hands out a refresh token on first consent only, unless prompt=consent asks again.
     const hasLive = [...this.#refresh.values()].some((r) => r.clientId === code.clientId && !r.revoked);
-    const refresh = code.offline && (!hasLive || code.forceConsent) ? this.#newRefresh(code.clientId, code.scopes) : null;
-    const granted = refresh ?? [...this.#refresh.entries()].find(([, r]) => r.clientId === code.clientId && !r.revoked)?.[0] ?? null;
+    const refresh =
+      code.offline && (!hasLive || code.forceConsent) ? this.#newRefresh(code.clientId, code.scopes) : null;
+    const granted =
+      refresh ??
+      [...this.#refresh.entries()].find(([, r]) => r.clientId === code.clientId && !r.revoked)?.[0] ??
+      null;
     return this.#answer(code.scopes, refresh, granted);
   }
 
@@ -278,7 +322,12 @@ export class OAuthServer {
     for (const access of this.#access.values()) if (access.refresh === id) access.revoked = true;
   }
 
-  #answer(scopes: string[], newRefresh: string | null, grant: string | null, ttlSeconds?: number): HttpAnswer {
+  #answer(
+    scopes: string[],
+    newRefresh: string | null,
+    grant: string | null,
+    ttlSeconds?: number,
+  ): HttpAnswer {
     const ttl = ttlSeconds ?? this.settings.accessTokenTtlSeconds;
     const accessToken = token('ya29.');
     this.#access.set(accessToken, {
@@ -297,7 +346,9 @@ export class OAuthServer {
         scope: scopes.join(' '),
         token_type: 'Bearer',
         ...(newRefresh === null ? {} : { refresh_token: newRefresh }),
-        ...(refresh?.expiresAt ? { refresh_token_expires_in: Math.round((refresh.expiresAt - this.now()) / 1000) } : {}),
+        ...(refresh?.expiresAt
+          ? { refresh_token_expires_in: Math.round((refresh.expiresAt - this.now()) / 1000) }
+          : {}),
       },
     };
   }

@@ -75,15 +75,18 @@ export class PushHub {
     if (typeof id !== 'string' || !CHANNEL_ID.test(id)) throw errors.badRequest('Invalid channel id.', 'id');
     if (type !== 'web_hook' && type !== 'webhook') throw errors.badRequest('Invalid channel type.', 'type');
     if (typeof address !== 'string' || !loopback(address)) {
-      throw pushError('push.webhookUrlUnauthorized', `Unauthorized WebHook callback channel: ${String(address)}`);
+      throw pushError(
+        'push.webhookUrlUnauthorized',
+        `Unauthorized WebHook callback channel: ${String(address)}`,
+      );
     }
     if (token !== undefined && (typeof token !== 'string' || token.length > 256)) {
       throw errors.badRequest('Invalid channel token.', 'token');
     }
     if (this.channels.has(id)) throw pushError('channelIdNotUnique', `Channel id ${id} not unique`);
     const params = (body.params ?? {}) as Record<string, unknown>;
-    const ttlText = params.ttl === undefined ? '604800' : String(params.ttl as string | number);
-    const ttl = Number(ttlText);
+    const ttl =
+      params.ttl === undefined ? 604_800 : typeof params.ttl === 'string' ? Number(params.ttl) : NaN;
     if (!Number.isInteger(ttl) || ttl <= 0) throw errors.badRequest('Invalid ttl parameter.', 'params.ttl');
     let expiration = this.now() + Math.min(ttl, this.knobs.maxTtlSeconds) * 1000;
     const asked = Number(body.expiration);

@@ -71,7 +71,14 @@ function parseMoment(text: string, tzid: string | undefined, zone: string): Mome
   const m = /^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z)?)?$/.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h, mi, s, z] = m;
-  const wall = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0));
+  const wall = Date.UTC(
+    Number(y),
+    Number(mo) - 1,
+    Number(d),
+    Number(h ?? 0),
+    Number(mi ?? 0),
+    Number(s ?? 0),
+  );
   if (h === undefined) return { wall, instant: fromWall(wall, zone), dateOnly: true };
   if (z) return { wall: toWall(wall, zone), instant: wall, dateOnly: false };
   const inZone = tzid ?? zone;
@@ -90,7 +97,11 @@ export type ExpandLimits = {
  * RFC 5545 expansion of a master's `recurrence` lines in its start zone (DST-correct through the wall
  * clock): RRULE, RDATE, EXDATE. EXRULE is deprecated and ignored, as Google does for new events.
  */
-export function expandSeries(master: GoogleEvent, calendarZone: string, limits: ExpandLimits = {}): Instance[] {
+export function expandSeries(
+  master: GoogleEvent,
+  calendarZone: string,
+  limits: ExpandLimits = {},
+): Instance[] {
   const span = spanOf(master, calendarZone);
   const start = master.start;
   if (!span || !start) return [];
@@ -98,7 +109,9 @@ export function expandSeries(master: GoogleEvent, calendarZone: string, limits: 
   const zone = allDay ? calendarZone : (start.timeZone ?? calendarZone);
   const endZone = master.end?.timeZone ?? zone;
   const startWall = allDay ? wallOfDate(start.date!) : toWall(span.startMs, zone);
-  const days = allDay ? Math.round((wallOfDate(master.end!.date ?? start.date!) - startWall) / MS_PER_DAY) : 0;
+  const days = allDay
+    ? Math.round((wallOfDate(master.end!.date ?? start.date!) - startWall) / MS_PER_DAY)
+    : 0;
   const duration = span.endMs - span.startMs;
   const limit = limits.limit ?? 2000;
   const horizon = limits.until ?? Number.POSITIVE_INFINITY;

@@ -71,9 +71,12 @@ export class EventStore {
       throw errors.badRequest('Invalid resource id value.', 'id');
     } else id = input.id;
     if (this.#find(calendar, id)) throw errors.duplicate();
-    const iCalUID = typeof input.iCalUID === 'string' && input.iCalUID !== '' ? input.iCalUID : `${id}@google.com`;
+    const iCalUID =
+      typeof input.iCalUID === 'string' && input.iCalUID !== '' ? input.iCalUID : `${id}@google.com`;
     for (const other of calendar.events.values()) {
-      if (!other.deleted && !other.body.recurringEventId && other.body.iCalUID === iCalUID) throw errors.duplicate();
+      if (!other.deleted && !other.body.recurringEventId && other.body.iCalUID === iCalUID) {
+        throw errors.duplicate();
+      }
     }
     const fields = readFields(input, calendar.timeZone, null);
     checkRange(fields, calendar.timeZone);
@@ -123,7 +126,16 @@ export class EventStore {
     const base: GoogleEvent = patch
       ? { ...current }
       : {
-          ...pick(current, ['kind', 'id', 'iCalUID', 'created', 'creator', 'organizer', 'eventType', 'htmlLink']),
+          ...pick(current, [
+            'kind',
+            'id',
+            'iCalUID',
+            'created',
+            'creator',
+            'organizer',
+            'eventType',
+            'htmlLink',
+          ]),
           ...pick(current, ['recurringEventId', 'originalStartTime']),
           etag: current.etag,
           status: 'confirmed',
@@ -184,8 +196,13 @@ export class EventStore {
       out.push({ event: exception ?? virtualInstance(master, instance), at: instance.startMs });
     }
     for (const exception of exceptions.values()) {
-      const at = spanOf({ start: exception.originalStartTime, end: exception.originalStartTime }, calendar.timeZone);
-      if (at && (limits.until === undefined || at.startMs < limits.until)) out.push({ event: exception, at: at.startMs });
+      const at = spanOf(
+        { start: exception.originalStartTime, end: exception.originalStartTime },
+        calendar.timeZone,
+      );
+      if (at && (limits.until === undefined || at.startMs < limits.until)) {
+        out.push({ event: exception, at: at.startMs });
+      }
     }
     return out.sort((a, b) => a.at - b.at).map((entry) => entry.event);
   }
@@ -249,7 +266,10 @@ export class EventStore {
   }
 }
 
-function virtualInstance(master: GoogleEvent, instance: ReturnType<typeof expandSeries>[number]): GoogleEvent {
+function virtualInstance(
+  master: GoogleEvent,
+  instance: ReturnType<typeof expandSeries>[number],
+): GoogleEvent {
   const { recurrence: _recurrence, ...rest } = master;
   return {
     ...rest,

@@ -27,7 +27,11 @@ export function controlRoutes(control: GraphControl): Route[] {
       });
       return {
         status: 201,
-        json: { access_token: grant.accessToken, refresh_token: grant.refreshToken, expires_in: grant.expiresIn },
+        json: {
+          access_token: grant.accessToken,
+          refresh_token: grant.refreshToken,
+          expires_in: grant.expiresIn,
+        },
       };
     }),
     route('POST', 'tokens/expire', () => {
@@ -46,7 +50,10 @@ export function controlRoutes(control: GraphControl): Route[] {
       );
       return ok();
     }),
-    route('POST', 'calendars', (ctx) => ({ status: 201, json: control.createCalendar(requireString(body(ctx).name, 'name')) })),
+    route('POST', 'calendars', (ctx) => ({
+      status: 201,
+      json: control.createCalendar(requireString(body(ctx).name, 'name')),
+    })),
     route('POST', 'calendars/([^/]+)/events', (ctx) => {
       const { iCalUId, ...event } = body(ctx);
       const options = typeof iCalUId === 'string' ? { iCalUId } : {};
@@ -56,7 +63,9 @@ export function controlRoutes(control: GraphControl): Route[] {
       control.cancelEvent(ctx.params[0]!);
       return ok();
     }),
-    route('POST', 'events/([^/]+)/move', (ctx) => ok(control.moveEvent(ctx.params[0]!, requireString(body(ctx).calendarId, 'calendarId')))),
+    route('POST', 'events/([^/]+)/move', (ctx) =>
+      ok(control.moveEvent(ctx.params[0]!, requireString(body(ctx).calendarId, 'calendarId'))),
+    ),
     route('POST', 'delta/expire', () => {
       control.expireDeltaTokens();
       return ok();
@@ -84,7 +93,12 @@ export function controlRoutes(control: GraphControl): Route[] {
       return ok(control.state.subscriptions.options);
     }),
     route('POST', 'subscriptions/([^/]+)/lifecycle', async (ctx) =>
-      ok(await control.sendLifecycle(ctx.params[0]!, requireString(body(ctx).lifecycleEvent, 'lifecycleEvent') as LifecycleEvent)),
+      ok(
+        await control.sendLifecycle(
+          ctx.params[0]!,
+          requireString(body(ctx).lifecycleEvent, 'lifecycleEvent') as LifecycleEvent,
+        ),
+      ),
     ),
     route('DELETE', 'subscriptions/([^/]+)', (ctx) => {
       control.removeSubscription(ctx.params[0]!);

@@ -52,7 +52,8 @@ export class EmulatorState {
 
   constructor(readonly options: GraphEmulatorOptions) {
     this.mailbox = new Mailbox(this.clock);
-    if (options.transactionIdWindowMs !== undefined) this.mailbox.transactionIdWindowMs = options.transactionIdWindowMs;
+    if (options.transactionIdWindowMs !== undefined)
+      this.mailbox.transactionIdWindowMs = options.transactionIdWindowMs;
     const identity: IdentityOptions = {
       clients: options.clients ?? [DEFAULT_CLIENT],
       accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3599,
@@ -72,7 +73,10 @@ export class EmulatorState {
 
 /** Typed knobs for tests in the same process; the /__control endpoints call the same methods. */
 export class GraphControl {
-  constructor(private readonly current: () => EmulatorState, private readonly resetState: () => void) {}
+  constructor(
+    private readonly current: () => EmulatorState,
+    private readonly resetState: () => void,
+  ) {}
 
   get state(): EmulatorState {
     return this.current();
@@ -86,7 +90,8 @@ export class GraphControl {
   /** An access token (and refresh token) without the browser round trip. */
   mintToken(options: { scopes?: string[]; ttlSeconds?: number; clientId?: string } = {}): TokenGrant {
     const state = this.state;
-    const clientId = options.clientId ?? state.identity.options.clients[0]?.clientId ?? DEFAULT_CLIENT.clientId;
+    const clientId =
+      options.clientId ?? state.identity.options.clients[0]?.clientId ?? DEFAULT_CLIENT.clientId;
     const scopes = options.scopes ?? ['Calendars.ReadWrite', 'offline_access'];
     const issued = state.identity.issue(clientId, scopes, null, options.ttlSeconds);
     return {
@@ -104,7 +109,10 @@ export class GraphControl {
     return this.state.identity.revokeRefreshTokens(token);
   }
 
-  denyNextAuthorization(error = 'access_denied', description = 'AADSTS65004: User declined to consent to access the app.'): void {
+  denyNextAuthorization(
+    error = 'access_denied',
+    description = 'AADSTS65004: User declined to consent to access the app.',
+  ): void {
     this.state.identity.denyNext = { error, description };
   }
 
@@ -116,11 +124,18 @@ export class GraphControl {
    * Creates an event as a user would in Outlook (or as an invitation from elsewhere carries it in):
    * Graph JSON, plus the iCalUId it should keep. Returns both id forms.
    */
-  putEvent(calendarId: string, event: Record<string, unknown>, options: { iCalUId?: string } = {}): { id: string; immutableId: string } {
+  putEvent(
+    calendarId: string,
+    event: Record<string, unknown>,
+    options: { iCalUId?: string } = {},
+  ): { id: string; immutableId: string } {
     const input = parseEventInput(event);
     const { event: stored } = this.state.mailbox.createEvent(calendarId, input, options);
     const key = { eventId: stored.id, originalStart: null };
-    return { id: encodeId(key, stored.calendarId, false), immutableId: encodeId(key, stored.calendarId, true) };
+    return {
+      id: encodeId(key, stored.calendarId, false),
+      immutableId: encodeId(key, stored.calendarId, true),
+    };
   }
 
   /** The organizer cancelled the meeting: the item stays with isCancelled true. */
@@ -131,7 +146,10 @@ export class GraphControl {
   moveEvent(id: string, calendarId: string): { id: string; immutableId: string } {
     const stored = this.state.mailbox.moveEvent(decodeId(id), calendarId);
     const key = { eventId: stored.id, originalStart: null };
-    return { id: encodeId(key, stored.calendarId, false), immutableId: encodeId(key, stored.calendarId, true) };
+    return {
+      id: encodeId(key, stored.calendarId, false),
+      immutableId: encodeId(key, stored.calendarId, true),
+    };
   }
 
   /** Every delta and skip token answers 410 SyncStateNotFound from now on. */

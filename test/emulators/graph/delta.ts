@@ -28,7 +28,13 @@ export const DEFAULT_DELTA_OPTIONS: DeltaOptions = {
   replay: 0,
 };
 
-type Snapshot = { calendarId: string; start: number; end: number; seq: number; versions: Map<string, string> };
+type Snapshot = {
+  calendarId: string;
+  start: number;
+  end: number;
+  seq: number;
+  versions: Map<string, string>;
+};
 type Round = { items: Record<string, unknown>[]; deltaToken: string; pageSize: number; calendarId: string };
 
 export type DeltaRequest = {
@@ -110,9 +116,15 @@ export class DeltaTracker {
           'ErrorInvalidParameter',
         );
       }
-      if (end < start) throw badRequest('The end of the time window is before its start.', 'ErrorInvalidParameter');
+      if (end < start)
+        throw badRequest('The end of the time window is before its start.', 'ErrorInvalidParameter');
     }
-    const current = this.mailbox.instancesIn(request.calendarId, start, end, this.options.includeSeriesMasters);
+    const current = this.mailbox.instancesIn(
+      request.calendarId,
+      start,
+      end,
+      this.options.includeSeriesMasters,
+    );
     const items = snapshot ? this.#changesSince(snapshot, current, request) : current.map(request.render);
     const generation = ++this.#generation;
     this.#snapshots.set(generation, {
@@ -141,7 +153,8 @@ export class DeltaTracker {
   #changesSince(snapshot: Snapshot, current: Instance[], request: DeltaRequest): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
     const seen = new Set<string>();
-    const removed = (id: string) => out.push({ '@odata.type': '#microsoft.graph.event', id, '@removed': { reason: 'deleted' } });
+    const removed = (id: string) =>
+      out.push({ '@odata.type': '#microsoft.graph.event', id, '@removed': { reason: 'deleted' } });
     let replays = this.options.replay;
     for (const instance of current) {
       const key = keyText(instance.key);
@@ -166,7 +179,9 @@ export class DeltaTracker {
           .map(([id]) => id),
       );
     for (const eventId of touched) {
-      const inWindow = current.some((i) => i.key.eventId === eventId) || [...snapshot.versions.keys()].some((k) => k.startsWith(eventId));
+      const inWindow =
+        current.some((i) => i.key.eventId === eventId) ||
+        [...snapshot.versions.keys()].some((k) => k.startsWith(eventId));
       if (inWindow || seen.has(eventId)) continue;
       seen.add(eventId);
       removed(encodeId({ eventId, originalStart: null }, snapshot.calendarId, request.immutable));
@@ -203,7 +218,10 @@ export class DeltaTracker {
       error: {
         code: 'SyncStateNotFound',
         message: `The sync state generation is not found; generation=${generation ?? 0};[highest=${this.#generation}]`,
-        innerError: { date: new Date().toISOString().replace(/\.\d{3}Z$/, ''), 'request-id': randomBytes(16).toString('hex') },
+        innerError: {
+          date: new Date().toISOString().replace(/\.\d{3}Z$/, ''),
+          'request-id': randomBytes(16).toString('hex'),
+        },
       },
     };
     return { status: 410, body, headers: { location: `${request.base}?$deltatoken=${window}` } };

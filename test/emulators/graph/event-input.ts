@@ -44,7 +44,15 @@ const IMPORTANCE = ['low', 'normal', 'high'];
 /** MAPI named-property ids as Graph spells them: `String {guid} Name x` or `String 0x1234`. */
 const PROPERTY_ID = /^(String|Integer|Boolean|SystemTime) (\{[0-9a-f-]{36}\} Name \S.*|0x[0-9a-f]{1,4})$/i;
 /** Properties the server owns; writing them is refused rather than ignored. */
-const READ_ONLY = ['id', 'changeKey', 'iCalUId', 'type', 'seriesMasterId', 'createdDateTime', 'lastModifiedDateTime'];
+const READ_ONLY = [
+  'id',
+  'changeKey',
+  'iCalUId',
+  'type',
+  'seriesMasterId',
+  'createdDateTime',
+  'lastModifiedDateTime',
+];
 
 function str(value: unknown, field: string): string {
   if (typeof value !== 'string') throw badRequest(`Property ${field} must be a string.`);
@@ -63,9 +71,13 @@ function enumOf(value: unknown, allowed: string[], field: string): string {
 }
 
 function dateTimeTimeZone(value: unknown, field: string): DateTimeTimeZone {
-  if (typeof value !== 'object' || value === null) throw badRequest(`Property ${field} must be a dateTimeTimeZone.`);
+  if (typeof value !== 'object' || value === null)
+    throw badRequest(`Property ${field} must be a dateTimeTimeZone.`);
   const { dateTime, timeZone } = value as Record<string, unknown>;
-  const result = { dateTime: str(dateTime, `${field}.dateTime`), timeZone: str(timeZone ?? 'UTC', `${field}.timeZone`) };
+  const result = {
+    dateTime: str(dateTime, `${field}.dateTime`),
+    timeZone: str(timeZone ?? 'UTC', `${field}.timeZone`),
+  };
   try {
     ianaOf(result.timeZone);
     wallOf(result);
@@ -96,7 +108,10 @@ function extendedProperties(value: unknown): ExtendedProperty[] {
   return value.map((entry: unknown) => {
     const { id, value: text } = (entry ?? {}) as Record<string, unknown>;
     if (typeof id !== 'string' || !PROPERTY_ID.test(id)) {
-      throw badRequest(`The extended property id '${String(id)}' is not valid.`, 'ErrorInvalidExtendedProperty');
+      throw badRequest(
+        `The extended property id '${String(id)}' is not valid.`,
+        'ErrorInvalidExtendedProperty',
+      );
     }
     return { id, value: str(text, 'singleValueExtendedProperties.value') };
   });
@@ -104,10 +119,12 @@ function extendedProperties(value: unknown): ExtendedProperty[] {
 
 /** Reads an event body for POST or PATCH: only the properties present, each checked. */
 export function parseEventInput(body: unknown): EventInput {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('The body must be an event.');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badRequest('The body must be an event.');
   const input = body as Record<string, unknown>;
   for (const name of READ_ONLY) {
-    if (name in input) throw badRequest(`The property '${name}' is read-only.`, 'ErrorInvalidPropertyForOperation');
+    if (name in input)
+      throw badRequest(`The property '${name}' is read-only.`, 'ErrorInvalidPropertyForOperation');
   }
   const fields: Partial<EventFields> = {};
   const out: EventInput = { fields };
@@ -147,7 +164,9 @@ export function parseEventInput(body: unknown): EventInput {
         fields.reminderMinutesBeforeStart = value;
         break;
       case 'location':
-        fields.location = { displayName: str((value as { displayName?: unknown } | null)?.displayName ?? '', name) };
+        fields.location = {
+          displayName: str((value as { displayName?: unknown } | null)?.displayName ?? '', name),
+        };
         break;
       case 'attendees':
         fields.attendees = attendees(value);

@@ -35,7 +35,11 @@ function escapeHtml(text: string): string {
 
 /** Graph's iCalUId differs per occurrence; derived here from the series' and the original start. */
 function occurrenceUid(seriesUid: string, originalStart: number): string {
-  return createHash('sha256').update(`${seriesUid}|${originalStart}`).digest('hex').toUpperCase().slice(0, 112);
+  return createHash('sha256')
+    .update(`${seriesUid}|${originalStart}`)
+    .digest('hex')
+    .toUpperCase()
+    .slice(0, 112);
 }
 
 export function eventId(instance: Instance, immutable: boolean): string {
@@ -81,7 +85,9 @@ export function renderEvent(instance: Instance, options: RenderOptions): Record<
     isCancelled: fields.isCancelled,
     isOrganizer: true,
     responseRequested: true,
-    seriesMasterId: occurrence ? encodeId({ eventId: event.id, originalStart: null }, event.calendarId, options.immutable) : null,
+    seriesMasterId: occurrence
+      ? encodeId({ eventId: event.id, originalStart: null }, event.calendarId, options.immutable)
+      : null,
     showAs: fields.showAs,
     type: instance.type,
     webLink: `${options.baseUrl}/owa/?itemid=${encodeURIComponent(id)}&exvsurl=1&path=/calendar/item`,

@@ -45,7 +45,13 @@ const MESSAGES: Record<number, [string, string]> = {
 export function faultReply(status: number, retryAfter: string | null | undefined): Reply {
   const [code, message] = MESSAGES[status] ?? ['UnknownError', 'Error'];
   const date = new Date().toISOString().replace(/\.\d{3}Z$/, '');
-  const innerError = { code: String(status), date, message: 'Please retry after', 'request-id': randomUUID(), status: String(status) };
+  const innerError = {
+    code: String(status),
+    date,
+    message: 'Please retry after',
+    'request-id': randomUUID(),
+    status: String(status),
+  };
   return {
     status,
     json: { error: { code, innerError, message } },
@@ -75,7 +81,12 @@ export class Faults {
     if (this.maxConcurrent !== null && this.inFlight >= this.maxConcurrent) {
       const reply = faultReply(429, '1');
       if ('json' in reply) {
-        reply.json = { error: { code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.' } };
+        reply.json = {
+          error: {
+            code: 'ApplicationThrottled',
+            message: 'Application is over its MailboxConcurrency limit.',
+          },
+        };
       }
       return reply;
     }

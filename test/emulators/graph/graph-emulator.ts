@@ -50,7 +50,10 @@ function buildRoutes(state: EmulatorState, control: GraphControl): Route[] {
       }
       state.faults.inFlight++;
       try {
-        state.identity.authenticate(typeof ctx.headers.authorization === 'string' ? ctx.headers.authorization : undefined, write);
+        state.identity.authenticate(
+          typeof ctx.headers.authorization === 'string' ? ctx.headers.authorization : undefined,
+          write,
+        );
         const reply = await handler(ctx);
         record.status = 'status' in reply ? reply.status : -1;
         return reply;

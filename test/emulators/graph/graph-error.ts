@@ -27,4 +27,5 @@ export function errorBody(code: string, message: string, extra: Record<string, u
 export const notFound = (what = 'The specified object was not found in the store.') =>
   new GraphError(404, 'ErrorItemNotFound', what);
 
-export const badRequest = (message: string, code = 'ErrorInvalidRequest') => new GraphError(400, code, message);
+export const badRequest = (message: string, code = 'ErrorInvalidRequest') =>
+  new GraphError(400, code, message);

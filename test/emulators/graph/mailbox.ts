@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Temporal } from 'temporal-polyfill';
-import { type EventFields, type EventInput, type ExtendedProperty } from './event-input.js';
+import type { Temporal } from 'temporal-polyfill';
+import type { EventFields, EventInput, ExtendedProperty } from './event-input.js';
 import { badRequest, GraphError, notFound } from './graph-error.js';
 import { type ItemKey, newChangeKey, newEventKey } from './ids.js';
-import { occurrenceDates, type PatternedRecurrence, RecurrenceError, validateRecurrence } from './recurrence.js';
-import { ianaOf, instantOfWall, isMidnight, toInstant, wallOf } from './times.js';
+import { occurrenceAt, occurrencesOf, overlaps, wholeInstance } from './instances.js';
+import { type PatternedRecurrence, RecurrenceError, validateRecurrence } from './recurrence.js';
+import { isMidnight, toInstant, wallOf } from './times.js';
 
 export type Calendar = { id: string; name: string; hexColor: string; isDefault: boolean; changeKey: string };
 
@@ -44,7 +45,12 @@ export type Instance = {
   modified: number;
 };
 
-export type Change = { calendarId: string; key: ItemKey; changeType: 'created' | 'updated' | 'deleted'; changeKey: string | null };
+export type Change = {
+  calendarId: string;
+  key: ItemKey;
+  changeType: 'created' | 'updated' | 'deleted';
+  changeKey: string | null;
+};
 
 export type Precondition = string | null;
 
@@ -64,10 +70,6 @@ const DEFAULT_FIELDS: Omit<EventFields, 'start' | 'end'> = {
 };
 
 const TIME_FIELDS = ['start', 'end', 'isAllDay'] as const;
-
-function overlaps(start: number, end: number, from: number, to: number): boolean {
-  return start < to && (end > from || (start === end && start >= from));
-}
 
 /** Exchange's GlobalObjectId as Graph shows it: hex, unique per item. */
 function newICalUId(): string {
@@ -113,22 +115,31 @@ export class Mailbox {
 
   deleteCalendar(id: string): void {
     const calendar = this.calendar(id);
-    if (calendar.isDefault) throw new GraphError(400, 'ErrorCannotDeleteObject', 'The default calendar cannot be deleted.');
+    if (calendar.isDefault)
+      throw new GraphError(400, 'ErrorCannotDeleteObject', 'The default calendar cannot be deleted.');
     for (const event of [...this.events.values()]) if (event.calendarId === id) this.#remove(event);
     this.calendars.delete(id);
   }
 
-  createEvent(calendarId: string, input: EventInput, extra: { iCalUId?: string } = {}): { event: StoredEvent; created: boolean } {
+  createEvent(
+    calendarId: string,
+    input: EventInput,
+    extra: { iCalUId?: string } = {},
+  ): { event: StoredEvent; created: boolean } {
     const calendar = this.calendar(calendarId);
     const now = this.clock();
     if (input.transactionId) {
       const earlier = [...this.events.values()].find(
-        (e) => e.calendarId === calendar.id && e.transactionId === input.transactionId && now - e.created < this.transactionIdWindowMs,
+        (e) =>
+          e.calendarId === calendar.id &&
+          e.transactionId === input.transactionId &&
+          now - e.created < this.transactionIdWindowMs,
       );
       if (earlier) return { event: earlier, created: false };
     }
     const { start, end } = input.fields;
-    if (!start || !end) throw badRequest('An event needs a start and an end.', 'ErrorPropertyValidationFailure');
+    if (!start || !end)
+      throw badRequest('An event needs a start and an end.', 'ErrorPropertyValidationFailure');
     const changeKey = newChangeKey();
     const event: StoredEvent = {
       ...DEFAULT_FIELDS,
@@ -160,8 +171,11 @@ export class Mailbox {
   instance(key: ItemKey, calendarId: string | null = null): Instance {
     const event = this.events.get(key.eventId);
     if (!event || (calendarId !== null && event.calendarId !== calendarId)) throw notFound();
-    if (key.originalStart === null) return this.#whole(event);
-    const found = event.recurrence && !event.cancelled.has(key.originalStart) ? this.#occurrenceAt(event, key.originalStart) : null;
+    if (key.originalStart === null) return wholeInstance(event);
+    const found =
+      event.recurrence && !event.cancelled.has(key.originalStart)
+        ? occurrenceAt(event, key.originalStart)
+        : null;
     if (!found) throw notFound();
     return found;
   }
@@ -177,7 +191,11 @@ export class Mailbox {
     if (key.originalStart !== null) {
       if (input.recurrence !== undefined) throw badRequest('An occurrence cannot carry a recurrence.');
       const previous = event.exceptions.get(key.originalStart);
-      const exception = { fields: { ...previous?.fields, ...input.fields }, changeKey: newChangeKey(), modified: now };
+      const exception = {
+        fields: { ...previous?.fields, ...input.fields },
+        changeKey: newChangeKey(),
+        modified: now,
+      };
       const merged = { ...event, ...exception.fields };
       this.#checkTimes(merged);
       event.exceptions.set(key.originalStart, exception);
@@ -206,7 +224,7 @@ export class Mailbox {
     Object.assign(event, next);
     this.#touch(event, true);
     this.#emit(event, key, 'updated', event.changeKey);
-    return this.#whole(event);
+    return wholeInstance(event);
   }
 
   deleteEvent(key: ItemKey, ifMatch: Precondition): void {
@@ -237,7 +255,7 @@ export class Mailbox {
   /** Singles and series masters of a calendar (what /events lists). */
   items(calendarId: string): Instance[] {
     const id = this.calendar(calendarId).id;
-    return [...this.events.values()].filter((e) => e.calendarId === id).map((e) => this.#whole(e));
+    return [...this.events.values()].filter((e) => e.calendarId === id).map((e) => wholeInstance(e));
   }
 
   /** Singles, occurrences and exceptions overlapping [from, to) (what calendarView lists). */
@@ -249,72 +267,11 @@ export class Mailbox {
         if (overlaps(whole.start, whole.end, from, to)) out.push(whole);
         continue;
       }
-      const instances = this.#occurrences(event, to).filter((i) => overlaps(i.start, i.end, from, to));
+      const instances = occurrencesOf(event, to).filter((i) => overlaps(i.start, i.end, from, to));
       if (withMasters && instances.length > 0) out.push(whole);
       out.push(...instances);
     }
     return out.sort((a, b) => a.start - b.start || a.end - b.end);
-  }
-
-  #whole(event: StoredEvent): Instance {
-    const days = event.isAllDay ? { start: wallOf(event.start).toPlainDate(), end: wallOf(event.end).toPlainDate() } : null;
-    return {
-      key: { eventId: event.id, originalStart: null },
-      event,
-      type: event.recurrence ? 'seriesMaster' : 'singleInstance',
-      fields: event,
-      start: toInstant(event.start),
-      end: toInstant(event.end),
-      days,
-      changeKey: event.changeKey,
-      modified: event.modified,
-    };
-  }
-
-  #occurrenceAt(event: StoredEvent, originalStart: number): Instance | null {
-    const until = Temporal.Instant.fromEpochMilliseconds(originalStart).toZonedDateTimeISO('UTC').toPlainDate().add({ days: 2 });
-    return this.#occurrences(event, originalStart + 1, until).find((i) => i.key.originalStart === originalStart) ?? null;
-  }
-
-  /** Every occurrence starting before `to` (exceptions at their moved times), cancelled ones left out. */
-  #occurrences(event: StoredEvent, to: number, untilDate?: Temporal.PlainDate): Instance[] {
-    const recurrence = event.recurrence!;
-    const zone = event.isAllDay ? event.start.timeZone : (recurrence.range.recurrenceTimeZone ?? event.start.timeZone);
-    const first = event.isAllDay
-      ? wallOf(event.start)
-      : Temporal.Instant.fromEpochMilliseconds(toInstant(event.start)).toZonedDateTimeISO(ianaOf(zone)).toPlainDateTime();
-    const length = toInstant(event.end) - toInstant(event.start);
-    const spanDays = event.isAllDay ? wallOf(event.start).toPlainDate().until(wallOf(event.end).toPlainDate()).days : 0;
-    const until = untilDate ?? Temporal.Instant.fromEpochMilliseconds(to).toZonedDateTimeISO('UTC').toPlainDate().add({ days: 2 });
-    const out: Instance[] = [];
-    for (const date of occurrenceDates(recurrence, until)) {
-      const originalStart = instantOfWall(date.toPlainDateTime(first.toPlainTime()), zone);
-      if (event.cancelled.has(originalStart)) continue;
-      const exception = event.exceptions.get(originalStart);
-      const fields: EventFields = exception ? { ...event, ...exception.fields } : event;
-      let start = originalStart;
-      let end = originalStart + length;
-      let days: Instance['days'] = event.isAllDay ? { start: date, end: date.add({ days: spanDays }) } : null;
-      if (exception?.fields.start || exception?.fields.end) {
-        start = toInstant(fields.start);
-        end = toInstant(fields.end);
-        days = fields.isAllDay ? { start: wallOf(fields.start).toPlainDate(), end: wallOf(fields.end).toPlainDate() } : null;
-      } else if (days) {
-        end = instantOfWall(days.end.toPlainDateTime({ hour: 0 }), zone);
-      }
-      out.push({
-        key: { eventId: event.id, originalStart },
-        event,
-        type: exception ? 'exception' : 'occurrence',
-        fields,
-        start,
-        end,
-        days,
-        changeKey: exception?.changeKey ?? event.seriesChangeKey,
-        modified: exception?.modified ?? event.modified,
-      });
-    }
-    return out.filter((i) => i.start < to || i.type === 'exception');
   }
 
   #recurrence(event: StoredEvent, input: EventInput): PatternedRecurrence | null {
@@ -370,6 +327,7 @@ export class Mailbox {
   }
 
   #emit(event: StoredEvent, key: ItemKey, changeType: Change['changeType'], changeKey: string | null): void {
-    for (const listener of this.listeners) listener({ calendarId: event.calendarId, key, changeType, changeKey });
+    for (const listener of this.listeners)
+      listener({ calendarId: event.calendarId, key, changeType, changeKey });
   }
 }

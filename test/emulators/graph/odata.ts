@@ -65,7 +65,8 @@ function clause(text: string): Predicate {
   if (any) {
     const id = unquote(any[2]!).toLowerCase();
     const value = any[3] === undefined ? null : unquote(any[3]);
-    return (i) => i.event.extended.some((p) => p.id.toLowerCase() === id && (value === null || p.value === value));
+    return (i) =>
+      i.event.extended.some((p) => p.id.toLowerCase() === id && (value === null || p.value === value));
   }
   const eq = new RegExp(`^(\\w+)\\s+eq\\s+${STRING}$`, 'i').exec(trimmed);
   const read = eq ? PROPERTY_FILTERS[eq[1]!.toLowerCase()] : undefined;

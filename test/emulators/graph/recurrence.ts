@@ -22,7 +22,14 @@ export class RecurrenceError extends Error {}
 
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 const INDEXES = ['first', 'second', 'third', 'fourth', 'last'];
-const PATTERNS = ['daily', 'weekly', 'absoluteMonthly', 'relativeMonthly', 'absoluteYearly', 'relativeYearly'];
+const PATTERNS = [
+  'daily',
+  'weekly',
+  'absoluteMonthly',
+  'relativeMonthly',
+  'absoluteYearly',
+  'relativeYearly',
+];
 const RANGES = ['endDate', 'noEnd', 'numbered'];
 /** Upper bound on pattern periods walked, whatever the range says. */
 const MAX_PERIODS = 50_000;
@@ -32,7 +39,8 @@ function fail(message: string): never {
 }
 
 function oneOf(value: unknown, allowed: string[], field: string): string {
-  const found = typeof value === 'string' ? allowed.find((a) => a.toLowerCase() === value.toLowerCase()) : null;
+  const found =
+    typeof value === 'string' ? allowed.find((a) => a.toLowerCase() === value.toLowerCase()) : null;
   return found ?? fail(`${field} must be one of ${allowed.join(', ')}`);
 }
 
@@ -68,11 +76,13 @@ export function validateRecurrence(value: unknown, eventStartDate: string): Patt
     if (!Array.isArray(days) || days.length === 0) fail(`pattern.daysOfWeek is required for ${type}`);
     out.daysOfWeek = days.map((d) => oneOf(d, WEEKDAYS, 'pattern.daysOfWeek'));
   }
-  if (type === 'weekly') out.firstDayOfWeek = oneOf(pattern.firstDayOfWeek ?? 'sunday', WEEKDAYS, 'firstDayOfWeek');
+  if (type === 'weekly')
+    out.firstDayOfWeek = oneOf(pattern.firstDayOfWeek ?? 'sunday', WEEKDAYS, 'firstDayOfWeek');
   if (type === 'absoluteMonthly' || type === 'absoluteYearly') {
     out.dayOfMonth = intIn(pattern.dayOfMonth, 1, 31, 'pattern.dayOfMonth');
   }
-  if (type === 'absoluteYearly' || type === 'relativeYearly') out.month = intIn(pattern.month, 1, 12, 'pattern.month');
+  if (type === 'absoluteYearly' || type === 'relativeYearly')
+    out.month = intIn(pattern.month, 1, 12, 'pattern.month');
   if (type === 'relativeMonthly' || type === 'relativeYearly') {
     out.index = oneOf(pattern.index ?? 'first', INDEXES, 'pattern.index');
   }
@@ -100,7 +110,11 @@ function clampDay(yearMonth: Temporal.PlainYearMonth, day: number): Temporal.Pla
 }
 
 /** The index-th (first..fourth, last) day of the month that falls on one of `days`. */
-function relativeDay(yearMonth: Temporal.PlainYearMonth, days: string[], index: string): Temporal.PlainDate | null {
+function relativeDay(
+  yearMonth: Temporal.PlainYearMonth,
+  days: string[],
+  index: string,
+): Temporal.PlainDate | null {
   const wanted = new Set(days.map(dow));
   const matching: Temporal.PlainDate[] = [];
   for (let day = 1; day <= yearMonth.daysInMonth; day++) {
@@ -111,7 +125,11 @@ function relativeDay(yearMonth: Temporal.PlainYearMonth, days: string[], index: 
 }
 
 /** Candidate dates of one pattern period, in order. */
-function periodDates(pattern: RecurrencePattern, start: Temporal.PlainDate, period: number): Temporal.PlainDate[] {
+function periodDates(
+  pattern: RecurrencePattern,
+  start: Temporal.PlainDate,
+  period: number,
+): Temporal.PlainDate[] {
   const step = period * pattern.interval;
   switch (pattern.type) {
     case 'daily':
@@ -120,12 +138,18 @@ function periodDates(pattern: RecurrencePattern, start: Temporal.PlainDate, peri
       const first = dow(pattern.firstDayOfWeek ?? 'sunday');
       const weekStart = start.subtract({ days: (start.dayOfWeek - first + 7) % 7 }).add({ weeks: step });
       const days = new Set((pattern.daysOfWeek ?? []).map(dow));
-      return [0, 1, 2, 3, 4, 5, 6].map((i) => weekStart.add({ days: i })).filter((d) => days.has(d.dayOfWeek));
+      return [0, 1, 2, 3, 4, 5, 6]
+        .map((i) => weekStart.add({ days: i }))
+        .filter((d) => days.has(d.dayOfWeek));
     }
     case 'absoluteMonthly':
       return [clampDay(start.toPlainYearMonth().add({ months: step }), pattern.dayOfMonth ?? 1)];
     case 'relativeMonthly': {
-      const found = relativeDay(start.toPlainYearMonth().add({ months: step }), pattern.daysOfWeek ?? [], pattern.index ?? 'first');
+      const found = relativeDay(
+        start.toPlainYearMonth().add({ months: step }),
+        pattern.daysOfWeek ?? [],
+        pattern.index ?? 'first',
+      );
       return found ? [found] : [];
     }
     case 'absoluteYearly': {
@@ -141,7 +165,10 @@ function periodDates(pattern: RecurrencePattern, start: Temporal.PlainDate, peri
 }
 
 /** Occurrence dates from the range start, up to and including `until` (or the range's own end). */
-export function* occurrenceDates(recurrence: PatternedRecurrence, until: Temporal.PlainDate): Generator<Temporal.PlainDate> {
+export function* occurrenceDates(
+  recurrence: PatternedRecurrence,
+  until: Temporal.PlainDate,
+): Generator<Temporal.PlainDate> {
   const { pattern, range } = recurrence;
   const start = Temporal.PlainDate.from(range.startDate);
   const end = range.endDate ? Temporal.PlainDate.from(range.endDate) : null;

@@ -15,7 +15,8 @@ function bound(value: unknown, field: string): number {
   try {
     return toInstant(value as DateTimeTimeZone);
   } catch (error) {
-    if (error instanceof TimeError || error instanceof TypeError) throw badRequest(`${field} is not a dateTimeTimeZone.`);
+    if (error instanceof TimeError || error instanceof TypeError)
+      throw badRequest(`${field} is not a dateTimeTimeZone.`);
     throw error;
   }
 }
@@ -38,19 +39,23 @@ export function getSchedule(mailbox: Mailbox, body: unknown, zone: string | null
         scheduleId,
         availabilityView: '',
         scheduleItems: [],
-        error: { message: `Mailbox ${String(scheduleId)} was not found.`, responseCode: 'ErrorMailRecipientNotFound' },
+        error: {
+          message: `Mailbox ${String(scheduleId)} was not found.`,
+          responseCode: 'ErrorMailRecipientNotFound',
+        },
       };
     }
-    const items = mailbox
-      .instancesIn('primary', start, end)
-      .filter((i) => !i.fields.isCancelled);
+    const items = mailbox.instancesIn('primary', start, end).filter((i) => !i.fields.isCancelled);
     const slots: number[] = [];
     for (let at = start; at < end; at += interval * 60_000) {
       const slotEnd = Math.min(end, at + interval * 60_000);
       let digit = 0;
       for (const item of items) {
         if (item.start >= slotEnd || item.end <= at) continue;
-        const d = item.fields.showAs === 'workingElsewhere' ? scheduleOptions.workingElsewhereDigit : (DIGITS[item.fields.showAs] ?? 2);
+        const d =
+          item.fields.showAs === 'workingElsewhere'
+            ? scheduleOptions.workingElsewhereDigit
+            : (DIGITS[item.fields.showAs] ?? 2);
         digit = Math.max(digit, d);
       }
       slots.push(digit);
@@ -74,5 +79,9 @@ export function getSchedule(mailbox: Mailbox, body: unknown, zone: string | null
       },
     };
   });
-  return { '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)', value };
+  return {
+    '@odata.context':
+      'https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)',
+    value,
+  };
 }

@@ -24,8 +24,7 @@ export type Ctx = {
 };
 
 export type Reply =
-  | { status: number; json?: unknown; text?: string; headers?: Record<string, string> }
-  | { hang: true };
+  { status: number; json?: unknown; text?: string; headers?: Record<string, string> } | { hang: true };
 
 export type Handler = (ctx: Ctx) => Reply | Promise<Reply>;
 export type Route = { method: string; pattern: RegExp; handler: Handler };
@@ -58,7 +57,8 @@ function send(response: http.ServerResponse, reply: Exclude<Reply, { hang: true 
   let body = '';
   if (reply.json !== undefined) {
     body = JSON.stringify(reply.json);
-    headers['content-type'] ??= 'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8';
+    headers['content-type'] ??=
+      'application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8';
   } else if (reply.text !== undefined) {
     body = reply.text;
     headers['content-type'] ??= 'text/plain; charset=utf-8';
@@ -88,9 +88,13 @@ export async function serve(routes: () => Route[], port = 0): Promise<RunningSer
         const path = url.pathname.replace(/\/+$/, '') || '/';
         let reply: Reply;
         try {
-          if (size > MAX_BODY) throw new GraphError(413, 'RequestEntityTooLarge', 'The request body is too large.');
-          const found = routes().find((r) => (r.method === method || r.method === '*') && r.pattern.test(path));
-          if (!found) throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${path}'.`);
+          if (size > MAX_BODY)
+            throw new GraphError(413, 'RequestEntityTooLarge', 'The request body is too large.');
+          const found = routes().find(
+            (r) => (r.method === method || r.method === '*') && r.pattern.test(path),
+          );
+          if (!found)
+            throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${path}'.`);
           const body = Buffer.concat(chunks).toString('utf8');
           const ctx: Ctx = {
             method,

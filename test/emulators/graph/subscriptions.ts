@@ -79,7 +79,8 @@ export class Subscriptions {
 
   get(id: string): Subscription {
     const sub = this.#subs.get(id);
-    if (!sub || !this.#live(sub)) throw new GraphError(404, 'ResourceNotFound', `The object '${id}' was not found.`);
+    if (!sub || !this.#live(sub))
+      throw new GraphError(404, 'ResourceNotFound', `The object '${id}' was not found.`);
     return sub;
   }
 
@@ -91,11 +92,14 @@ export class Subscriptions {
     }
     const notificationUrl = this.#url(body.notificationUrl, 'notificationUrl');
     const lifecycleNotificationUrl =
-      body.lifecycleNotificationUrl == null ? null : this.#url(body.lifecycleNotificationUrl, 'lifecycleNotificationUrl');
+      body.lifecycleNotificationUrl == null
+        ? null
+        : this.#url(body.lifecycleNotificationUrl, 'lifecycleNotificationUrl');
     const resource = typeof body.resource === 'string' ? body.resource : '';
     const calendarId = this.#calendarOf(resource);
     const clientState = typeof body.clientState === 'string' ? body.clientState : null;
-    if (clientState !== null && clientState.length > 128) throw badRequest('clientState is longer than 128 characters.', 'InvalidRequest');
+    if (clientState !== null && clientState.length > 128)
+      throw badRequest('clientState is longer than 128 characters.', 'InvalidRequest');
     const expiresAt = this.#expiration(body.expirationDateTime);
     await this.#validate(notificationUrl);
     if (lifecycleNotificationUrl !== null) await this.#validate(lifecycleNotificationUrl);
@@ -229,11 +233,22 @@ export class Subscriptions {
     const token = `Validation: Testing client application reachability for subscription Request-Id: ${randomUUID()}`;
     const target = new URL(url);
     if (!LOOPBACK.has(target.hostname)) {
-      this.deliveries.push({ kind: 'validation', url, attempt: 1, status: null, outcome: 'refused', body: token });
-      throw badRequest('Subscription validation request failed. The emulator only calls loopback addresses.', 'InvalidRequest');
+      this.deliveries.push({
+        kind: 'validation',
+        url,
+        attempt: 1,
+        status: null,
+        outcome: 'refused',
+        body: token,
+      });
+      throw badRequest(
+        'Subscription validation request failed. The emulator only calls loopback addresses.',
+        'InvalidRequest',
+      );
     }
     target.searchParams.append('validationToken', token);
-    const failed = (why: string) => badRequest(`Subscription validation request failed. ${why}`, 'InvalidRequest');
+    const failed = (why: string) =>
+      badRequest(`Subscription validation request failed. ${why}`, 'InvalidRequest');
     let status: number | null = null;
     try {
       const response = await fetch(target, {
@@ -243,8 +258,16 @@ export class Subscriptions {
       });
       status = response.status;
       const text = await response.text();
-      this.deliveries.push({ kind: 'validation', url, attempt: 1, status, outcome: 'delivered', body: token });
-      if (status !== 200) throw failed('Notification endpoint must respond with 200 OK to validation request.');
+      this.deliveries.push({
+        kind: 'validation',
+        url,
+        attempt: 1,
+        status,
+        outcome: 'delivered',
+        body: token,
+      });
+      if (status !== 200)
+        throw failed('Notification endpoint must respond with 200 OK to validation request.');
       if (!(response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/plain')) {
         throw failed('Must respond with a text/plain content type.');
       }
@@ -252,13 +275,16 @@ export class Subscriptions {
     } catch (error) {
       if (error instanceof GraphError) throw error;
       this.deliveries.push({ kind: 'validation', url, attempt: 1, status, outcome: 'failed', body: token });
-      throw failed(`The request to ${url} failed: ${(error as Error).name === 'TimeoutError' ? 'timed out' : String(error)}.`);
+      throw failed(
+        `The request to ${url} failed: ${(error as Error).name === 'TimeoutError' ? 'timed out' : String(error)}.`,
+      );
     }
   }
 
   #onChange(change: Change): void {
     for (const sub of this.list()) {
-      if (sub.calendarId !== change.calendarId || !sub.changeType.split(',').includes(change.changeType)) continue;
+      if (sub.calendarId !== change.calendarId || !sub.changeType.split(',').includes(change.changeType))
+        continue;
       const id = encodeId(change.key, change.calendarId, sub.immutable);
       const resource = `Users/${this.mailbox.userId}/Events/${id}`;
       const notification = {
@@ -291,7 +317,9 @@ export class Subscriptions {
   async #deliver(url: string, body: unknown, attempt: number): Promise<void> {
     const result = await this.#post('notification', url, body, attempt);
     if (result.outcome !== 'failed' || attempt >= this.options.maxDeliveryAttempts) return;
-    this.#later(this.options.retryDelayMs * attempt, () => this.#track(this.#deliver(url, body, attempt + 1)));
+    this.#later(this.options.retryDelayMs * attempt, () =>
+      this.#track(this.#deliver(url, body, attempt + 1)),
+    );
   }
 
   async #post(kind: Delivery['kind'], url: string, body: unknown, attempt: number): Promise<Delivery> {

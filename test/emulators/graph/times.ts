@@ -47,7 +47,9 @@ function graphText(wall: Temporal.PlainDateTime): string {
 
 /** An instant as Graph answers it: the wall time in `zone` (a name as the client spelled it). */
 export function fromInstant(epochMs: number, zone: string): DateTimeTimeZone {
-  const wall = Temporal.Instant.fromEpochMilliseconds(epochMs).toZonedDateTimeISO(ianaOf(zone)).toPlainDateTime();
+  const wall = Temporal.Instant.fromEpochMilliseconds(epochMs)
+    .toZonedDateTimeISO(ianaOf(zone))
+    .toPlainDateTime();
   return { dateTime: graphText(wall), timeZone: zone };
 }
 
