@@ -59,7 +59,7 @@ async function openShared(config: Config): Promise<Shared> {
     secretBox,
     guard,
     http,
-    connectors: createConnectors(http),
+    connectors: createConnectors(http, { google: config.google, outlook: config.outlook }),
     metrics: createMetrics({ processMetrics: true }),
   };
 }

@@ -5,6 +5,8 @@ import { validationError, validationErrors, type FieldError } from '../services/
 import { discoverCalendars, type DiscoveredCalendar } from './caldav/caldav-discovery.js';
 import { CalDavProvider } from './caldav/caldav-provider.js';
 import { IcsFeedProvider } from './ics/ics-feed-provider.js';
+import { GoogleCalendarProvider } from './google/google-provider.js';
+import { OutlookCalendarProvider } from './outlook/outlook-provider.js';
 import { OAuthClient, type OAuthEndpoints } from './oauth/oauth-client.js';
 import type { AccessTokenSource, CalendarProvider } from '../domain/calendar-provider.js';
 import type { OAuthCredentials } from '../services/calendar-tokens.js';
@@ -132,6 +134,63 @@ export function oauthConnector(http: GuardedHttp, options: OAuthConnectorOptions
   };
 }
 
-export function createConnectors(http: GuardedHttp, options: ConnectorOptions = {}): Connectors {
-  return { caldav: caldavConnector(http, options), ics: icsConnector(http, options) };
+/** Where the OAuth providers are reached (config.ts: SCHED_GOOGLE_*, SCHED_OUTLOOK_*). */
+export type OAuthProviderSettings = {
+  apiUrl: string;
+  authUrl: string;
+  tokenUrl: string;
+  revokeUrl: string | undefined;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+};
+
+/** Least privilege: events only, not calendar settings or sharing. */
+export const GOOGLE_SCOPES = ['https://www.googleapis.com/auth/calendar.events'];
+export const OUTLOOK_SCOPES = ['offline_access', 'Calendars.ReadWrite'];
+
+export function googleConnector(
+  http: GuardedHttp,
+  settings: OAuthProviderSettings,
+  options: ConnectorOptions = {},
+) {
+  return oauthConnector(http, {
+    endpoints: {
+      ...settings,
+      scopes: GOOGLE_SCOPES,
+      // A refresh token comes only with offline access, and only on a fresh consent.
+      authParams: { access_type: 'offline', prompt: 'consent', include_granted_scopes: 'true' },
+    },
+    open: (calendarId, tokens) =>
+      new GoogleCalendarProvider({ http, apiUrl: settings.apiUrl, calendarId, tokens, ...options }),
+  });
+}
+
+export function outlookConnector(
+  http: GuardedHttp,
+  settings: OAuthProviderSettings,
+  options: ConnectorOptions = {},
+) {
+  return oauthConnector(http, {
+    endpoints: {
+      ...settings,
+      revokeUrl: undefined,
+      scopes: OUTLOOK_SCOPES,
+      authParams: { response_mode: 'query' },
+    },
+    open: (calendarId, tokens) =>
+      new OutlookCalendarProvider({ http, apiUrl: settings.apiUrl, calendarId, tokens, ...options }),
+  });
+}
+
+export function createConnectors(
+  http: GuardedHttp,
+  options: ConnectorOptions & { google?: OAuthProviderSettings; outlook?: OAuthProviderSettings } = {},
+): Connectors {
+  const { google, outlook, ...common } = options;
+  return {
+    caldav: caldavConnector(http, common),
+    ics: icsConnector(http, common),
+    ...(google ? { google: googleConnector(http, google, common) } : {}),
+    ...(outlook ? { outlook: outlookConnector(http, outlook, common) } : {}),
+  };
 }

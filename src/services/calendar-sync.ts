@@ -82,6 +82,17 @@ export async function syncConnection(
   const connection = await claimLease(deps, connectionId, options.wait ?? false);
   const stats: SyncStats = { fetched: 0, created: 0, updated: 0, deleted: 0, pushed: 0, conflicts: 0 };
   let cursor = connection.sync_cursor;
+  // A long first sync keeps its lease; only a process that died lets it run out.
+  const heartbeat = setInterval(() => {
+    deps.db
+      .updateTable('calendar_connections')
+      .set({ sync_lease_until: new Date(deps.clock() + LEASE_MS) })
+      .where('connection_id', '=', connectionId)
+      .where('sync_lease_until', 'is not', null)
+      .execute()
+      .catch(() => undefined);
+  }, LEASE_MS / 5);
+  heartbeat.unref();
   try {
     const resource = await deps.db
       .selectFrom('resources')
@@ -103,13 +114,16 @@ export async function syncConnection(
     if (connection.direction !== 'push') cursor = await pull(context);
     if (pushes && context.pushAgain) await pushPending(context);
     await keepExpansionCurrent(context);
-    await recordSuccess(context, cursor);
+    // Under the lease, so two processes never open two channels for one connection.
     await ensureWatch(deps, connection, context.provider, options.log);
+    await recordSuccess(context, cursor);
     return stats;
   } catch (error) {
     await recordFailure(deps, connection, error);
     if (error instanceof ProviderError) throw providerFailure(error, connection.provider);
     throw error;
+  } finally {
+    clearInterval(heartbeat);
   }
 }
 

@@ -383,3 +383,33 @@ describe('Google push channels against the emulator', () => {
     expect(refused).toMatchObject({ code: 'REJECTED', details: { status: 400 } });
   });
 });
+
+describe('parseGoogleNotification', () => {
+  const headers = {
+    'x-goog-channel-id': 'c-1',
+    'x-goog-channel-token': 'tok',
+    'x-goog-resource-id': 'r-1',
+    'x-goog-resource-state': 'exists',
+    'x-goog-message-number': '17',
+    'x-goog-channel-expiration': 'Tue, 19 Nov 2030 01:13:52 GMT',
+  };
+
+  it('reads the headers in any case and refuses incomplete or malformed ones', () => {
+    expect(parseGoogleNotification({ ...headers, 'X-Goog-Channel-ID': ['c-1'] })).toEqual({
+      channelId: 'c-1',
+      token: 'tok',
+      resourceId: 'r-1',
+      state: 'exists',
+      messageNumber: 17,
+      resourceUri: null,
+      expiresAt: Date.UTC(2030, 10, 19, 1, 13, 52),
+    });
+    expect(parseGoogleNotification({ ...headers, 'x-goog-channel-token': undefined })?.token).toBeNull();
+    expect(parseGoogleNotification({ ...headers, 'x-goog-resource-state': 'changed' })).toBeNull();
+    expect(parseGoogleNotification({ ...headers, 'x-goog-message-number': '1e3' })).toBeNull();
+    expect(parseGoogleNotification({ ...headers, 'x-goog-resource-id': '' })).toBeNull();
+    const parsed = parseGoogleNotification(headers)!;
+    expect(matchesGoogleChannel(parsed, { id: 'c-1', resourceId: 'r-1', secret: 'tok' })).toBe(true);
+    expect(matchesGoogleChannel(parsed, { id: 'c-1', resourceId: null, secret: 'tok' })).toBe(false);
+  });
+});

@@ -424,6 +424,10 @@ describe('Outlook provider on the Graph emulator', () => {
         { subscriptionId: channel.id, clientState: watch.secret, lifecycleEvent: 'reauthorizationRequired' },
       ]);
       expect(parseGraphNotifications(hook.body)).toBeNull();
+      for (const junk of ['not json', { value: [{}] }, { value: 'x' }, null]) {
+        expect(parseGraphNotifications(junk)).toBeNull();
+        expect(parseGraphLifecycle(junk)).toBeNull();
+      }
       await emulator.control.sendLifecycle(channel.id, 'subscriptionRemoved');
       const again = await provider.renewWatch(channel, watch);
       expect(again.id).not.toBe(channel.id);

@@ -59,6 +59,7 @@ export class GoogleEventsApi {
 
   /** events.get; null when it does not exist. Cancelled (deleted) events are returned as they are. */
   async get(id: string): Promise<GoogleEvent | null> {
+    if (id === '') return null;
     const answer = await this.client.call<GoogleEvent>('GET', this.eventPath(id), { accept: [404, 410] });
     return answer.status === 200 ? answer.body : null;
   }

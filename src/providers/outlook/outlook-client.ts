@@ -55,9 +55,11 @@ export class OutlookClient {
     const url = this.#resolve(request);
     let waited = 0;
     let attempt = 0;
+    let refreshed = false;
     let forceRefresh = false;
     for (;;) {
       const token = await this.options.tokens.get(forceRefresh ? { forceRefresh: true } : undefined);
+      forceRefresh = false;
       const response = await this.options.http.request({
         method: request.method,
         url,
@@ -73,11 +75,11 @@ export class OutlookClient {
         maxRedirects: 0,
       });
       if (response.status === 401) {
-        if (forceRefresh) throw graphError(parse(response), `${request.method} ${url}`);
+        if (refreshed) throw graphError(parse(response), `${request.method} ${url}`);
+        refreshed = true;
         forceRefresh = true;
         continue;
       }
-      forceRefresh = false;
       if (RETRIED.has(response.status)) {
         const wait = parseRetryAfter(response.headers['retry-after']) ?? FIRST_BACKOFF_MS * 2 ** attempt;
         if (waited + wait <= this.#budget) {

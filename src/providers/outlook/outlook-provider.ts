@@ -61,7 +61,8 @@ const EXPAND = `singleValueExtendedProperties($filter=id eq '${BOOKING_PROPERTY_
 
 const odataString = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
-function readCursor(text: string | null, calendarId: string): Cursor | null {
+/** The stored cursor, or null when it is missing, not ours, or for another calendar or API. */
+function readCursor(text: string | null, calendarId: string, apiUrl: string): Cursor | null {
   if (text === null) return null;
   try {
     const value = JSON.parse(text) as Partial<Cursor> | null;
@@ -70,7 +71,8 @@ function readCursor(text: string | null, calendarId: string): Cursor | null {
       value.c === calendarId &&
       typeof value.s === 'number' &&
       typeof value.e === 'number' &&
-      typeof value.d === 'string'
+      typeof value.d === 'string' &&
+      value.d.startsWith(apiUrl)
     ) {
       return value as Cursor;
     }
@@ -89,6 +91,7 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
   readonly capabilities: ProviderCapabilities = { write: true, incremental: true, push: true };
   readonly #client: OutlookClient;
   readonly #calendarId: string;
+  readonly #apiUrl: string;
   readonly #window: { pastDays: number; futureDays: number };
   readonly #pageSize: number;
   readonly #now: () => number;
@@ -97,6 +100,7 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
   constructor(options: OutlookProviderOptions) {
     this.#client = new OutlookClient(options);
     this.#calendarId = options.calendarId;
+    this.#apiUrl = options.apiUrl.replace(/\/+$/, '');
     this.#window = options.window ?? DEFAULT_WINDOW;
     this.#pageSize = options.pageSize ?? 100;
     this.#now = options.now ?? Date.now;
@@ -124,7 +128,7 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
   }
 
   async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
-    const state = readCursor(cursor, this.#calendarId);
+    const state = readCursor(cursor, this.#calendarId, this.#apiUrl);
     const now = this.#now();
     const renewBefore = now + this.#window.futureDays * RENEW_AT_SHARE * DAY_MS;
     if (state && state.e >= renewBefore) {

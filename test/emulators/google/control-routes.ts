@@ -99,7 +99,8 @@ function route(ctx: ControlContext, method: string, path: string, body: string):
     case 'POST /tokens/revoke-refresh':
       return ok({ revoked: oauth.revokeRefreshTokens() });
     case 'PUT /oauth': {
-      pickKnown<OAuthSettings>(oauth.settings, object(body));
+      const { clientId: _fixed, ...changes } = object(body);
+      pickKnown<OAuthSettings>(oauth.settings, changes);
       const { clientSecret: _secret, ...visible } = oauth.settings;
       return ok(visible);
     }
