@@ -1,10 +1,11 @@
+import net from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { type App, buildApp } from '../../src/http/build-app.js';
 import { randomBytes } from 'node:crypto';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/jobs/webhook-dispatcher.js';
 import { OutboundGuard } from '../../src/net/outbound-guard.js';
 import { GuardedHttp } from '../../src/net/guarded-http.js';
-import { createConnectors } from '../../src/providers/connectors.js';
+import { createConnectors, type OAuthProviderSettings } from '../../src/providers/connectors.js';
 import type { CalendarDeps } from '../../src/services/calendar-connections.js';
 import { SecretBox } from '../../src/security/secret-box.js';
 import { createBootstrapKey } from '../../src/services/api-keys.js';
@@ -48,19 +49,40 @@ export type TestApp = {
   http: GuardedHttp;
   /** What the calendar services and the sync worker run with, on this app's database and clock. */
   calendarDeps: CalendarDeps;
+  /** Where the app listens when started with listenPort. */
+  publicUrl: string | undefined;
   /** A webhook dispatcher on this app's database and clock; the caller stops it. */
   dispatcher(options?: Partial<WebhookDispatcherOptions>): WebhookDispatcher;
   request(method: string, url: string, options?: RequestOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 };
 
-export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z'): Promise<TestApp> {
+export type TestAppOptions = {
+  /** Where the OAuth providers are (emulators); left out, Google and Outlook are not configured. */
+  google?: OAuthProviderSettings;
+  outlook?: OAuthProviderSettings;
+  /** Per provider request; short in fault tests. */
+  providerTimeoutMs?: number;
+  /** Listen on this loopback port, so providers can call back (SCHED_PUBLIC_URL is then set). */
+  listenPort?: number;
+};
+
+export async function startTestApp(
+  backend: Backend,
+  now = '2026-05-18T06:00:00Z',
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   const database = await backend.open();
   const clock = testClock(now);
   const secretBox = new SecretBox(randomBytes(32));
   const guard = new OutboundGuard({ allow: ['127.0.0.1/32'] });
   const http = new GuardedHttp(guard);
-  const connectors = createConnectors(http);
+  const connectors = createConnectors(http, {
+    ...(options.google ? { google: options.google } : {}),
+    ...(options.outlook ? { outlook: options.outlook } : {}),
+    ...(options.providerTimeoutMs ? { timeoutMs: options.providerTimeoutMs } : {}),
+  });
+  const publicUrl = options.listenPort === undefined ? undefined : `http://127.0.0.1:${options.listenPort}`;
   const app = await buildApp({
     db: database.db,
     databaseKind: database.kind,
@@ -68,7 +90,9 @@ export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z
     secretBox,
     outboundGuard: guard,
     connectors,
+    publicUrl,
   });
+  if (options.listenPort !== undefined) await app.listen({ host: '127.0.0.1', port: options.listenPort });
   const admin = await createBootstrapKey(database.db, { organization: 'acme', scopes: ['admin'] });
   const testApp: TestApp = {
     app,
@@ -79,7 +103,8 @@ export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z
     secretBox,
     guard,
     http,
-    calendarDeps: { db: database.db, clock: () => clock.now, secretBox, connectors },
+    publicUrl,
+    calendarDeps: { db: database.db, clock: () => clock.now, secretBox, connectors, publicUrl },
     dispatcher: (options = {}) =>
       new WebhookDispatcher({ db: database.db, clock: () => clock.now, secretBox, guard, ...options }),
     keyFor: async (organization, scopes) =>
@@ -104,4 +129,13 @@ export async function startTestApp(backend: Backend, now = '2026-05-18T06:00:00Z
     },
   };
   return testApp;
+}
+
+/** A loopback port free right now, for a server that must know its own URL before it listens. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
