@@ -12,6 +12,7 @@ import type { BenchContext, BenchOutcome } from './context.js';
 import { startSchedApp } from './fixtures.js';
 import { benchHealthz } from './healthz.js';
 import { LoadGenerator } from './load.js';
+import { benchProviderPush, benchProviderSync } from './providers.js';
 import { benchWebhooks } from './webhooks.js';
 import {
   aimMet,
@@ -106,6 +107,8 @@ async function main(): Promise<number> {
     if (selected('calendar-availability')) {
       outcomes['calendar-availability'] = await benchCalendarAvailability(context);
     }
+    if (selected('provider-sync')) outcomes['provider-sync'] = await benchProviderSync(context, defer);
+    if (selected('provider-push')) outcomes['provider-push'] = await benchProviderPush(context, defer);
     if (selected('availability')) {
       outcomes.availability = await benchAvailability({
         label: 'PostgreSQL',
@@ -144,6 +147,8 @@ async function main(): Promise<number> {
     'healthz',
     'calendar-sync',
     'calendar-availability',
+    'provider-sync',
+    'provider-push',
   ].flatMap((name) => (outcomes[name] ? [outcomes[name]] : []));
   const rows: BenchRow[] = ordered.flatMap((outcome) => outcome.rows);
   problems.push(...ordered.flatMap((outcome) => outcome.problems));

@@ -55,6 +55,8 @@ export type BenchRow = {
   aim?: number;
   /** Set where the ratio is estimated otherwise than as ours / baseline (throughput: per-cycle median). */
   ratio?: number;
+  /** Shown as "ours" where a row has no baseline (a latency as "median / p95"); baseline and ratio show '-'. */
+  text?: string;
   note?: string;
 };
 
@@ -75,14 +77,18 @@ function figure(value: number, unit: BenchRow['unit']): string {
 
 export function formatTable(rows: readonly BenchRow[]): string {
   const header = ['benchmark', 'ours', 'baseline', 'ratio', 'aim', 'met'];
-  const body = rows.map((row) => [
-    row.name,
-    figure(row.ours, row.unit),
-    figure(row.baseline, row.unit),
-    `${ratioOf(row).toFixed(2)}×`,
-    row.aim === undefined ? 'none' : `${row.aimKind === 'max' ? '≤' : '≥'} ${row.aim}×`,
-    row.aim === undefined ? '-' : aimMet(row) ? 'yes' : 'NO',
-  ]);
+  const body = rows.map((row) =>
+    row.text !== undefined
+      ? [row.name, row.text, '-', '-', 'none', '-']
+      : [
+          row.name,
+          figure(row.ours, row.unit),
+          figure(row.baseline, row.unit),
+          `${ratioOf(row).toFixed(2)}×`,
+          row.aim === undefined ? 'none' : `${row.aimKind === 'max' ? '≤' : '≥'} ${row.aim}×`,
+          row.aim === undefined ? '-' : aimMet(row) ? 'yes' : 'NO',
+        ],
+  );
   const widths = header.map((title, column) =>
     Math.max(title.length, ...body.map((cells) => cells[column]!.length)),
   );

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ProviderEndpoints } from '../config.js';
 import type { GuardedHttp } from '../net/guarded-http.js';
 import type { Connector, Connectors, PreparedConnection } from '../services/calendar-connections.js';
 import { validationError, validationErrors, type FieldError } from '../services/errors.js';
@@ -135,14 +136,7 @@ export function oauthConnector(http: GuardedHttp, options: OAuthConnectorOptions
 }
 
 /** Where the OAuth providers are reached (config.ts: SCHED_GOOGLE_*, SCHED_OUTLOOK_*). */
-export type OAuthProviderSettings = {
-  apiUrl: string;
-  authUrl: string;
-  tokenUrl: string;
-  revokeUrl: string | undefined;
-  clientId: string | undefined;
-  clientSecret: string | undefined;
-};
+export type OAuthProviderSettings = ProviderEndpoints;
 
 /** Least privilege: events only, not calendar settings or sharing. */
 export const GOOGLE_SCOPES = ['https://www.googleapis.com/auth/calendar.events'];

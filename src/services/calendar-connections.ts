@@ -225,17 +225,38 @@ export async function connectCalendar(
         `${PROVIDER_DISPLAY_NAMES[provider]} ${prepared.calendarId} is already connected to resource ${input.resource_id}`,
       );
     }
-    if (row.direction !== 'pull') await queueFutureBookings(trx, row, now);
-    const view = connectionView(row);
-    await recordAudit(trx, actor, {
-      action: 'calendar.connected',
-      targetType: 'calendar_connection',
-      targetId: row.connection_id,
-      details: { provider, calendar_id: row.calendar_id, resource_id: row.resource_id },
-    });
-    await emitEvent(trx, actor.organizationId, 'calendar.connected', view, now);
-    return view;
+    return connectionActivated(trx, actor, row, now);
   });
+}
+
+/** The audit entry and the webhook event of a connection made or removed. */
+async function announce(
+  db: Db,
+  actor: Pick<Actor, 'organizationId' | 'label'>,
+  row: ConnectionRow,
+  type: 'calendar.connected' | 'calendar.disconnected',
+  now: number,
+): Promise<ConnectionView> {
+  const view = connectionView(row);
+  await recordAudit(db, actor, {
+    action: type,
+    targetType: 'calendar_connection',
+    targetId: row.connection_id,
+    details: { provider: row.provider, calendar_id: row.calendar_id, resource_id: row.resource_id },
+  });
+  await emitEvent(db, row.organization_id, type, view, now);
+  return view;
+}
+
+/** A connection that can sync now: it receives the resource's upcoming bookings, and is announced. */
+export async function connectionActivated(
+  db: Db,
+  actor: Pick<Actor, 'organizationId' | 'label'>,
+  row: ConnectionRow,
+  now: number,
+): Promise<ConnectionView> {
+  if (row.direction !== 'pull') await queueFutureBookings(db, row, now);
+  return announce(db, actor, row, 'calendar.connected', now);
 }
 
 /** A new connection receives the resource's bookings that have not ended yet. */
@@ -377,14 +398,7 @@ export async function disconnectCalendar(
     // Deleting the row erases the sealed credentials with it; events, occurrences, links and open
     // conflicts go by cascade. Bookings stay.
     await trx.deleteFrom('calendar_connections').where('connection_id', '=', row.connection_id).execute();
-    const view = connectionView(row);
-    await recordAudit(trx, actor, {
-      action: 'calendar.disconnected',
-      targetType: 'calendar_connection',
-      targetId: row.connection_id,
-      details: { provider, calendar_id: row.calendar_id, resource_id: row.resource_id },
-    });
-    await emitEvent(trx, actor.organizationId, 'calendar.disconnected', view, now);
+    await announce(trx, actor, row, 'calendar.disconnected', now);
   });
   return { message: `${PROVIDER_DISPLAY_NAMES[provider]} disconnected successfully.` };
 }

@@ -3,10 +3,9 @@ import { ProviderError } from '../providers/provider-error.js';
 import type { CalendarProviderName } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import {
-  connectionView,
   connectorFor,
   PROVIDER_DISPLAY_NAMES,
-  queueFutureBookings,
+  connectionActivated,
   providerFailure,
   type CalendarDeps,
   type ConnectionView,
@@ -15,7 +14,6 @@ import {
 import { credentialsFromTokens } from './calendar-tokens.js';
 import type { Actor } from './context.js';
 import { ErrorCode, SchedError, validationError } from './errors.js';
-import { emitEvent } from './webhook-events.js';
 
 /** How long a user has to consent at the provider and come back. */
 export const AUTHORIZATION_TTL_MS = 15 * 60_000;
@@ -190,16 +188,8 @@ export async function finishAuthorization(
       .returningAll()
       .executeTakeFirst();
     if (!row) throw new SchedError(ErrorCode.CALENDAR_NOT_FOUND, 'the connection was removed meanwhile');
-    if (row.direction !== 'pull') await queueFutureBookings(trx, row, now);
-    const view = connectionView(row);
     const actor = { organizationId: row.organization_id, label: `oauth:${provider}` };
-    await recordAudit(trx, actor, {
-      action: 'calendar.connected',
-      targetType: 'calendar_connection',
-      targetId: row.connection_id,
-      details: { provider, calendar_id: row.calendar_id, resource_id: row.resource_id },
-    });
-    await emitEvent(trx, row.organization_id, 'calendar.connected', view, now);
+    const view = await connectionActivated(trx, actor, row, now);
     return { message: `${name} connected successfully.`, connection: view };
   });
 }

@@ -4,18 +4,12 @@ import type { OAuthCredentials } from '../../src/services/calendar-tokens.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
 import { backends } from '../support/backends.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
+import { waitFor } from '../support/wait-for.js';
+import { consent as consentAt } from '../support/oauth-consent.js';
 import { freePort, startTestApp, type TestApp } from '../support/test-app.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
 if (!pglite) throw new Error('no PGlite backend');
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('Google Calendar through the API, against the emulator', () => {
   let emulator: GoogleEmulator;
@@ -51,14 +45,7 @@ describe('Google Calendar through the API, against the emulator', () => {
     return resourceId;
   }
 
-  /** The user's trip to Google and back: the authorization URL, consent, the redirect to our callback. */
-  async function consent(authorizationUrl: string) {
-    const answer = await fetch(authorizationUrl, { redirect: 'manual' });
-    expect(answer.status).toBe(302);
-    const location = new URL(answer.headers.get('location')!);
-    expect(location.pathname).toBe('/oauth/google/callback');
-    return t.request('GET', `${location.pathname}${location.search}`, { key: null });
-  }
+  const consent = (authorizationUrl: string) => consentAt(t, 'google', authorizationUrl);
 
   async function connectThroughConsent(
     resourceId: string,

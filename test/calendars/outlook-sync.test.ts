@@ -5,6 +5,8 @@ import { startGraphEmulator, type GraphEmulator } from '../emulators/graph/graph
 import { graphCaller, utc } from '../emulators/graph/graph-test-client.js';
 import { backends } from '../support/backends.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
+import { waitFor } from '../support/wait-for.js';
+import { consent as consentAt } from '../support/oauth-consent.js';
 import { freePort, startTestApp, type TestApp } from '../support/test-app.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
@@ -14,14 +16,6 @@ if (!pglite) throw new Error('no PGlite backend');
 // a week from now, and whole hours after it.
 const DAY = Math.floor(Date.now() / 86_400_000 + 7) * 86_400_000;
 const at = (hours: number) => new Date(DAY + hours * 3_600_000).toISOString().replace('.000Z', 'Z');
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('Outlook Calendar through the API, against the Graph emulator', () => {
   let emulator: GraphEmulator;
@@ -58,13 +52,7 @@ describe('Outlook Calendar through the API, against the Graph emulator', () => {
     return resourceId;
   }
 
-  async function consent(authorizationUrl: string) {
-    const answer = await fetch(authorizationUrl, { redirect: 'manual' });
-    expect(answer.status).toBe(302);
-    const location = new URL(answer.headers.get('location')!);
-    expect(location.pathname).toBe('/oauth/outlook/callback');
-    return t.request('GET', `${location.pathname}${location.search}`, { key: null });
-  }
+  const consent = (authorizationUrl: string) => consentAt(t, 'outlook', authorizationUrl);
 
   async function connect(resourceId: string, calendarId: string, sync: Record<string, unknown> = {}) {
     const started = await t.request('POST', '/calendars/outlook/connect', {

@@ -8,19 +8,12 @@ import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
+import { waitFor } from '../support/wait-for.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
 if (!pglite) throw new Error('no PGlite backend');
 const skip = calDavServerSkipReason('radicale');
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe.skipIf(skip)(`sync through provider faults (Radicale)${skip ? ` — SKIPPED: ${skip}` : ''}`, () => {
   let server: CalDavServer;

@@ -45,7 +45,9 @@ export class OAuthClient {
       ...(endpoints.revokeUrl ? { revocation_endpoint: endpoints.revokeUrl } : {}),
     };
     this.#client = { client_id: endpoints.clientId ?? '' };
-    this.#auth = oauth.ClientSecretPost(endpoints.clientSecret ?? '');
+    // Without a configured secret only given tokens are used, and nothing is sent to the token endpoint
+    // but refreshes, which then fail as the provider says.
+    this.#auth = endpoints.clientSecret ? oauth.ClientSecretPost(endpoints.clientSecret) : oauth.None();
     this.#options = {
       [oauth.customFetch]: guardedFetch(http),
       [oauth.allowInsecureRequests]: new URL(endpoints.tokenUrl).protocol === 'http:',

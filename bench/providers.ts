@@ -1,0 +1,835 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { Agent, request } from 'undici';
+import type { CalendarProvider, KnownEvents } from '../src/domain/calendar-provider.js';
+import { buildApp } from '../src/http/build-app.js';
+import { CalendarSyncWorker } from '../src/jobs/calendar-sync-worker.js';
+import { GuardedHttp } from '../src/net/guarded-http.js';
+import { OutboundGuard } from '../src/net/outbound-guard.js';
+import { createConnectors, type OAuthProviderSettings } from '../src/providers/connectors.js';
+import { MAX_PAGE_SIZE } from '../src/providers/google/google-events-api.js';
+import { BASE_PREFER } from '../src/providers/outlook/outlook-client.js';
+import { SecretBox } from '../src/security/secret-box.js';
+import {
+  type CalendarDeps,
+  type Connector,
+  type Connectors,
+  connectCalendar,
+} from '../src/services/calendar-connections.js';
+import { expansionWindow, fromRemote } from '../src/services/calendar-store.js';
+import { syncConnection, type SyncStats } from '../src/services/calendar-sync.js';
+import type { Actor } from '../src/services/context.js';
+import { startGoogleEmulator, type GoogleEmulator } from '../test/emulators/google/emulator.js';
+import { startGraphEmulator, type GraphEmulator } from '../test/emulators/graph/graph-emulator.js';
+import { freePort } from '../test/support/test-app.js';
+import type { Defer } from './calendars.js';
+import type { BenchContext, BenchOutcome } from './context.js';
+import { createResources, officeHours, roundTheClock } from './fixtures.js';
+import { type BenchRow, dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
+
+type OAuthProvider = 'google' | 'outlook';
+
+const MS_PER_MINUTE = 60_000;
+const MS_PER_DAY = 86_400_000;
+const SINGLES = 9_800;
+const SERIES = 200;
+/** OutlookCalendarProvider's delta page size and window; the connector keeps both defaults. */
+const GRAPH_PAGE_SIZE = 100;
+const GRAPH_WINDOW = { pastDays: 31, futureDays: 400 };
+/** Changes made per provider in the push benchmark. */
+const PUSH_CHANGES = 30;
+const POLL_EVERY_MS = 10;
+/** The shortest polling interval pg-boss accepts; it bounds how long a queued sync waits for a worker. */
+const POLLING_INTERVAL_SECONDS = 0.5;
+
+const TITLES = [
+  'Team sync',
+  'Dentist',
+  '1:1 with Maria',
+  'Project review',
+  'Lunch with clients',
+  'Physiotherapy',
+  'Quarterly planning',
+  'Yoga',
+  'Parent-teacher meeting',
+  'Flight to Lisbon',
+];
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
+/**
+ * One event as a user keeps it, before it is written in either provider's dialect. Times are wall
+ * clock in `zone`; a series is weekly on its first day's weekday.
+ */
+type EventSpec = {
+  index: number;
+  title: string;
+  location: string;
+  /** UTC midnight of the (first) day. */
+  day: number;
+  /** Wall-clock minutes after midnight in `zone`. */
+  startMinute: number;
+  minutes: number;
+  zone: 'UTC' | 'Europe/Berlin';
+  allDay: boolean;
+  free: boolean;
+  /** Occurrences of a weekly series; absent for a single event. */
+  weeks?: number;
+  /** The series ends on a date (UNTIL / endDate) rather than after a count. */
+  untilDate?: boolean;
+  /** Google only: the second occurrence moved two hours later, as an exception. */
+  moved?: boolean;
+  /** Google only: the third occurrence cancelled. */
+  cancelled?: boolean;
+};
+
+/**
+ * 9,800 single events and 200 weekly series, the same every run for a day, placed so that every
+ * occurrence falls at least a day inside the Graph adapter's window (now − 31 days to now + 400 days):
+ * the number of items a full read returns then does not depend on the minute the bench runs.
+ */
+function eventSpecs(today: number): EventSpec[] {
+  const random = seededRandom(0x90091e);
+  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
+  const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
+  const specs: EventSpec[] = [];
+  for (let index = 0; index < SERIES + SINGLES; index++) {
+    const recurring = index < SERIES;
+    const offset = recurring ? between(-28, 200) : between(-29, 398);
+    const allDay = !recurring && index % 10 === 5;
+    const spec: EventSpec = {
+      index,
+      title: pick(TITLES),
+      location: random() < 0.5 ? `Room ${between(1, 40)}` : 'Online',
+      day: today + offset * MS_PER_DAY,
+      startMinute: (7 + between(0, 21) / 2) * 60,
+      minutes: pick([30, 45, 60, 60, 90]),
+      zone: index % 2 === 0 ? 'Europe/Berlin' : 'UTC',
+      allDay,
+      free: allDay || index % 17 === 0,
+    };
+    if (recurring) {
+      spec.weeks = Math.min(between(10, 52), Math.floor((395 - offset) / 7) + 1);
+      spec.untilDate = index % 4 < 2;
+      // Exceptions are made on UTC series, whose instance ids are the occurrences' UTC times.
+      spec.moved = spec.zone === 'UTC';
+      spec.cancelled = spec.zone === 'UTC' && index % 4 === 1;
+    }
+    specs.push(spec);
+  }
+  return specs;
+}
+
+const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const compactDate = (ms: number) => isoDate(ms).replace(/-/g, '');
+/** 2026-11-21T09:30:00: the wall-clock time `minute` minutes after the midnight of `day`. */
+const wall = (day: number, minute: number) =>
+  new Date(day + minute * MS_PER_MINUTE).toISOString().slice(0, 19);
+const lastDay = (spec: EventSpec) => spec.day + 7 * ((spec.weeks ?? 1) - 1) * MS_PER_DAY;
+const description = (spec: EventSpec) =>
+  `Agenda and notes for event ${spec.index}, written by the organiser.`;
+
+function googleTime(spec: EventSpec, minute: number): Record<string, string> {
+  if (spec.weeks !== undefined) return { dateTime: wall(spec.day, minute), timeZone: spec.zone };
+  if (spec.zone === 'UTC') return { dateTime: `${wall(spec.day, minute)}Z` };
+  return { dateTime: wall(spec.day, minute), timeZone: spec.zone };
+}
+
+function googleEvent(spec: EventSpec): Record<string, unknown> {
+  const event: Record<string, unknown> = {
+    summary: spec.title,
+    location: spec.location,
+    description: description(spec),
+    ...(spec.free ? { transparency: 'transparent' } : {}),
+  };
+  if (spec.allDay) {
+    event.start = { date: isoDate(spec.day) };
+    event.end = { date: isoDate(spec.day + MS_PER_DAY) };
+    return event;
+  }
+  event.start = googleTime(spec, spec.startMinute);
+  event.end = googleTime(spec, spec.startMinute + spec.minutes);
+  if (spec.weeks !== undefined) {
+    event.recurrence = [
+      spec.untilDate
+        ? `RRULE:FREQ=WEEKLY;UNTIL=${compactDate(lastDay(spec))}T235959Z`
+        : `RRULE:FREQ=WEEKLY;COUNT=${spec.weeks}`,
+    ];
+  }
+  return event;
+}
+
+function graphEvent(spec: EventSpec): Record<string, unknown> {
+  const event: Record<string, unknown> = {
+    subject: spec.title,
+    location: { displayName: spec.location },
+    body: { contentType: 'text', content: description(spec) },
+    showAs: spec.free ? 'free' : 'busy',
+  };
+  if (spec.allDay) {
+    event.isAllDay = true;
+    event.start = { dateTime: wall(spec.day, 0), timeZone: 'UTC' };
+    event.end = { dateTime: wall(spec.day + MS_PER_DAY, 0), timeZone: 'UTC' };
+    return event;
+  }
+  event.start = { dateTime: wall(spec.day, spec.startMinute), timeZone: spec.zone };
+  event.end = { dateTime: wall(spec.day, spec.startMinute + spec.minutes), timeZone: spec.zone };
+  if (spec.weeks !== undefined) {
+    const startDate = isoDate(spec.day);
+    event.recurrence = {
+      pattern: { type: 'weekly', interval: 1, daysOfWeek: [WEEKDAYS[new Date(spec.day).getUTCDay()]] },
+      range: spec.untilDate
+        ? { type: 'endDate', startDate, endDate: isoDate(lastDay(spec)) }
+        : { type: 'numbered', startDate, numberOfOccurrences: spec.weeks },
+    };
+  }
+  return event;
+}
+
+/** What a full read of each emulator returns for these specs: the items counted on both sides. */
+function expectedItems(specs: readonly EventSpec[]): Record<OAuthProvider, number> {
+  let google = 0;
+  let outlook = 0;
+  for (const spec of specs) {
+    google += 1 + (spec.moved ? 1 : 0) + (spec.cancelled ? 1 : 0);
+    outlook += spec.weeks ?? 1;
+  }
+  return { google, outlook };
+}
+
+/** Many small control calls at once: the emulator answers each in well under a millisecond. */
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: width }, lane));
+}
+
+async function loadGoogle(google: GoogleEmulator, calendarId: string, specs: readonly EventSpec[]) {
+  await inParallel(specs, 16, async (spec) => {
+    const master = await google.control.insertEvent(calendarId, googleEvent(spec));
+    const instance = (week: number) =>
+      `${master.id}_${compactDate(spec.day + week * 7 * MS_PER_DAY)}T${wall(0, spec.startMinute).slice(11).replace(/:/g, '')}Z`;
+    if (spec.moved) {
+      const day = spec.day + 7 * MS_PER_DAY;
+      const minute = spec.startMinute + 120;
+      await google.control.patchEvent(calendarId, instance(1), {
+        start: { dateTime: wall(day, minute), timeZone: 'UTC' },
+        end: { dateTime: wall(day, minute + spec.minutes), timeZone: 'UTC' },
+      });
+    }
+    if (spec.cancelled) await google.control.deleteEvent(calendarId, instance(2));
+  });
+}
+
+function loadGraph(graph: GraphEmulator, calendarId: string, specs: readonly EventSpec[]) {
+  for (const spec of specs) graph.control.putEvent(calendarId, graphEvent(spec));
+}
+
+/**
+ * events.list as a minimal client pages through it: the adapter's page size, following nextPageToken
+ * to the end; every body read and JSON-parsed, nothing kept but the count.
+ */
+async function bareGoogle(agent: Agent, apiUrl: string, calendarId: string, token: string): Promise<number> {
+  const base = `${apiUrl}/calendars/${encodeURIComponent(calendarId)}/events`;
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  let items = 0;
+  let pageToken: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const url = new URL(base);
+    url.searchParams.set('maxResults', String(MAX_PAGE_SIZE));
+    if (pageToken !== undefined) url.searchParams.set('pageToken', pageToken);
+    const answer = await request(url, { headers, dispatcher: agent });
+    const text = await answer.body.text();
+    if (answer.statusCode !== 200) throw new Error(`events.list answered ${answer.statusCode}: ${text}`);
+    const body = JSON.parse(text) as { items?: unknown[]; nextPageToken?: string };
+    items += body.items?.length ?? 0;
+    if (!body.nextPageToken) return items;
+    pageToken = body.nextPageToken;
+  }
+  throw new Error('events.list did not end within 1000 pages');
+}
+
+/**
+ * A first calendarView/delta round as the adapter makes it (same window, Prefer headers and page
+ * size), following @odata.nextLink to the deltaLink; bodies read and JSON-parsed, nothing kept.
+ */
+async function bareGraph(agent: Agent, apiUrl: string, calendarId: string, token: string): Promise<number> {
+  const now = Date.now();
+  const window = (days: number) => encodeURIComponent(new Date(now + days * MS_PER_DAY).toISOString());
+  let url =
+    `${apiUrl}/me/calendars/${encodeURIComponent(calendarId)}/calendarView/delta` +
+    `?startDateTime=${window(-GRAPH_WINDOW.pastDays)}&endDateTime=${window(GRAPH_WINDOW.futureDays)}`;
+  const headers = {
+    authorization: `Bearer ${token}`,
+    accept: 'application/json',
+    prefer: `${BASE_PREFER}, odata.maxpagesize=${GRAPH_PAGE_SIZE}`,
+  };
+  let items = 0;
+  for (let page = 0; page < 10_000; page++) {
+    const answer = await request(url, { headers, dispatcher: agent });
+    const text = await answer.body.text();
+    if (answer.statusCode !== 200)
+      throw new Error(`calendarView/delta answered ${answer.statusCode}: ${text}`);
+    const body = JSON.parse(text) as {
+      value?: unknown[];
+      '@odata.nextLink'?: string;
+      '@odata.deltaLink'?: string;
+    };
+    items += body.value?.length ?? 0;
+    if (body['@odata.nextLink']) url = body['@odata.nextLink'];
+    else if (body['@odata.deltaLink']) return items;
+    else throw new Error('a calendarView/delta page carried neither a nextLink nor a deltaLink');
+  }
+  throw new Error('calendarView/delta did not end within 10,000 pages');
+}
+
+function emulatorSettings(emulator: GoogleEmulator | GraphEmulator): OAuthProviderSettings {
+  return {
+    apiUrl: emulator.apiUrl,
+    authUrl: emulator.authUrl,
+    tokenUrl: emulator.tokenUrl,
+    revokeUrl: 'revokeUrl' in emulator ? emulator.revokeUrl : undefined,
+    clientId: emulator.clientId,
+    clientSecret: emulator.clientSecret ?? undefined,
+  };
+}
+
+/** Runs `stop` once, whether the bench ends normally or the run's cleanup gets there first. */
+function once(defer: Defer, what: string, stop: () => Promise<void> | void): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const run = () => (done ??= Promise.resolve().then(stop));
+  defer(what, run);
+  return run;
+}
+
+async function startEmulators(defer: Defer) {
+  const google = await startGoogleEmulator();
+  const stopGoogle = once(defer, 'stop the Google emulator', () => google.stop());
+  const graph = await startGraphEmulator();
+  const stopGraph = once(defer, 'stop the Graph emulator', () => graph.stop());
+  return {
+    google,
+    graph,
+    stop: async () => {
+      await stopGraph();
+      await stopGoogle();
+    },
+  };
+}
+
+/** Outbound HTTP as `sched serve` runs it with SCHED_OUTBOUND_ALLOW=127.0.0.1/32. */
+function loopbackHttp(defer: Defer): { guard: OutboundGuard; http: GuardedHttp; close: () => Promise<void> } {
+  const guard = new OutboundGuard({ allow: ['127.0.0.1/32'] });
+  const http = new GuardedHttp(guard);
+  return { guard, http, close: once(defer, 'close the outbound HTTP agent', () => http.close()) };
+}
+
+type ListCall = { provider: OAuthProvider; started: number; ended: number };
+
+/** The connectors, with every listChanges (fetching and the adapter's own conversion) timed. */
+function timedConnectors(connectors: Connectors, calls: ListCall[]): Connectors {
+  const timedProvider = (provider: CalendarProvider, name: OAuthProvider): CalendarProvider =>
+    new Proxy(provider, {
+      get(target, key) {
+        if (key === 'listChanges') {
+          return async (cursor: string | null, known: KnownEvents) => {
+            const call = { provider: name, started: performance.now(), ended: Number.NaN };
+            calls.push(call);
+            try {
+              return await target.listChanges(cursor, known);
+            } finally {
+              call.ended = performance.now();
+            }
+          };
+        }
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  const wrap = (connector: Connector, name: OAuthProvider): Connector => ({
+    readOnly: connector.readOnly,
+    ...(connector.oauth ? { oauth: connector.oauth } : {}),
+    prepare: (input) => connector.prepare(input),
+    open: (settings, credentials, context) =>
+      timedProvider(connector.open(settings, credentials, context), name),
+  });
+  return {
+    ...connectors,
+    ...(connectors.google ? { google: wrap(connectors.google, 'google') } : {}),
+    ...(connectors.outlook ? { outlook: wrap(connectors.outlook, 'outlook') } : {}),
+  };
+}
+
+const NAMES: Record<OAuthProvider, string> = { google: 'Google', outlook: 'Outlook (Graph)' };
+const seconds = (ms: number) => (ms / 1000).toFixed(2);
+
+/**
+ * The first sync of 10,000 events from each emulator (`syncConnection` on a new connection: fetch,
+ * convert, parse, expand, store) against the bare page reads of the same data from the same emulator.
+ */
+export async function benchProviderSync(context: BenchContext, defer: Defer): Promise<BenchOutcome> {
+  const problems: string[] = [];
+  const details: string[] = [];
+  const rows: BenchRow[] = [];
+  const { sched, database } = context;
+  const benchStarted = performance.now();
+  // Every sync expands at the same instant, so each stores the same occurrences.
+  const now = Date.now();
+  const today = Math.floor(now / MS_PER_DAY) * MS_PER_DAY;
+  const specs = eventSpecs(today);
+  const expected = expectedItems(specs);
+
+  const emulators = await startEmulators(defer);
+  const { google, graph } = emulators;
+  const googleCalendar = await google.control.createCalendar({ summary: 'bench' });
+  const graphCalendar = graph.control.createCalendar('bench');
+  const loadMs = {
+    google: await timed(() => loadGoogle(google, googleCalendar.id, specs)),
+    outlook: await timed(async () => loadGraph(graph, graphCalendar.id, specs)),
+  };
+  log(
+    `provider-sync: ${specs.length} events loaded into the Google emulator in ${seconds(loadMs.google)} s, ` +
+      `into the Graph emulator in ${seconds(loadMs.outlook)} s`,
+  );
+
+  const outbound = loopbackHttp(defer);
+  const calls: ListCall[] = [];
+  const deps: CalendarDeps = {
+    db: database.db,
+    clock: () => now,
+    secretBox: new SecretBox(randomBytes(32)),
+    connectors: timedConnectors(
+      createConnectors(outbound.http, {
+        google: emulatorSettings(google),
+        outlook: emulatorSettings(graph),
+      }),
+      calls,
+    ),
+  };
+  const agent = new Agent({ keepAliveTimeout: 30_000 });
+  const closeAgent = once(defer, 'close the bare HTTP agent', () => agent.destroy());
+  const [resourceId] = await createResources(sched, 1, () => officeHours('Europe/Berlin'));
+  const actor: Actor = { organizationId: sched.organizationId, label: 'bench', scopes: ['admin'] };
+
+  const sides = [
+    {
+      provider: 'google' as const,
+      calendarId: googleCalendar.id,
+      token: (await google.control.mintTokens()).access_token,
+      objects: specs.length,
+      bare: (token: string) => bareGoogle(agent, google.apiUrl, googleCalendar.id, token),
+    },
+    {
+      provider: 'outlook' as const,
+      calendarId: graphCalendar.id,
+      token: graph.control.mintToken().accessToken,
+      // Graph lists every occurrence as its own item, and the adapter stores each as its own object.
+      objects: expected.outlook,
+      bare: (token: string) => bareGraph(agent, graph.apiUrl, graphCalendar.id, token),
+    },
+  ];
+
+  for (const side of sides) {
+    const name = NAMES[side.provider];
+    const items = expected[side.provider];
+    const firstRead = await side.bare(side.token);
+    if (firstRead !== items) {
+      throw new Error(`provider-sync: the ${name} emulator served ${firstRead} items, expected ${items}`);
+    }
+    let stored: { occurrences: number; recurring: number } | undefined;
+    const fetchTimes: number[] = [];
+    const syncOnce = async (): Promise<number> => {
+      const connection = await connectCalendar(
+        deps,
+        actor,
+        side.provider,
+        {
+          resource_id: resourceId!,
+          calendar_id: side.calendarId,
+          oauth_token: side.token,
+          sync: { realtime: false, frequency_minutes: 0 },
+        },
+        { publicUrl: context.schedUrl },
+      );
+      const id = connection.connection_id;
+      const before = calls.length;
+      let stats: SyncStats | undefined;
+      const ms = await timed(async () => {
+        stats = await syncConnection(deps, id);
+      });
+      const call = calls[before];
+      if (call) fetchTimes.push(call.ended - call.started);
+      const counts = await sql<{ events: number; failed: number; recurring: number; occurrences: number }>`
+        select (select count(*)::int from calendar_events where connection_id = ${id}) as events,
+               (select count(*)::int from calendar_events where connection_id = ${id}
+                  and parse_error is not null) as failed,
+               (select count(*)::int from calendar_events where connection_id = ${id} and recurring) as recurring,
+               (select count(*)::int from calendar_occurrences where connection_id = ${id}) as occurrences`.execute(
+        database.db,
+      );
+      const row = counts.rows[0]!;
+      if (stats?.created !== side.objects || row.events !== side.objects || row.failed > 0) {
+        problems.push(
+          `provider-sync: a first ${name} sync created ${stats?.created}, stored ${row.events} objects ` +
+            `(${row.failed} unparsed), expected ${side.objects}`,
+        );
+      }
+      if (stored && (stored.occurrences !== row.occurrences || stored.recurring !== row.recurring)) {
+        problems.push(
+          `provider-sync: ${name} syncs stored ${stored.recurring} then ${row.recurring} series, ` +
+            `${stored.occurrences} then ${row.occurrences} occurrences`,
+        );
+      }
+      stored = { occurrences: row.occurrences, recurring: row.recurring };
+      await database.db.deleteFrom('calendar_connections').where('connection_id', '=', id).execute();
+      await sql`vacuum analyze calendar_events, calendar_occurrences`.execute(database.db);
+      return ms;
+    };
+    const bareOnce = async (): Promise<number> => {
+      let read = 0;
+      const ms = await timed(async () => {
+        read = await side.bare(side.token);
+      });
+      if (read !== items)
+        problems.push(`provider-sync: a bare ${name} read got ${read} items, expected ${items}`);
+      return ms;
+    };
+
+    const times: Record<'sync' | 'bare', number[]> = { sync: [], bare: [] };
+    for (const kind of ['sync', 'bare', 'bare', 'sync', 'sync', 'bare'] as const) {
+      const ms = kind === 'sync' ? await syncOnce() : await bareOnce();
+      times[kind].push(ms);
+      log(`provider-sync: ${name} ${kind === 'sync' ? 'first sync' : 'bare read'} ${seconds(ms)} s`);
+    }
+    // Parsing and expanding alone, in-process and warm, on the objects as the adapter hands them over.
+    const connector = createConnectors(outbound.http, {
+      google: emulatorSettings(google),
+      outlook: emulatorSettings(graph),
+    })[side.provider]!;
+    const served = await connector
+      .open(
+        { calendar_id: side.calendarId },
+        { access_token: side.token, refresh_token: null, expires_at: null },
+      )
+      .listChanges(null, new Map());
+    const window = expansionWindow(now);
+    const expandTimes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      expandTimes.push(
+        await timed(async () => {
+          for (const event of served.changed) fromRemote(event, window, 'Europe/Berlin');
+        }),
+      );
+    }
+    const syncMs = median(times.sync);
+    const bareMs = median(times.bare);
+    const pages =
+      side.provider === 'google'
+        ? `${Math.ceil(items / MAX_PAGE_SIZE)} events.list pages of ${MAX_PAGE_SIZE}`
+        : `${Math.ceil(items / GRAPH_PAGE_SIZE)} calendarView/delta pages of ${GRAPH_PAGE_SIZE}`;
+    rows.push({
+      name: `first ${name} sync, ${items} items from the emulator (events/s)`,
+      ours: items / (syncMs / 1000),
+      baseline: items / (bareMs / 1000),
+      unit: 'events/s',
+      aimKind: 'min',
+      note:
+        `${SINGLES} single events + ${SERIES} weekly series, ${items} items read, ${side.objects} objects ` +
+        `and ${stored?.occurrences} occurrences stored; syncConnection on a new connection (PostgreSQL) ` +
+        `${seconds(syncMs)} s vs the bare ${pages} ${seconds(bareMs)} s; medians of 3, ABBA; no aim set`,
+    });
+    details.push(
+      `provider-sync, ${name}: syncs ${times.sync.map(seconds).join(', ')} s, of which listChanges (pages ` +
+        `fetched through GuardedHttp and converted to iCalendar) ${fetchTimes.map(seconds).join(', ')} s; ` +
+        `bare reads ${times.bare.map(seconds).join(', ')} s; of the rest, parsing and expanding the ` +
+        `${served.changed.length} objects alone takes ${seconds(median(expandTimes))} s warm, storing and ` +
+        `bookkeeping about ${seconds(syncMs - median(fetchTimes) - median(expandTimes))} s`,
+    );
+  }
+  details.push(
+    `provider-sync: setup: ${specs.length} events loaded through the Google control endpoints in ` +
+      `${seconds(loadMs.google)} s and through the Graph in-process control in ${seconds(loadMs.outlook)} s`,
+  );
+  await closeAgent();
+  await outbound.close();
+  await emulators.stop();
+  log(`provider-sync: done in ${((performance.now() - benchStarted) / 1000).toFixed(0)} s`);
+  return { rows, problems, details };
+}
+
+/** The nearest-rank percentile. */
+function percentile(values: readonly number[], share: number): number {
+  if (values.length === 0) throw new Error('percentile of nothing');
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(share * sorted.length) - 1)]!;
+}
+
+type PushSample = {
+  latency: number;
+  /** From the emulator call returning to the notification reaching the app. */
+  notified: number;
+  /** From the notification to the sync's listChanges starting (NOTIFY, scan, queue, worker poll). */
+  queued: number;
+  listing: number;
+  /** From listChanges returning to the first availability answer without the slot. */
+  stored: number;
+};
+
+/**
+ * A change at each provider, made as a user would, until it shows in GET /availability: through the
+ * provider's notification to /hooks/<provider>, the worker's queue and an incremental sync.
+ */
+export async function benchProviderPush(context: BenchContext, defer: Defer): Promise<BenchOutcome> {
+  const problems: string[] = [];
+  const details: string[] = [];
+  const { sched, database } = context;
+  const benchStarted = performance.now();
+  const emulators = await startEmulators(defer);
+  const { google, graph } = emulators;
+  const outbound = loopbackHttp(defer);
+  const port = await freePort();
+  const publicUrl = `http://127.0.0.1:${port}`;
+  const secretBox = new SecretBox(randomBytes(32));
+  const connectors = createConnectors(outbound.http, {
+    google: emulatorSettings(google),
+    outlook: emulatorSettings(graph),
+  });
+  const calls: ListCall[] = [];
+  const deps: CalendarDeps = {
+    db: database.db,
+    clock: () => Date.now(),
+    secretBox,
+    connectors: timedConnectors(connectors, calls),
+    publicUrl,
+  };
+  const app = await buildApp({
+    db: database.db,
+    databaseKind: database.kind,
+    clock: () => Date.now(),
+    secretBox,
+    outboundGuard: outbound.guard,
+    connectors,
+    publicUrl,
+    logger: false,
+  });
+  const closeApp = once(defer, 'close the push app', () => app.close());
+  const hooks: { provider: OAuthProvider; at: number }[] = [];
+  app.server.on('request', (incoming: IncomingMessage) => {
+    const url = incoming.url ?? '';
+    if (url === '/hooks/google') hooks.push({ provider: 'google', at: performance.now() });
+    if (url === '/hooks/outlook') hooks.push({ provider: 'outlook', at: performance.now() });
+  });
+  await app.listen({ host: '127.0.0.1', port });
+
+  const [googleResource, outlookResource] = await createResources(sched, 2, () => roundTheClock('UTC'));
+  const actor: Actor = { organizationId: sched.organizationId, label: 'bench', scopes: ['admin'] };
+  const googleCalendar = await google.control.createCalendar({ summary: 'bench push' });
+  const graphCalendar = graph.control.createCalendar('bench push');
+  const sides = [
+    {
+      provider: 'google' as const,
+      resourceId: googleResource!,
+      calendarId: googleCalendar.id,
+      token: (await google.control.mintTokens()).access_token,
+      change: async (start: number, end: number) => {
+        await google.control.insertEvent(googleCalendar.id, {
+          summary: 'Booked elsewhere',
+          start: { dateTime: new Date(start).toISOString() },
+          end: { dateTime: new Date(end).toISOString() },
+        });
+      },
+    },
+    {
+      provider: 'outlook' as const,
+      resourceId: outlookResource!,
+      calendarId: graphCalendar.id,
+      token: graph.control.mintToken().accessToken,
+      change: async (start: number, end: number) => {
+        graph.control.putEvent(graphCalendar.id, {
+          subject: 'Booked elsewhere',
+          start: { dateTime: new Date(start).toISOString().slice(0, 19), timeZone: 'UTC' },
+          end: { dateTime: new Date(end).toISOString().slice(0, 19), timeZone: 'UTC' },
+        });
+      },
+    },
+  ];
+  for (const side of sides) {
+    const connection = await connectCalendar(
+      deps,
+      actor,
+      side.provider,
+      {
+        resource_id: side.resourceId,
+        calendar_id: side.calendarId,
+        oauth_token: side.token,
+        sync: { realtime: true, frequency_minutes: 0 },
+      },
+      { publicUrl },
+    );
+    // The first sync opens the channel (Google) or the subscription (Graph, after its handshake).
+    await syncConnection(deps, connection.connection_id);
+    const watch = await database.db
+      .selectFrom('calendar_watches')
+      .select('channel_id')
+      .where('connection_id', '=', connection.connection_id)
+      .executeTakeFirst();
+    if (!watch)
+      throw new Error(`provider-push: no ${NAMES[side.provider]} push channel after the first sync`);
+  }
+
+  // The worker's syncs, counted from here on: each has started one listChanges once it is under way.
+  const callsBefore = calls.length;
+  let finished = 0;
+  const worker = new CalendarSyncWorker({
+    database,
+    deps,
+    // Only notifications wake the scheduler, so every sync measured is one a notification caused.
+    scanIntervalMs: 10 * 60_000,
+    pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
+    onOutcome: (outcome) => {
+      finished++;
+      if (outcome.outcome !== 'ok')
+        problems.push(`provider-push: a ${outcome.provider} sync ${outcome.outcome}`);
+    },
+  });
+  const workerStarted = Date.now();
+  await worker.start();
+  const stopWorker = once(defer, 'stop the calendar sync worker', () => worker.stop());
+
+  const headers = { authorization: `Bearer ${sched.key}` };
+  const slotFree = async (resourceId: string, start: number, end: number): Promise<boolean> => {
+    const url =
+      `${publicUrl}/availability?resource_ids=${resourceId}&start=${new Date(start).toISOString()}` +
+      `&end=${new Date(end).toISOString()}&duration_minutes=30`;
+    const response = await fetch(url, { headers });
+    const body = await response.text();
+    if (response.status !== 200) throw new Error(`GET /availability answered ${response.status}: ${body}`);
+    return (JSON.parse(body) as { slots: unknown[] }).slots.length > 0;
+  };
+  const syncsSettled = async () => {
+    const deadline = Date.now() + 15_000;
+    while (finished < calls.length - callsBefore && Date.now() < deadline) await sleep(5);
+  };
+
+  const samples: Record<OAuthProvider, PushSample[]> = { google: [], outlook: [] };
+  // Each change lands at its own point of the workers' polling cycle: for each provider the gaps
+  // before the changes are spread evenly over one interval, in a shuffled order, so that neither
+  // provider draws more of the short or the long waits.
+  const random = seededRandom(0x9054);
+  const gaps = Object.fromEntries(
+    sides.map((side) => {
+      const spread = Array.from(
+        { length: PUSH_CHANGES },
+        (_, index) => ((index + 0.5) * POLLING_INTERVAL_SECONDS * 1000) / PUSH_CHANGES,
+      );
+      for (let i = spread.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [spread[i], spread[j]] = [spread[j]!, spread[i]!];
+      }
+      return [side.provider, spread];
+    }),
+  ) as Record<OAuthProvider, number[]>;
+  const firstSlot = dayAfterTomorrowUtc() + 6 * 3_600_000;
+  for (let round = 0; round < PUSH_CHANGES; round++) {
+    for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+      const start = firstSlot + round * 3_600_000;
+      const end = start + 30 * MS_PER_MINUTE;
+      await syncsSettled();
+      await sleep(gaps[side.provider][round] ?? 0);
+      if (!(await slotFree(side.resourceId, start, end))) {
+        problems.push(
+          `provider-push: the ${NAMES[side.provider]} slot at ${new Date(start).toISOString()} was taken before the change`,
+        );
+        continue;
+      }
+      const hooksAt = hooks.length;
+      const callsAt = calls.length;
+      await side.change(start, end);
+      const changed = performance.now();
+      let visible = Number.NaN;
+      for (let poll = changed; performance.now() - changed < 15_000;) {
+        if (!(await slotFree(side.resourceId, start, end))) {
+          visible = performance.now();
+          break;
+        }
+        poll += POLL_EVERY_MS;
+        await sleep(Math.max(0, poll - performance.now()));
+      }
+      if (Number.isNaN(visible)) {
+        problems.push(`provider-push: a ${NAMES[side.provider]} change was not in availability within 15 s`);
+        continue;
+      }
+      const hook = hooks.slice(hooksAt).find((entry) => entry.provider === side.provider);
+      const call = calls.slice(callsAt).find((entry) => entry.provider === side.provider);
+      if (!hook || !call) {
+        problems.push(
+          `provider-push: a ${NAMES[side.provider]} change showed with no notification or no sync`,
+        );
+        continue;
+      }
+      samples[side.provider].push({
+        latency: visible - changed,
+        notified: hook.at - changed,
+        queued: call.started - hook.at,
+        listing: call.ended - call.started,
+        stored: visible - call.ended,
+      });
+    }
+  }
+  await syncsSettled();
+  // How long each queued sync waited for a worker to fetch it: pg-boss's own timestamps.
+  const waits = await sql<{ ms: number }>`
+    select extract(epoch from (started_on - created_on))::float8 * 1000 as ms from pgboss.job
+    where name = 'calendar-sync' and started_on is not null and created_on >= ${new Date(workerStarted)}`.execute(
+    database.db,
+  );
+  await stopWorker();
+  await closeApp();
+  await outbound.close();
+  await emulators.stop();
+
+  const rows: BenchRow[] = [];
+  for (const side of sides) {
+    const taken = samples[side.provider];
+    if (taken.length === 0) continue;
+    const latencies = taken.map((sample) => sample.latency);
+    const middle = median(latencies);
+    const p95 = percentile(latencies, 0.95);
+    rows.push({
+      name: `${NAMES[side.provider]} change → availability via push (ms, median / p95)`,
+      ours: middle,
+      baseline: Number.NaN,
+      unit: 'ms',
+      aimKind: 'max',
+      text: `${middle.toFixed(0)} / ${p95.toFixed(0)} ms`,
+      note:
+        `${taken.length} events created at the emulator, each at a free slot; from the call returning to the ` +
+        `first GET /availability (polled every ${POLL_EVERY_MS} ms) without the slot; worker polling ` +
+        `${POLLING_INTERVAL_SECONDS} s (pg-boss's minimum), concurrency 2; no baseline, no aim set`,
+    });
+    const part = (key: keyof PushSample) => {
+      const values = taken.map((sample) => sample[key]);
+      return `${median(values).toFixed(0)} (p95 ${percentile(values, 0.95).toFixed(0)})`;
+    };
+    details.push(
+      `provider-push, ${NAMES[side.provider]}, medians in ms: change → notification at /hooks ${part('notified')}; ` +
+        `→ sync's listChanges starts (NOTIFY, scan, pg-boss send, worker poll, lease) ${part('queued')}; ` +
+        `listChanges ${part('listing')}; → visible in availability (store, the rest of the sync, ` +
+        `poll granularity) ${part('stored')}; total ${part('latency')}`,
+    );
+  }
+  const waited = waits.rows.map((row) => row.ms);
+  if (waited.length > 0) {
+    details.push(
+      `provider-push: the ${waited.length} sync jobs waited in the pg-boss queue (created → started) ` +
+        `${median(waited).toFixed(0)} ms median, p95 ${percentile(waited, 0.95).toFixed(0)} ms, at most ` +
+        `${Math.max(...waited).toFixed(0)} ms: the workers' polling interval`,
+    );
+  }
+  log(`provider-push: done in ${((performance.now() - benchStarted) / 1000).toFixed(0)} s`);
+  return { rows, problems, details };
+}
