@@ -291,6 +291,14 @@ describeOnBackends('calendar connections through the API (ICS feeds)', (t) => {
     expect(removed.json()).toEqual({ message: 'ICS Feed disconnected successfully.' });
   });
 
+  it('a provider this server has no settings for is refused, naming it', async () => {
+    const response = await t().request('POST', '/calendars/google/connect', { body: { resource_id: resourceId } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([
+      { field: 'provider', message: 'Google Calendar is not configured on this server' },
+    ]);
+  });
+
   it('connecting, syncing and disconnecting are in the audit log', async () => {
     const audit = await t().request('GET', '/audit-log', { query: { target_id: connectionId } });
     const actions = audit.json().entries.map((entry: { action: string }) => entry.action);
