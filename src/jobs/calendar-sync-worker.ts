@@ -42,6 +42,7 @@ export class CalendarSyncWorker {
   #scanning: Promise<void> | undefined;
   #rescan = false;
   #stopped = false;
+  readonly #workerIds: string[] = [];
 
   constructor(options: CalendarSyncWorkerOptions) {
     this.#o = {
@@ -64,13 +65,14 @@ export class CalendarSyncWorker {
     await this.#boss.start();
     await this.#ensureQueue();
     for (let index = 0; index < this.#o.concurrency; index++) {
-      await this.#boss.work<SyncJob>(
+      const workerId = await this.#boss.work<SyncJob>(
         CALENDAR_SYNC_QUEUE,
         { pollingIntervalSeconds: this.#o.pollingIntervalSeconds, batchSize: 1 },
         async (jobs) => {
           for (const job of jobs) await this.#run(job.data.connectionId);
         },
       );
+      this.#workerIds.push(workerId);
     }
     this.#unlisten = await this.#o.database.listen(CALENDAR_PUSH_CHANNEL, () => this.wake());
     this.#timer = setInterval(() => this.wake(), this.#o.scanIntervalMs);
@@ -104,7 +106,13 @@ export class CalendarSyncWorker {
 
   /** Queues a sync of one connection now (no-op while one is already waiting). */
   async enqueue(connectionId: string): Promise<void> {
-    await this.#boss.send(CALENDAR_SYNC_QUEUE, { connectionId }, { singletonKey: connectionId });
+    const jobId = await this.#boss.send(
+      CALENDAR_SYNC_QUEUE,
+      { connectionId },
+      { singletonKey: connectionId },
+    );
+    // This process's workers would otherwise find the job only at their next poll.
+    if (jobId) for (const workerId of this.#workerIds) this.#boss.notifyWorker(workerId);
   }
 
   wake(): void {
@@ -169,6 +177,9 @@ export class CalendarSyncWorker {
       } else if (!skipped) {
         this.#o.logger?.warn({ connectionId, code: error.code }, error.message);
       }
+    } finally {
+      // What came in during the sync (a booking change, a notification) was skipped by the scan.
+      this.wake();
     }
   }
 

@@ -461,6 +461,8 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
 
 async function recordSuccess(context: SyncContext, cursor: string | null): Promise<void> {
   const { deps, connection, stats, now } = context;
+  const planned =
+    connection.frequency_minutes > 0 ? new Date(now + connection.frequency_minutes * 60_000) : null;
   await deps.db
     .updateTable('calendar_connections')
     .set({
@@ -473,8 +475,10 @@ async function recordSuccess(context: SyncContext, cursor: string | null): Promi
         connection.status === 'error' || connection.status === 'reauth_required'
           ? 'active'
           : connection.status,
-      next_sync_at:
-        connection.frequency_minutes > 0 ? new Date(now + connection.frequency_minutes * 60_000) : null,
+      // A request to sync that came in meanwhile (a push notification) keeps the connection due now.
+      next_sync_at: sql<Date | null>`case when sync_requests <> ${connection.sync_requests}
+        then ${new Date(deps.clock())}::timestamptz
+        else ${planned}::timestamptz end`,
       sync_lease_until: null,
     })
     .where('connection_id', '=', connection.connection_id)

@@ -126,11 +126,11 @@ export async function stopWatch(
 }
 
 /** A notification only ever means "sync this connection soon": it is due now, and the workers hear of it. */
-async function markDue(deps: CalendarDeps, connectionIds: readonly string[]): Promise<number> {
+export async function requestSync(deps: CalendarDeps, connectionIds: readonly string[]): Promise<number> {
   if (connectionIds.length === 0) return 0;
   const rows = await deps.db
     .updateTable('calendar_connections')
-    .set({ next_sync_at: new Date(deps.clock()) })
+    .set((eb) => ({ next_sync_at: new Date(deps.clock()), sync_requests: eb('sync_requests', '+', 1) }))
     .where('connection_id', 'in', connectionIds)
     .where('status', 'in', ['active', 'error'])
     .returning('connection_id')
@@ -170,7 +170,7 @@ export async function acceptGoogleNotification(
   if (watch.resource_id && header('x-goog-resource-id') !== watch.resource_id) return 'ignored';
   // "sync" only confirms that the channel works; changes come as "exists" (or "not_exists").
   if (state === 'sync') return 'accepted';
-  await markDue(deps, [watch.connection_id]);
+  await requestSync(deps, [watch.connection_id]);
   return 'accepted';
 }
 
@@ -196,7 +196,7 @@ export async function acceptOutlookNotifications(deps: CalendarDeps, body: unkno
       due.add(watch.connection_id);
     }
   }
-  return markDue(deps, [...due]);
+  return requestSync(deps, [...due]);
 }
 
 /**
@@ -224,5 +224,5 @@ export async function acceptOutlookLifecycle(deps: CalendarDeps, body: unknown):
     }
     due.add(watch.connection_id);
   }
-  return markDue(deps, [...due]);
+  return requestSync(deps, [...due]);
 }

@@ -179,6 +179,7 @@ export type CalendarConnectionsTable = {
   expanded_from: Date | null;
   expanded_until: Date | null;
   sync_lease_until: Date | null;
+  sync_requests: ColumnType<number, number | undefined, number>;
   token_refresh_until: Date | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { requestSync } from '../../src/services/calendar-watches.js';
+import { syncConnection } from '../../src/services/calendar-sync.js';
 import { describeOnBackends } from '../support/backends.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
 
@@ -291,8 +293,39 @@ describeOnBackends('calendar connections through the API (ICS feeds)', (t) => {
     expect(removed.json()).toEqual({ message: 'ICS Feed disconnected successfully.' });
   });
 
+  it('a request to sync that arrives during a sync leaves the connection due, not planned for later', async () => {
+    server.server!.removeAllListeners('request');
+    server.server!.on('request', (_request: http.IncomingMessage, response: http.ServerResponse) => {
+      setTimeout(() => response.writeHead(200, { 'content-type': 'text/calendar' }).end(server.body), 600);
+    });
+    const connection = await t()
+      .database.db.selectFrom('calendar_connections')
+      .select('connection_id')
+      .where('calendar_id', '=', calendarId)
+      .executeTakeFirstOrThrow();
+    const running = syncConnection(t().calendarDeps, connection.connection_id);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await requestSync(t().calendarDeps, [connection.connection_id]);
+    await running;
+    const row = await t()
+      .database.db.selectFrom('calendar_connections')
+      .select('next_sync_at')
+      .where('connection_id', '=', connection.connection_id)
+      .executeTakeFirstOrThrow();
+    expect(row.next_sync_at?.getTime()).toBe(t().clock.now);
+    await syncConnection(t().calendarDeps, connection.connection_id);
+    const planned = await t()
+      .database.db.selectFrom('calendar_connections')
+      .select('next_sync_at')
+      .where('connection_id', '=', connection.connection_id)
+      .executeTakeFirstOrThrow();
+    expect(planned.next_sync_at?.getTime()).toBe(t().clock.now + 15 * 60_000);
+  });
+
   it('a provider this server has no settings for is refused, naming it', async () => {
-    const response = await t().request('POST', '/calendars/google/connect', { body: { resource_id: resourceId } });
+    const response = await t().request('POST', '/calendars/google/connect', {
+      body: { resource_id: resourceId },
+    });
     expect(response.statusCode).toBe(400);
     expect(response.json().errors).toEqual([
       { field: 'provider', message: 'Google Calendar is not configured on this server' },

@@ -33,6 +33,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       expanded_until timestamptz,
       -- Held by the process syncing this connection, so two never sync it at once.
       sync_lease_until timestamptz,
+      -- Counts "sync now" requests (push notifications); one that arrives during a sync makes that
+      -- sync leave the connection due, rather than plan the next sync for later.
+      sync_requests integer not null default 0,
       -- Held by the process refreshing this connection's OAuth token, so a rotated refresh token is
       -- never raced by a second refresh with the old one.
       token_refresh_until timestamptz,
