@@ -160,20 +160,22 @@ function graphTime(epochMs: number): { dateTime: string; timeZone: string } {
 
 /**
  * The event body for POST and PATCH. Times go in UTC: Outlook shows them in each viewer's zone, and
- * Sched's instants are exact. Attendees are sent as given (Outlook invites them).
+ * Sched's instants are exact. Attendees are named in the body, not as Graph attendees: Graph mails a
+ * meeting request to every attendee on each write, and sync must never send mail on its own (Google's
+ * writes use sendUpdates=none for the same reason).
  */
 export function toGraphEvent(event: OutgoingEvent, create: boolean): Record<string, unknown> {
+  const attendees = event.attendees.map((a) => (a.name ? `${a.name} <${a.email}>` : a.email));
+  const content = [event.description ?? '', attendees.length > 0 ? `Attendees: ${attendees.join(', ')}` : '']
+    .filter((part) => part !== '')
+    .join('\n\n');
   const body: Record<string, unknown> = {
     subject: event.title,
-    body: { contentType: 'text', content: event.description ?? '' },
+    body: { contentType: 'text', content },
     start: graphTime(event.startsAt),
     end: graphTime(event.endsAt),
     isAllDay: false,
     showAs: 'busy',
-    attendees: event.attendees.map((a) => ({
-      emailAddress: a.name ? { address: a.email, name: a.name } : { address: a.email },
-      type: 'required',
-    })),
     singleValueExtendedProperties: [{ id: BOOKING_PROPERTY_ID, value: event.bookingId }],
   };
   if (create) body.transactionId = transactionIdFor(event.bookingId);
