@@ -1,6 +1,9 @@
 import { sql } from 'kysely';
 import type { Interval } from '../domain/index.js';
-import { expandObject } from '../ical/expand-object.js';
+import { DEFAULT_TIME_BUDGET_MS, expandObject } from '../ical/expand-object.js';
+
+/** What one request may spend expanding series outside the stored span, per connection. */
+export const ON_DEMAND_BUDGET_MS = 2000;
 import type { Db } from '../storage/database.js';
 
 type BlockingConnection = {
@@ -78,9 +81,16 @@ async function expandOutside(
       and not exists (select 1 from bookings b where b.booking_id = e.booking_id
         and ${connection.resource_id}::uuid = any(b.resource_ids))`.execute(db);
   const intervals: Interval[] = [];
+  const deadline = performance.now() + ON_DEMAND_BUDGET_MS;
   for (const { ics } of series.rows) {
     for (const window of windows) {
-      const result = expandObject(ics, window, { floatingZone: connection.time_zone });
+      const left = deadline - performance.now();
+      // One request never spends more than this on series far from now, however many there are.
+      if (left <= 0) return intervals;
+      const result = expandObject(ics, window, {
+        floatingZone: connection.time_zone,
+        timeBudgetMs: Math.min(DEFAULT_TIME_BUDGET_MS, left),
+      });
       if (!result.ok) continue;
       for (const occurrence of result.occurrences) {
         if (occurrence.status === 'cancelled' || occurrence.transparency !== 'opaque') continue;

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { formatInstant, type Interval } from '../domain/index.js';
-import { expandObject } from '../ical/expand-object.js';
+import { DEFAULT_TIME_BUDGET_MS, expandObject } from '../ical/expand-object.js';
 import type { CalendarProviderName, Db } from '../storage/database.js';
-import { outsideStoredSpan } from './calendar-busy.js';
+import { ON_DEMAND_BUDGET_MS, outsideStoredSpan } from './calendar-busy.js';
 import { findConnection } from './calendar-connections.js';
 import type { Actor } from './context.js';
 import { validationError } from './errors.js';
@@ -98,9 +98,15 @@ export async function listCalendarEvents(
       .where('recurring', '=', true)
       .where('parse_error', 'is', null)
       .execute();
+    const deadline = performance.now() + ON_DEMAND_BUDGET_MS;
     for (const event of series) {
       for (const part of outside) {
-        const result = expandObject(event.ics, part, { floatingZone: zone.time_zone });
+        const left = deadline - performance.now();
+        if (left <= 0) break;
+        const result = expandObject(event.ics, part, {
+          floatingZone: zone.time_zone,
+          timeBudgetMs: Math.min(DEFAULT_TIME_BUDGET_MS, left),
+        });
         if (!result.ok) continue;
         for (const occurrence of result.occurrences) {
           rows.push({
