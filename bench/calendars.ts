@@ -481,7 +481,7 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
       `parsed) took ${fetchTimes.map(seconds).join(', ')} s, the rest ` +
       `${times.sync.map((ms, i) => seconds(ms - fetchTimes[i]!)).join(', ')} s; of the rest, parsing and ` +
       `expanding the ${served.changed.length} objects alone takes ${seconds(expandMs)} s warm ` +
-      `(${parsedTwice} single events outside the stored span are parsed twice), storing and bookkeeping ` +
+      `(${parsedTwice} of them single events outside the stored span), storing and bookkeeping ` +
       `about ${seconds(syncMs - fetchMs - expandMs)} s`,
     `calendar-sync: setup: ${SYNC_OBJECTS} files written to Radicale's storage in ${(setupMs / 1000).toFixed(1)} s, ` +
       `its first listing (building its cache) ${(warmMs / 1000).toFixed(1)} s; the REPORT answers ` +
