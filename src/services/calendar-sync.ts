@@ -80,6 +80,13 @@ export async function syncConnection(
   options: { wait?: boolean; log?: (message: string, error: unknown) => void } = {},
 ): Promise<SyncStats> {
   const connection = await claimLease(deps, connectionId, options.wait ?? false);
+  if (connection.status === 'pending_authorization') {
+    await releaseLease(deps, connectionId);
+    throw new SchedError(
+      ErrorCode.CALENDAR_NOT_ACTIVE,
+      `${PROVIDER_DISPLAY_NAMES[connection.provider]} ${connection.calendar_id} has not been authorized yet`,
+    );
+  }
   const stats: SyncStats = { fetched: 0, created: 0, updated: 0, deleted: 0, pushed: 0, conflicts: 0 };
   let cursor = connection.sync_cursor;
   // A long first sync keeps its lease; only a process that died lets it run out.
@@ -125,6 +132,14 @@ export async function syncConnection(
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+async function releaseLease(deps: CalendarDeps, connectionId: string): Promise<void> {
+  await deps.db
+    .updateTable('calendar_connections')
+    .set({ sync_lease_until: null })
+    .where('connection_id', '=', connectionId)
+    .execute();
 }
 
 async function claimLease(deps: CalendarDeps, connectionId: string, wait: boolean): Promise<ConnectionRow> {

@@ -88,6 +88,8 @@ describe('Google Calendar through the API, against the emulator', () => {
     const pending = await t.request('GET', `/calendars/google/${connectionId}`);
     expect(pending.json()).toMatchObject({ status: 'pending_authorization', calendar_id: calendar.id });
     expect((await sync(connectionId)).json().code).toBe('CALENDAR_NOT_ACTIVE');
+    const unchanged = (await t.request('GET', `/calendars/google/${connectionId}`)).json();
+    expect(unchanged).toMatchObject({ status: 'pending_authorization', last_error: null });
 
     const callback = await consent(authorizationUrl);
     expect(callback.statusCode, callback.body).toBe(200);
