@@ -1,13 +1,8 @@
 import { sql } from 'kysely';
-import type {
-  CalendarProvider,
-  OutgoingEvent,
-  RemoteChanges,
-  RemoteEvent,
-} from '../domain/calendar-provider.js';
-import { decideSync, syncRetryDelayMs, type ProviderVersion } from '../domain/sync-decisions.js';
+import type { RemoteChanges } from '../domain/calendar-provider.js';
+import { syncRetryDelayMs } from '../domain/sync-decisions.js';
 import { ProviderError } from '../providers/provider-error.js';
-import type { BookingRow, ConnectionRow } from '../storage/database.js';
+import type { ConnectionRow } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import {
   connectionView,
@@ -16,9 +11,7 @@ import {
   providerFailure,
   type CalendarDeps,
 } from './calendar-connections.js';
-import { applyProviderVersion, openConflict } from './calendar-reconcile.js';
 import {
-  expandForStorage,
   EXPANDED_FUTURE_MS,
   expansionWindow,
   fromRemote,
@@ -27,48 +20,18 @@ import {
   removeObjects,
   storeObjects,
 } from './calendar-store.js';
-import type { Actor } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
 import { emitEvent } from './webhook-events.js';
 import { ensureWatch } from './calendar-watches.js';
+import { pushPending } from './calendar-push.js';
+import { settleBookingEvents } from './calendar-settle.js';
+import { syncActor, type SyncContext, type SyncStats } from './calendar-sync-context.js';
 
-export type SyncStats = {
-  fetched: number;
-  created: number;
-  updated: number;
-  deleted: number;
-  pushed: number;
-  conflicts: number;
-};
+export type { SyncStats } from './calendar-sync-context.js';
 
 /** Longer than any sync should take; a process that dies mid-sync frees the connection after it. */
 const LEASE_MS = 5 * 60_000;
 const WAIT_FOR_LEASE_MS = 30_000;
-/** Bookings written per sync; the rest stay pending and the next sync, queued at once, goes on. */
-export const MAX_PUSH_PER_SYNC = 500;
-/** A write the provider keeps refusing (not a transient failure) is given up after this many tries. */
-const MAX_REJECTED_PUSHES = 5;
-
-type SyncContext = {
-  deps: CalendarDeps;
-  connection: ConnectionRow;
-  provider: CalendarProvider;
-  zone: string;
-  actor: Actor;
-  stats: SyncStats;
-  now: number;
-  /** Set when a pull decided that Sched's version must be written again. */
-  pushAgain: boolean;
-};
-
-export function syncActor(connection: ConnectionRow): Actor {
-  return {
-    organizationId: connection.organization_id,
-    label: `sync:${connection.provider}:${connection.connection_id}`,
-    scopes: ['write'],
-  };
-}
-
 /**
  * One sync of one connection: pending bookings are written to the provider, then its changes are
  * read and stored, and changes to bookings' events are settled by the conflict policy. The
@@ -195,266 +158,6 @@ async function pull(context: SyncContext): Promise<string | null> {
   stats.deleted += removed.length;
   await settleBookingEvents(context, changes.changed, removed);
   return changes.cursor;
-}
-
-type LinkRow = {
-  booking_id: string;
-  remote_id: string | null;
-  etag: string | null;
-  sequence: number;
-};
-
-/** Changes at the provider to the events Sched wrote for bookings. */
-async function settleBookingEvents(
-  context: SyncContext,
-  changed: readonly RemoteEvent[],
-  removed: readonly string[],
-): Promise<void> {
-  const remoteIds = [...changed.map((event) => event.remoteId), ...removed];
-  if (remoteIds.length === 0) return;
-  const links: LinkRow[] = [];
-  for (let index = 0; index < remoteIds.length; index += 500) {
-    links.push(
-      ...(await context.deps.db
-        .selectFrom('booking_calendar_links')
-        .select(['booking_id', 'remote_id', 'etag', 'sequence'])
-        .where('connection_id', '=', context.connection.connection_id)
-        .where('remote_id', 'in', remoteIds.slice(index, index + 500))
-        .execute()),
-    );
-  }
-  const byRemote = new Map(changed.map((event) => [event.remoteId, event]));
-  for (const link of links) {
-    const event = link.remote_id ? byRemote.get(link.remote_id) : undefined;
-    // Our own write coming back: the provider's version tag is the one our write got.
-    if (event && event.etag !== null && event.etag === link.etag) continue;
-    await settle(context, link, event ? providerVersionOf(context, event) : deletedVersion(context), event);
-  }
-}
-
-function deletedVersion(context: SyncContext): ProviderVersion {
-  return { kind: 'deleted', detectedAt: context.now };
-}
-
-function providerVersionOf(context: SyncContext, event: RemoteEvent): ProviderVersion {
-  const result = expandForStorage(event.ics, expansionWindow(context.now), context.zone);
-  const master = result.ok ? result.summary.master : null;
-  if (!result.ok || !master) return deletedVersion(context);
-  return {
-    kind: 'event',
-    status: master.status,
-    startsAt: master.startsAt,
-    endsAt: master.endsAt,
-    modifiedAt: result.summary.lastModified,
-    detectedAt: context.now,
-  };
-}
-
-async function loadBooking(context: SyncContext, bookingId: string): Promise<BookingRow | undefined> {
-  return context.deps.db
-    .selectFrom('bookings')
-    .selectAll()
-    .where('booking_id', '=', bookingId)
-    .executeTakeFirst();
-}
-
-/** Carries out the policy's answer to one difference between a booking and its event. */
-async function settle(
-  context: SyncContext,
-  link: LinkRow,
-  provider: ProviderVersion,
-  event: RemoteEvent | undefined,
-): Promise<void> {
-  const { deps, connection } = context;
-  const booking = await loadBooking(context, link.booking_id);
-  if (!booking) return;
-  const decision = decideSync(
-    connection.conflict_policy,
-    {
-      status: booking.status,
-      startsAt: booking.start_time.getTime(),
-      endsAt: booking.end_time.getTime(),
-      updatedAt: booking.updated_at.getTime(),
-    },
-    provider,
-  );
-  const remoteId = provider.kind === 'deleted' ? null : link.remote_id;
-  const etag = event?.etag ?? null;
-  switch (decision.action) {
-    case 'in_sync':
-      await updateLink(context, link.booking_id, { etag, remote_id: remoteId });
-      return;
-    case 'push_sched':
-      await updateLink(context, link.booking_id, { etag, remote_id: remoteId, push_pending: true });
-      context.pushAgain = true;
-      return;
-    case 'apply_provider': {
-      const applied = await applyProviderVersion(deps, context.actor, booking, provider, connection);
-      if (applied) {
-        await updateLink(context, link.booking_id, { etag, remote_id: remoteId, push_pending: false });
-        return;
-      }
-      // The provider's time is taken by another booking: a person has to decide.
-      await openConflict(deps, context.actor, connection, booking, provider);
-      await updateLink(context, link.booking_id, { etag, remote_id: remoteId, push_pending: false });
-      context.stats.conflicts++;
-      return;
-    }
-    case 'open_conflict':
-      await openConflict(deps, context.actor, connection, booking, provider);
-      await updateLink(context, link.booking_id, { etag, remote_id: remoteId, push_pending: false });
-      context.stats.conflicts++;
-      return;
-  }
-}
-
-function updateLink(
-  context: SyncContext,
-  bookingId: string,
-  values: { etag: string | null; remote_id: string | null; push_pending?: boolean },
-) {
-  return context.deps.db
-    .updateTable('booking_calendar_links')
-    .set(values)
-    .where('booking_id', '=', bookingId)
-    .where('connection_id', '=', context.connection.connection_id)
-    .execute();
-}
-
-type PendingRow = BookingRow & {
-  link_create_attempted: boolean;
-  link_remote_id: string | null;
-  link_etag: string | null;
-  link_sequence: number;
-  link_attempts: number;
-};
-
-async function pushPending(context: SyncContext): Promise<void> {
-  const { deps, connection } = context;
-  context.pushAgain = false;
-  const rows = (
-    await sql<PendingRow>`
-    select b.*, l.create_attempted as link_create_attempted, l.remote_id as link_remote_id, l.etag as link_etag, l.sequence as link_sequence,
-      l.push_attempts as link_attempts
-    from booking_calendar_links l join bookings b on b.booking_id = l.booking_id
-    where l.connection_id = ${connection.connection_id} and l.push_pending
-      and not exists (select 1 from calendar_conflicts c where c.booking_id = l.booking_id
-        and c.connection_id = l.connection_id and c.status = 'open')
-    order by b.start_time
-    limit ${MAX_PUSH_PER_SYNC}`.execute(deps.db)
-  ).rows;
-  for (const row of rows) {
-    try {
-      await pushOne(context, row);
-    } catch (error) {
-      if (!(error instanceof ProviderError) || error.transient || error.code === 'AUTH_FAILED') throw error;
-      await deps.db
-        .updateTable('booking_calendar_links')
-        .set({
-          last_error: error.message,
-          push_attempts: row.link_attempts + 1,
-          push_pending: row.link_attempts + 1 < MAX_REJECTED_PUSHES,
-        })
-        .where('booking_id', '=', row.booking_id)
-        .where('connection_id', '=', connection.connection_id)
-        .execute();
-    }
-  }
-}
-
-export function outgoingEvent(booking: BookingRow, sequence: number, zone: string): OutgoingEvent {
-  return {
-    uid: `${booking.booking_id}@sched`,
-    bookingId: booking.booking_id,
-    sequence,
-    startsAt: booking.start_time.getTime(),
-    endsAt: booking.end_time.getTime(),
-    timeZone: zone,
-    title: booking.title,
-    description: booking.description,
-    status: booking.status,
-    attendees: booking.attendees,
-    updatedAt: booking.updated_at.getTime(),
-  };
-}
-
-async function pushOne(context: SyncContext, row: PendingRow): Promise<void> {
-  const { provider, connection } = context;
-  const wanted = row.status === 'confirmed' && row.resource_ids.includes(connection.resource_id);
-  if (!wanted) {
-    // A cancelled booking's event goes whatever happened to it at the provider meanwhile, also one
-    // whose creation went through although its answer was lost.
-    const remoteId =
-      row.link_remote_id ??
-      (row.link_create_attempted
-        ? ((await provider.findEvent(`${row.booking_id}@sched`))?.remoteId ?? null)
-        : null);
-    if (remoteId) {
-      await provider.deleteEvent(remoteId, null);
-      await removeObjects(context.deps.db, connection.connection_id, [remoteId]);
-      context.stats.pushed++;
-    }
-    await finishPush(context, row, { remoteId: null, etag: null, sequence: row.link_sequence });
-    return;
-  }
-  const sequence = row.link_sequence + 1;
-  const event = outgoingEvent(row, sequence, context.zone);
-  if (!row.link_remote_id) {
-    if (!row.link_create_attempted) {
-      await context.deps.db
-        .updateTable('booking_calendar_links')
-        .set({ create_attempted: true })
-        .where('booking_id', '=', row.booking_id)
-        .where('connection_id', '=', connection.connection_id)
-        .execute();
-    }
-    const written = await provider.createEvent(event);
-    context.stats.pushed++;
-    await finishPush(context, row, { ...written, sequence });
-    return;
-  }
-  try {
-    const written = await provider.updateEvent(row.link_remote_id, row.link_etag, event);
-    context.stats.pushed++;
-    await finishPush(context, row, { ...written, sequence });
-  } catch (error) {
-    if (!(error instanceof ProviderError)) throw error;
-    if (error.code !== 'PRECONDITION_FAILED' && error.code !== 'NOT_FOUND') throw error;
-    // Changed or deleted at the provider since our last write: settled like a change found by a pull.
-    const current = error.code === 'NOT_FOUND' ? null : await provider.getEvent(row.link_remote_id);
-    const link = {
-      booking_id: row.booking_id,
-      remote_id: row.link_remote_id,
-      etag: row.link_etag,
-      sequence: row.link_sequence,
-    };
-    await settle(
-      context,
-      link,
-      current ? providerVersionOf(context, current) : deletedVersion(context),
-      current ?? undefined,
-    );
-  }
-}
-
-/**
- * Records a write. The link stays pending if the booking changed while it was being written, so the
- * newer version goes out on the next pass rather than being lost.
- */
-async function finishPush(
-  context: SyncContext,
-  row: PendingRow,
-  written: { remoteId: string | null; etag: string | null; sequence: number },
-): Promise<void> {
-  await sql`
-    update booking_calendar_links l set remote_id = ${written.remoteId}, etag = ${written.etag},
-      sequence = ${written.sequence}, last_pushed_at = ${new Date(context.now)}, push_attempts = 0,
-      last_error = null,
-      push_pending = coalesce((select b.updated_at <> ${row.updated_at} from bookings b
-        where b.booking_id = l.booking_id), false)
-    where l.booking_id = ${row.booking_id} and l.connection_id = ${context.connection.connection_id}`.execute(
-    context.deps.db,
-  );
 }
 
 /** Series are stored expanded up to a horizon; it moves forward as time passes. */
