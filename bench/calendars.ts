@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
 import type { CalendarProvider, KnownEvents } from '../src/domain/calendar-provider.js';
-import type { Interval } from '../src/domain/index.js';
+import { defaultSchedule, type Interval } from '../src/domain/index.js';
 import { expandObject } from '../src/ical/expand-object.js';
 import { GuardedHttp } from '../src/net/guarded-http.js';
 import { OutboundGuard } from '../src/net/outbound-guard.js';
@@ -26,7 +26,7 @@ import { syncConnection, type SyncStats } from '../src/services/calendar-sync.js
 import type { Actor } from '../src/services/context.js';
 import { startCalDavServer, type CalDavServer } from '../test/support/caldav-servers.js';
 import type { BenchContext, BenchOutcome } from './context.js';
-import { createResources, insertBookings, officeHours } from './fixtures.js';
+import { createResources, EVENT_TITLES, insertBookings, officeHours } from './fixtures.js';
 import { type BenchRow, dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
 
 /** Registers cleanup work with the run, so that a signal or the watchdog still undoes it. */
@@ -53,19 +53,6 @@ const BERLIN = [
   'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU',
   'END:STANDARD',
   'END:VTIMEZONE',
-];
-
-const TITLES = [
-  'Team sync',
-  'Dentist',
-  '1:1 with Maria',
-  'Project review',
-  'Lunch with clients',
-  'Physiotherapy',
-  'Quarterly planning',
-  'Yoga',
-  'Parent-teacher meeting',
-  'Flight to Lisbon',
 ];
 
 /** 20261121T093000, the wall-clock fields of `ms` read as UTC; with a Z when the time is UTC. */
@@ -123,7 +110,7 @@ export function calendarObjects(options: {
       dtstamp,
       `LAST-MODIFIED:${stamp(today - 10 * MS_PER_DAY, true)}`,
       'SEQUENCE:0',
-      `SUMMARY:${pick(TITLES)}`,
+      `SUMMARY:${pick(EVENT_TITLES)}`,
       random() < 0.5 ? `LOCATION:Room ${1 + Math.floor(random() * 40)}` : 'LOCATION:Online',
       `DESCRIPTION:Agenda and notes for ${name}\\, written by the organiser.`,
     ];
@@ -719,11 +706,15 @@ export async function benchCalendarAvailability(context: BenchContext): Promise<
   const farRange = { start: farStart - 2 * MS_PER_DAY, end: farEnd + 2 * MS_PER_DAY };
   const busyTimes: number[] = [];
   const farTimes: number[] = [];
+  // What the services pass: the resource with its flag that connected calendars can make it busy.
+  const heavyResource = [
+    { resourceId: heavyId, timeZone: 'UTC', schedule: defaultSchedule('UTC'), hasBlockingCalendars: true },
+  ];
   for (let i = 0; i < 5; i++) {
-    busyTimes.push(await timed(() => loadCalendarBusy(database.db, [heavyId], readRange)));
-    farTimes.push(await timed(() => loadCalendarBusy(database.db, [heavyId], farRange)));
+    busyTimes.push(await timed(() => loadCalendarBusy(database.db, heavyResource, readRange)));
+    farTimes.push(await timed(() => loadCalendarBusy(database.db, heavyResource, farRange)));
   }
-  const farBusy = (await loadCalendarBusy(database.db, [heavyId], farRange)).get(heavyId)?.length ?? 0;
+  const farBusy = (await loadCalendarBusy(database.db, heavyResource, farRange)).get(heavyId)?.length ?? 0;
   log(`calendar-availability: done in ${((performance.now() - benchStarted) / 1000).toFixed(0)} s`);
   details.push(
     `calendar-availability: 10 busy calendars (${HEAVY.series} weekly series + ${HEAVY.singles} single events each) ` +

@@ -113,3 +113,17 @@ export async function insertBookings(
            tstzrange(start_time, end_time, '[)'), 'confirmed'
     from inserted`.execute(database.db);
 }
+
+/** Titles for generated calendar events, so listings read like a real calendar. */
+export const EVENT_TITLES = [
+  'Team sync',
+  'Dentist',
+  '1:1 with Maria',
+  'Project review',
+  'Lunch with clients',
+  'Physiotherapy',
+  'Quarterly planning',
+  'Yoga',
+  'Parent-teacher meeting',
+  'Flight to Lisbon',
+];

@@ -27,7 +27,7 @@ import { startGraphEmulator, type GraphEmulator } from '../test/emulators/graph/
 import { freePort } from '../test/support/test-app.js';
 import type { Defer } from './calendars.js';
 import type { BenchContext, BenchOutcome } from './context.js';
-import { createResources, officeHours, roundTheClock } from './fixtures.js';
+import { createResources, EVENT_TITLES, officeHours, roundTheClock } from './fixtures.js';
 import { type BenchRow, dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
 
 type OAuthProvider = 'google' | 'outlook';
@@ -45,18 +45,6 @@ const POLL_EVERY_MS = 10;
 /** The shortest polling interval pg-boss accepts; it bounds how long a queued sync waits for a worker. */
 const POLLING_INTERVAL_SECONDS = 0.5;
 
-const TITLES = [
-  'Team sync',
-  'Dentist',
-  '1:1 with Maria',
-  'Project review',
-  'Lunch with clients',
-  'Physiotherapy',
-  'Quarterly planning',
-  'Yoga',
-  'Parent-teacher meeting',
-  'Flight to Lisbon',
-];
 const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
 
 /**
@@ -101,7 +89,7 @@ function eventSpecs(today: number): EventSpec[] {
     const allDay = !recurring && index % 10 === 5;
     const spec: EventSpec = {
       index,
-      title: pick(TITLES),
+      title: pick(EVENT_TITLES),
       location: random() < 0.5 ? `Room ${between(1, 40)}` : 'Online',
       day: today + offset * MS_PER_DAY,
       startMinute: (7 + between(0, 21) / 2) * 60,

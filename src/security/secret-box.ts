@@ -31,6 +31,15 @@ export class SecretBox {
       'utf8',
     );
   }
+
+  /** A structured secret (calendar credentials) sealed as its JSON text. */
+  sealJson(value: unknown): string {
+    return this.seal(JSON.stringify(value));
+  }
+
+  openJson<T>(sealed: string): T {
+    return JSON.parse(this.open(sealed)) as T;
+  }
 }
 
 export class MissingEncryptionKeyError extends Error {

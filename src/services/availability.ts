@@ -67,7 +67,7 @@ export async function getAvailability(
   };
   const [booked, calendarBusy] = await Promise.all([
     loadBookedIntervals(deps.db, request.resourceIds, readRange),
-    loadCalendarBusy(deps.db, request.resourceIds, readRange),
+    loadCalendarBusy(deps.db, resources, readRange),
   ]);
   const slots = findSlots(
     resources.map((resource) => ({
@@ -108,10 +108,10 @@ export async function getFreeBusy(
   request: { resourceIds: string[]; window: Interval },
 ): Promise<FreeBusyView> {
   checkWindow(request.window);
-  await loadBookableResources(db, actor, request.resourceIds);
+  const bookable = await loadBookableResources(db, actor, request.resourceIds);
   const [booked, calendarBusy] = await Promise.all([
     loadBookedIntervals(db, request.resourceIds, request.window),
-    loadCalendarBusy(db, request.resourceIds, request.window),
+    loadCalendarBusy(db, bookable, request.window),
   ]);
   const resources: FreeBusyView['resources'] = {};
   for (const resourceId of request.resourceIds) {

@@ -5,7 +5,13 @@ import type { Actor } from './context.js';
 import { resourceNotFound } from './resources.js';
 import { scheduleFromRow } from './schedules.js';
 
-export type BookableResource = { resourceId: string; timeZone: string; schedule: Schedule };
+export type BookableResource = {
+  resourceId: string;
+  timeZone: string;
+  schedule: Schedule;
+  /** Whether a connected calendar can make it busy; without one, no calendar busy time is read. */
+  hasBlockingCalendars: boolean;
+};
 
 /**
  * The resources named in a request with their schedules, in the order given. One query for all of them;
@@ -30,6 +36,8 @@ export async function loadBookableResources(
       'schedules.buffer_after_minutes',
       'schedules.minimum_notice_minutes',
       'schedules.booking_horizon_days',
+      sql<boolean>`exists (select 1 from calendar_connections c where c.resource_id = resources.resource_id
+        and c.blocks_availability and c.direction <> 'push')`.as('has_blocking_calendars'),
     ])
     .where('resources.resource_id', 'in', resourceIds)
     .where('resources.organization_id', '=', actor.organizationId)
@@ -60,7 +68,12 @@ export async function loadBookableResources(
             minimum_notice_minutes,
             booking_horizon_days,
           });
-    return { resourceId, timeZone: row.resource_time_zone, schedule };
+    return {
+      resourceId,
+      timeZone: row.resource_time_zone,
+      schedule,
+      hasBlockingCalendars: row.has_blocking_calendars,
+    };
   });
 }
 

@@ -153,7 +153,7 @@ async function findConflicts(
 ): Promise<BookingConflict[]> {
   const [booked, calendarBusy] = await Promise.all([
     loadNearbyBookings(db, resources, requested, excludeBookingId),
-    ignoreAvailability ? new Map<string, Interval[]>() : loadCalendarBusyFor(db, resources, requested),
+    ignoreAvailability ? new Map<string, Interval[]>() : loadCalendarBusy(db, resources, requested),
   ]);
   return conflictsWith(resources, booked, calendarBusy, requested, now, ignoreAvailability);
 }
@@ -172,22 +172,10 @@ async function refuseUnlessBookable(
 ): Promise<void> {
   const calendarBusy = ignoreAvailability
     ? new Map<string, Interval[]>()
-    : await loadCalendarBusyFor(db, resources, requested);
+    : await loadCalendarBusy(db, resources, requested);
   if (conflictsWith(resources, new Map(), calendarBusy, requested, now, ignoreAvailability).length === 0)
     return;
   throw slotUnavailable(await findConflicts(db, resources, requested, now, ignoreAvailability));
-}
-
-function loadCalendarBusyFor(
-  db: Db,
-  resources: readonly BookableResource[],
-  requested: Interval,
-): Promise<Map<string, Interval[]>> {
-  return loadCalendarBusy(
-    db,
-    resources.map((resource) => resource.resourceId),
-    requested,
-  );
 }
 
 function slotUnavailable(conflicts: BookingConflict[]): SchedError {

@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
 import type { Interval } from '../domain/index.js';
-import { DEFAULT_TIME_BUDGET_MS, expandObject } from '../ical/expand-object.js';
+import { DEFAULT_TIME_BUDGET_MS, expandObject, type Occurrence } from '../ical/expand-object.js';
 
 /** What one request may spend expanding series outside the stored span, per connection. */
 export const ON_DEMAND_BUDGET_MS = 2000;
 import type { Db } from '../storage/database.js';
+import type { BookableResource } from './bookable-resources.js';
 
 type BlockingConnection = {
   connection_id: string;
@@ -17,14 +18,15 @@ type BlockingConnection = {
 /**
  * Busy time from connected calendars, per resource: stored occurrences that block, plus recurring
  * series expanded on demand where the window reaches past the span stored for their connection.
- * One query when none of the resources has a calendar that blocks availability.
+ * No query at all when none of the resources has a calendar that blocks availability.
  */
 export async function loadCalendarBusy(
   db: Db,
-  resourceIds: readonly string[],
+  resources: readonly BookableResource[],
   range: Interval,
 ): Promise<Map<string, Interval[]>> {
-  const busy = new Map<string, Interval[]>(resourceIds.map((id) => [id, []]));
+  const busy = new Map<string, Interval[]>(resources.map((resource) => [resource.resourceId, []]));
+  const resourceIds = resources.filter((resource) => resource.hasBlockingCalendars).map((r) => r.resourceId);
   if (resourceIds.length === 0) return busy;
   const connections = (await db
     .selectFrom('calendar_connections as c')
@@ -81,22 +83,33 @@ async function expandOutside(
       and not exists (select 1 from bookings b where b.booking_id = e.booking_id
         and ${connection.resource_id}::uuid = any(b.resource_ids))`.execute(db);
   const intervals: Interval[] = [];
+  for (const [, occurrence] of expandOnDemand(series.rows, windows, connection.time_zone)) {
+    if (occurrence.status === 'cancelled' || occurrence.transparency !== 'opaque') continue;
+    intervals.push({ start: occurrence.startsAt, end: occurrence.endsAt });
+  }
+  return intervals;
+}
+
+/**
+ * Occurrences of stored series within `windows`, parsed again from their iCalendar text. One request
+ * never spends more than ON_DEMAND_BUDGET_MS on series far from now, however many there are.
+ */
+export function* expandOnDemand<T extends { ics: string }>(
+  series: readonly T[],
+  windows: readonly Interval[],
+  zone: string,
+): Generator<[T, Occurrence]> {
   const deadline = performance.now() + ON_DEMAND_BUDGET_MS;
-  for (const { ics } of series.rows) {
+  for (const item of series) {
     for (const window of windows) {
       const left = deadline - performance.now();
-      // One request never spends more than this on series far from now, however many there are.
-      if (left <= 0) return intervals;
-      const result = expandObject(ics, window, {
-        floatingZone: connection.time_zone,
+      if (left <= 0) return;
+      const result = expandObject(item.ics, window, {
+        floatingZone: zone,
         timeBudgetMs: Math.min(DEFAULT_TIME_BUDGET_MS, left),
       });
       if (!result.ok) continue;
-      for (const occurrence of result.occurrences) {
-        if (occurrence.status === 'cancelled' || occurrence.transparency !== 'opaque') continue;
-        intervals.push({ start: occurrence.startsAt, end: occurrence.endsAt });
-      }
+      for (const occurrence of result.occurrences) yield [item, occurrence];
     }
   }
-  return intervals;
 }

@@ -181,7 +181,7 @@ export async function releaseAtProvider(deps: CalendarDeps, row: ConnectionRow):
   const client = deps.connectors[row.provider]?.oauth;
   if (!client) return;
   try {
-    const credentials = JSON.parse(deps.secretBox.open(row.credentials_sealed)) as OAuthCredentials;
+    const credentials = deps.secretBox.openJson<OAuthCredentials>(row.credentials_sealed);
     await client.revoke(credentials.refresh_token ?? credentials.access_token);
   } catch {
     // Already revoked or expired: nothing left to revoke.
@@ -196,7 +196,7 @@ export function openProvider(deps: CalendarDeps, row: ConnectionRow): CalendarPr
       `${PROVIDER_DISPLAY_NAMES[row.provider]} ${row.calendar_id} has not been authorized yet`,
     );
   }
-  const credentials = JSON.parse(deps.secretBox.open(row.credentials_sealed)) as Record<string, unknown>;
+  const credentials = deps.secretBox.openJson<Record<string, unknown>>(row.credentials_sealed);
   const tokens = connector.oauth
     ? new ConnectionTokens(
         deps.db,

@@ -5,7 +5,7 @@ import type { CalendarProviderName, ConnectionRow, Db } from '../storage/databas
 import { recordAudit } from './audit.js';
 import type { Actor } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
-import { resourceNotFound } from './resources.js';
+import { findResource } from './resources.js';
 import { emitEvent } from './webhook-events.js';
 import {
   connectionView,
@@ -33,7 +33,7 @@ export async function connectCalendar(
 ): Promise<ConnectionView | AuthorizationView> {
   const connector = connectorFor(deps, provider);
   const sync = resolveSync(provider, connector.readOnly, input.sync);
-  await requireResource(deps.db, actor, input.resource_id);
+  await findResource(deps.db, actor, input.resource_id, 'resource_id');
   if (connector.oauth && typeof input.oauth_token !== 'string') {
     const calendarId = typeof input.calendar_id === 'string' ? input.calendar_id : undefined;
     return startAuthorization(
@@ -66,7 +66,7 @@ export async function connectCalendar(
         realtime: sync.realtime,
         conflict_policy: sync.conflict_policy,
         blocks_availability: sync.blocks_availability,
-        credentials_sealed: deps.secretBox.seal(JSON.stringify(prepared.credentials)),
+        credentials_sealed: deps.secretBox.sealJson(prepared.credentials),
         settings: JSON.stringify(prepared.settings),
         next_sync_at: new Date(now),
       })
@@ -122,17 +122,6 @@ export async function queueFutureBookings(db: Db, row: ConnectionRow, now: numbe
     where b.organization_id = ${row.organization_id} and b.status = 'confirmed'
       and ${row.resource_id}::uuid = any(b.resource_ids) and b.end_time > ${new Date(now)}
     on conflict do nothing`.execute(db);
-}
-
-async function requireResource(db: Db, actor: Actor, resourceId: string): Promise<void> {
-  const found = await db
-    .selectFrom('resources')
-    .select('resource_id')
-    .where('resource_id', '=', resourceId)
-    .where('organization_id', '=', actor.organizationId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
-  if (!found) throw resourceNotFound(resourceId, 'resource_id');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
 import { formatInstant, type Interval } from '../domain/index.js';
-import { DEFAULT_TIME_BUDGET_MS, expandObject } from '../ical/expand-object.js';
 import type { CalendarProviderName, Db } from '../storage/database.js';
-import { ON_DEMAND_BUDGET_MS, outsideStoredSpan } from './calendar-busy.js';
+import { expandOnDemand, outsideStoredSpan } from './calendar-busy.js';
 import { findConnection } from './calendar-connections.js';
 import type { Actor } from './context.js';
 import { validationError } from './errors.js';
@@ -98,32 +97,20 @@ export async function listCalendarEvents(
       .where('recurring', '=', true)
       .where('parse_error', 'is', null)
       .execute();
-    const deadline = performance.now() + ON_DEMAND_BUDGET_MS;
-    for (const event of series) {
-      for (const part of outside) {
-        const left = deadline - performance.now();
-        if (left <= 0) break;
-        const result = expandObject(event.ics, part, {
-          floatingZone: zone.time_zone,
-          timeBudgetMs: Math.min(DEFAULT_TIME_BUDGET_MS, left),
-        });
-        if (!result.ok) continue;
-        for (const occurrence of result.occurrences) {
-          rows.push({
-            event_id: event.event_id,
-            start_ms: occurrence.startsAt,
-            end_ms: occurrence.endsAt,
-            title: occurrence.title,
-            all_day: occurrence.allDay,
-            status: occurrence.status,
-            transparency: occurrence.transparency,
-            recurrence_id: occurrence.recurrenceId,
-            recurring: true,
-            booking_id: event.booking_id,
-            updated_at: event.updated_at,
-          });
-        }
-      }
+    for (const [event, occurrence] of expandOnDemand(series, outside, zone.time_zone)) {
+      rows.push({
+        event_id: event.event_id,
+        start_ms: occurrence.startsAt,
+        end_ms: occurrence.endsAt,
+        title: occurrence.title,
+        all_day: occurrence.allDay,
+        status: occurrence.status,
+        transparency: occurrence.transparency,
+        recurrence_id: occurrence.recurrenceId,
+        recurring: true,
+        booking_id: event.booking_id,
+        updated_at: event.updated_at,
+      });
     }
     rows.sort((a, b) => a.start_ms - b.start_ms || a.event_id.localeCompare(b.event_id));
   }

@@ -178,7 +178,7 @@ export async function finishAuthorization(
       .updateTable('calendar_connections')
       .set({
         status: 'active',
-        credentials_sealed: deps.secretBox.seal(JSON.stringify(credentials)),
+        credentials_sealed: deps.secretBox.sealJson(credentials),
         next_sync_at: new Date(now),
         last_error: null,
         failure_count: 0,

@@ -80,7 +80,7 @@ export class ConnectionTokens implements AccessTokenSource {
 
   async #refreshHolding(sealed: string | null, stale: string): Promise<OAuthCredentials> {
     try {
-      const stored = sealed ? (JSON.parse(this.secretBox.open(sealed)) as OAuthCredentials) : null;
+      const stored = sealed ? this.secretBox.openJson<OAuthCredentials>(sealed) : null;
       // Someone else refreshed between our read and our lease: use theirs.
       if (stored && stored.access_token !== stale && fresh(stored, Date.now())) return stored;
       if (!stored?.refresh_token) {
@@ -92,7 +92,7 @@ export class ConnectionTokens implements AccessTokenSource {
       const next = credentialsFromTokens(await this.client.refresh(stored.refresh_token), stored);
       await this.db
         .updateTable('calendar_connections')
-        .set({ credentials_sealed: this.secretBox.seal(JSON.stringify(next)), token_refresh_until: null })
+        .set({ credentials_sealed: this.secretBox.sealJson(next), token_refresh_until: null })
         .where('connection_id', '=', this.connectionId)
         .execute();
       return next;
@@ -111,8 +111,6 @@ export class ConnectionTokens implements AccessTokenSource {
       .select('credentials_sealed')
       .where('connection_id', '=', this.connectionId)
       .executeTakeFirst();
-    return row?.credentials_sealed
-      ? (JSON.parse(this.secretBox.open(row.credentials_sealed)) as OAuthCredentials)
-      : null;
+    return row?.credentials_sealed ? this.secretBox.openJson<OAuthCredentials>(row.credentials_sealed) : null;
   }
 }

@@ -34,8 +34,16 @@ export function resourceNotFound(resourceId: string, field?: string): SchedError
   });
 }
 
-/** A deleted resource, or one of another organization, does not exist for this caller. */
-export async function findResource(db: Db, actor: Actor, resourceId: string): Promise<ResourceRow> {
+/**
+ * A deleted resource, or one of another organization, does not exist for this caller. `field` names
+ * the request field that carried the id, when it came in a body rather than the path.
+ */
+export async function findResource(
+  db: Db,
+  actor: Actor,
+  resourceId: string,
+  field?: string,
+): Promise<ResourceRow> {
   const row = await db
     .selectFrom('resources')
     .selectAll()
@@ -43,7 +51,7 @@ export async function findResource(db: Db, actor: Actor, resourceId: string): Pr
     .where('organization_id', '=', actor.organizationId)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
-  if (!row) throw resourceNotFound(resourceId);
+  if (!row) throw resourceNotFound(resourceId, field);
   return row;
 }
 
