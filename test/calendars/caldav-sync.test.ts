@@ -7,7 +7,7 @@ import {
   startCalDavServer,
   type CalDavServer,
 } from '../support/caldav-servers.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
@@ -52,12 +52,10 @@ for (const kind of CALDAV_SERVER_KINDS) {
     async function connectedResource(policy: string, extraSync: Record<string, unknown> = {}) {
       counter++;
       const calendarUrl = await server.newCalendar(`sched-${counter}`);
-      const resource = await t.request('POST', '/resources', {
-        body: { name: `Dr ${counter}`, kind: 'person', time_zone: 'Europe/Berlin' },
-      });
-      const resourceId = resource.json().resource_id as string;
-      await t.request('PUT', `/resources/${resourceId}/schedule`, {
-        body: { weekly: roundTheClockWeekly() },
+      const resourceId = await createOpenResource(t, {
+        name: `Dr ${counter}`,
+        kind: 'person',
+        time_zone: 'Europe/Berlin',
       });
       const connected = await t.request('POST', '/calendars/caldav/connect', {
         body: {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { requestSync } from '../../src/services/calendar-watches.js';
 import { syncConnection } from '../../src/services/calendar-sync.js';
 import { describeOnBackends } from '../support/backends.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 
 /** A feed server on 127.0.0.1 that answers conditional GETs and counts what it was asked. */
 function feedServer() {
@@ -70,13 +70,7 @@ describeOnBackends('calendar connections through the API (ICS feeds)', (t) => {
         extra: ['RRULE:FREQ=DAILY;COUNT=5', 'EXDATE;TZID=Europe/Berlin:20260520T090000'],
       },
     ]);
-    const resource = await t().request('POST', '/resources', {
-      body: { name: 'Ana', kind: 'person', time_zone: 'Europe/Berlin' },
-    });
-    resourceId = resource.json().resource_id;
-    await t().request('PUT', `/resources/${resourceId}/schedule`, {
-      body: { weekly: roundTheClockWeekly() },
-    });
+    resourceId = await createOpenResource(t(), { name: 'Ana', kind: 'person', time_zone: 'Europe/Berlin' });
   });
   afterAll(() => new Promise<void>((resolve) => server.server!.close(() => resolve())));
 

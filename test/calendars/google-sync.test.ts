@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalendarSyncWorker } from '../../src/jobs/calendar-sync-worker.js';
-import type { OAuthCredentials } from '../../src/services/calendar-tokens.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
 import { backends } from '../support/backends.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 import { waitFor } from '../support/wait-for.js';
 import { consent as consentAt } from '../support/oauth-consent.js';
+import { storedCredentials } from '../support/credentials.js';
 import { freePort, startTestApp, type TestApp } from '../support/test-app.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
@@ -35,15 +35,8 @@ describe('Google Calendar through the API, against the emulator', () => {
     await emulator?.stop();
   });
 
-  async function newResource() {
-    counter++;
-    const response = await t.request('POST', '/resources', {
-      body: { name: `Consultant ${counter}`, kind: 'person', time_zone: 'Europe/Berlin' },
-    });
-    const resourceId = response.json().resource_id as string;
-    await t.request('PUT', `/resources/${resourceId}/schedule`, { body: { weekly: roundTheClockWeekly() } });
-    return resourceId;
-  }
+  const newResource = () =>
+    createOpenResource(t, { name: `Consultant ${++counter}`, kind: 'person', time_zone: 'Europe/Berlin' });
 
   const consent = (authorizationUrl: string) => consentAt(t, 'google', authorizationUrl);
 
@@ -68,14 +61,7 @@ describe('Google Calendar through the API, against the emulator', () => {
     };
   }
 
-  async function credentialsOf(connectionId: string): Promise<OAuthCredentials> {
-    const row = await t.database.db
-      .selectFrom('calendar_connections')
-      .select('credentials_sealed')
-      .where('connection_id', '=', connectionId)
-      .executeTakeFirstOrThrow();
-    return JSON.parse(t.secretBox.open(row.credentials_sealed!)) as OAuthCredentials;
-  }
+  const credentialsOf = (connectionId: string) => storedCredentials(t, connectionId);
 
   async function sync(connectionId: string) {
     return t.request('POST', `/calendars/google/${connectionId}/sync`);

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalendarSyncWorker } from '../../src/jobs/calendar-sync-worker.js';
-import type { OAuthCredentials } from '../../src/services/calendar-tokens.js';
 import { startGraphEmulator, type GraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { graphCaller, utc } from '../emulators/graph/graph-test-client.js';
 import { backends } from '../support/backends.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 import { waitFor } from '../support/wait-for.js';
 import { consent as consentAt } from '../support/oauth-consent.js';
+import { storedCredentials } from '../support/credentials.js';
 import { freePort, startTestApp, type TestApp } from '../support/test-app.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
@@ -42,15 +42,8 @@ describe('Outlook Calendar through the API, against the Graph emulator', () => {
     await emulator?.stop();
   });
 
-  async function newResource() {
-    counter++;
-    const response = await t.request('POST', '/resources', {
-      body: { name: `Room ${counter}`, kind: 'room', time_zone: 'Europe/London' },
-    });
-    const resourceId = response.json().resource_id as string;
-    await t.request('PUT', `/resources/${resourceId}/schedule`, { body: { weekly: roundTheClockWeekly() } });
-    return resourceId;
-  }
+  const newResource = () =>
+    createOpenResource(t, { name: `Room ${++counter}`, kind: 'room', time_zone: 'Europe/London' });
 
   const consent = (authorizationUrl: string) => consentAt(t, 'outlook', authorizationUrl);
 
@@ -65,14 +58,7 @@ describe('Outlook Calendar through the API, against the Graph emulator', () => {
     return connection_id as string;
   }
 
-  async function credentialsOf(connectionId: string): Promise<OAuthCredentials> {
-    const row = await t.database.db
-      .selectFrom('calendar_connections')
-      .select('credentials_sealed')
-      .where('connection_id', '=', connectionId)
-      .executeTakeFirstOrThrow();
-    return JSON.parse(t.secretBox.open(row.credentials_sealed!)) as OAuthCredentials;
-  }
+  const credentialsOf = (connectionId: string) => storedCredentials(t, connectionId);
 
   const sync = (connectionId: string) => t.request('POST', `/calendars/outlook/${connectionId}/sync`);
 

@@ -4,7 +4,7 @@ import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/em
 import { startGraphEmulator, type GraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { utc } from '../emulators/graph/graph-test-client.js';
 import { backends } from '../support/backends.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 import { startTestApp, type TestApp, type TestAppOptions } from '../support/test-app.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
@@ -143,13 +143,11 @@ for (const makeDriver of [googleDriver, outlookDriver]) {
     });
 
     it(`with one call in five failing, ${BOOKINGS} bookings reach the provider exactly once and every change there comes back`, async () => {
-      const resource = await t.request('POST', '/resources', {
-        body: { name: 'Busy person', kind: 'person', time_zone: 'UTC' },
-      });
-      const resourceId = resource.json().resource_id as string;
-      await t.request('PUT', `/resources/${resourceId}/schedule`, {
-        body: { weekly: roundTheClockWeekly(), booking_horizon_days: 3650 },
-      });
+      const resourceId = await createOpenResource(
+        t,
+        { name: 'Busy person', kind: 'person', time_zone: 'UTC' },
+        { booking_horizon_days: 3650 },
+      );
       const calendarId = await driver.calendar();
       const token = await driver.token();
       const connected = await t.request('POST', `/calendars/${driver.name}/connect`, {

@@ -7,7 +7,7 @@ import { syncConnection } from '../../src/services/calendar-sync.js';
 import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 import { waitFor } from '../support/wait-for.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -38,11 +38,11 @@ describe.skipIf(skip)(`sync through provider faults (Radicale)${skip ? ` — SKI
   async function connectThroughProxy() {
     counter++;
     const calendarUrl = await server.newCalendar(`faults-${counter}`);
-    const resource = await t.request('POST', '/resources', {
-      body: { name: `Room ${counter}`, kind: 'room', time_zone: 'Europe/Berlin' },
+    const resourceId = await createOpenResource(t, {
+      name: `Room ${counter}`,
+      kind: 'room',
+      time_zone: 'Europe/Berlin',
     });
-    const resourceId = resource.json().resource_id as string;
-    await t.request('PUT', `/resources/${resourceId}/schedule`, { body: { weekly: roundTheClockWeekly() } });
     const proxied = new URL(new URL(calendarUrl).pathname, proxy.url).toString();
     const connected = await t.request('POST', '/calendars/caldav/connect', {
       body: {

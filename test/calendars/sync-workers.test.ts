@@ -6,7 +6,7 @@ import { openDatabase, type DatabaseHandle } from '../../src/storage/open-databa
 import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';
 import { databaseUrl } from '../support/postgres.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const postgres = backends.find((backend) => backend.name === 'postgres');
@@ -57,12 +57,10 @@ describe.skipIf(skip)(
       const calendars: { resourceId: string; calendarUrl: string }[] = [];
       for (let index = 0; index < CALENDARS; index++) {
         const calendarUrl = await server.newCalendar(`workers-${index}`);
-        const resource = await t.request('POST', '/resources', {
-          body: { name: `Desk ${index}`, kind: 'equipment', time_zone: 'UTC' },
-        });
-        const resourceId = resource.json().resource_id as string;
-        await t.request('PUT', `/resources/${resourceId}/schedule`, {
-          body: { weekly: roundTheClockWeekly() },
+        const resourceId = await createOpenResource(t, {
+          name: `Desk ${index}`,
+          kind: 'equipment',
+          time_zone: 'UTC',
         });
         const connected = await t.request('POST', '/calendars/caldav/connect', {
           body: {

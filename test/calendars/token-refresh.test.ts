@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionTokens, type OAuthCredentials } from '../../src/services/calendar-tokens.js';
+import { ConnectionTokens } from '../../src/services/calendar-tokens.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
 import { backends } from '../support/backends.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { storedCredentials } from '../support/credentials.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
 if (!pglite) throw new Error('no PGlite backend');
@@ -47,14 +48,7 @@ describe('OAuth token refresh across processes (Google emulator, rotating refres
     });
     expect(connected.statusCode, connected.body).toBe(201);
     const connectionId = connected.json().connection_id as string;
-    const read = async () => {
-      const row = await t.database.db
-        .selectFrom('calendar_connections')
-        .select('credentials_sealed')
-        .where('connection_id', '=', connectionId)
-        .executeTakeFirstOrThrow();
-      return JSON.parse(t.secretBox.open(row.credentials_sealed!)) as OAuthCredentials;
-    };
+    const read = () => storedCredentials(t, connectionId);
     const stale = await read();
     const client = t.calendarDeps.connectors.google!.oauth;
     // What two processes would each hold: the same stored credentials, about to expire.

@@ -9,7 +9,7 @@ import { errorHandler, notFoundHandler } from '../../src/http/problem-details.js
 import { feedRoutes } from '../../src/http/routes/feeds.js';
 import { Problem } from '../../src/http/schemas.js';
 import { describeOnBackends } from '../support/backends.js';
-import { roundTheClockWeekly } from '../support/schedules.js';
+import { createOpenResource } from '../support/resources.js';
 import type { RequestOptions, TestApp } from '../support/test-app.js';
 
 // Bookings stamp updated_at with the real time, and cancellations age out of the feed by it.
@@ -60,15 +60,7 @@ describeOnBackends(
     }
 
     async function makeResource(timeZone = 'Europe/Berlin'): Promise<string> {
-      const res = await t().request('POST', '/resources', {
-        body: { name: 'Room 7, “Blue”', kind: 'room', time_zone: timeZone },
-      });
-      expect(res.statusCode).toBe(201);
-      const resourceId = res.json().resource_id as string;
-      await t().request('PUT', `/resources/${resourceId}/schedule`, {
-        body: { weekly: roundTheClockWeekly() },
-      });
-      return resourceId;
+      return createOpenResource(t(), { name: 'Room 7, “Blue”', kind: 'room', time_zone: timeZone });
     }
 
     /** A booking an hour long, a few hours further on each time, so no two collide. */
