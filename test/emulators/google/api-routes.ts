@@ -27,7 +27,13 @@ type Route = {
   handle: (ctx: ApiContext, params: string[], input: RequestInput) => ApiAnswer;
 };
 
-export type RequestInput = { query: URLSearchParams; body: string; headers: IncomingMessage['headers'] };
+export type RequestInput = {
+  query: URLSearchParams;
+  body: string;
+  headers: IncomingMessage['headers'];
+  /** The API root as the client called it (scheme of the listener, host from the Host header). */
+  apiUrl: string;
+};
 
 const ok = (body: unknown, status = 200): ApiAnswer => ({ kind: 'json', status, body });
 
@@ -93,7 +99,7 @@ const ROUTES: Route[] = [
     method: 'POST',
     pattern: new RegExp(`${EVENTS}/watch$`),
     group: 'eventsRead',
-    handle: (ctx, [cal], input) => ok(ctx.push.watch(ctx.store.calendar(cal!), json(input))),
+    handle: (ctx, [cal], input) => ok(ctx.push.watch(ctx.store.calendar(cal!), json(input), input.apiUrl)),
   },
   {
     method: 'GET',
@@ -185,8 +191,12 @@ const ROUTES: Route[] = [
   },
 ];
 
+/** An answer and how long to hold it back (a delay fault); 0 sends it at once. */
+export type ApiOutcome = { answer: ApiAnswer; delayMs: number };
+
 /** One Calendar API call below /calendar/v3: bearer check, injected faults, then the method. */
-export function handleApi(ctx: ApiContext, method: string, path: string, input: RequestInput): ApiAnswer {
+export function handleApi(ctx: ApiContext, method: string, path: string, input: RequestInput): ApiOutcome {
+  let delayMs = 0;
   try {
     const matches = ROUTES.map((route) => ({ route, match: route.pattern.exec(path) })).filter(
       (m) => m.match,
@@ -194,17 +204,21 @@ export function handleApi(ctx: ApiContext, method: string, path: string, input: 
     const found = matches.find((m) => m.route.method === method);
     if (!found) throw errors.notFound();
     ctx.oauth.check(header(input, 'authorization'), found.route.group);
-    const fault = ctx.faults.take(method, path);
+    const fault = ctx.faults.take({ method, path, query: input.query });
     if (fault) {
       const failure = faultError(fault);
-      if (failure === 'hang') return { kind: 'hang' };
-      throw failure;
+      if (failure === 'hang') return { answer: { kind: 'hang' }, delayMs };
+      if (failure === 'delay') delayMs = fault.delayMs ?? 0;
+      else throw failure;
     }
     const params = found.match!.slice(1).map((p) => decodeURIComponent(p));
-    return found.route.handle(ctx, params, input);
+    return { answer: found.route.handle(ctx, params, input), delayMs };
   } catch (error) {
     if (error instanceof GoogleApiError) {
-      return { kind: 'json', status: error.code, body: error.toJSON(), headers: error.headers };
+      return {
+        answer: { kind: 'json', status: error.code, body: error.toJSON(), headers: error.headers },
+        delayMs,
+      };
     }
     throw error;
   }

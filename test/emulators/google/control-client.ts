@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import type { RequestRecord } from './control-routes.js';
 import type { FaultRule } from './faults.js';
 import type { PagingKnobs } from './listing.js';
@@ -15,13 +17,61 @@ export type TokenResponse = {
 
 export type StoredView = GoogleEvent & { deleted: boolean; sendUpdates: string | null };
 
+export type PlainRequest = {
+  method?: string;
+  /** The certificate to trust over https (fetch takes no CA of its own). */
+  ca?: string | undefined;
+  headers?: Record<string, string>;
+  /** The name the certificate is checked against, where a Host header names something else. */
+  servername?: string;
+  body?: string;
+};
+
+/** One request with node's http/https client; the whole answer as text. */
+export function plainRequest(
+  url: URL,
+  { method = 'GET', ca, headers = {}, servername, body }: PlainRequest = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  const transport = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const outgoing = transport.request(
+      url,
+      {
+        method,
+        headers,
+        ...(ca === undefined ? {} : { ca }),
+        ...(servername === undefined ? {} : { servername }),
+      },
+      (incoming) => {
+        const chunks: Buffer[] = [];
+        incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+        incoming.on('end', () =>
+          resolve({
+            status: incoming.statusCode ?? 0,
+            headers: incoming.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        incoming.on('error', reject);
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
+
 /** Typed helpers for the /__control endpoints of a running emulator (in this process or another). */
 export class GoogleControl {
-  constructor(readonly url: string) {}
+  /** `ca`: the emulator's certificate when it serves https. */
+  constructor(
+    readonly url: string,
+    readonly ca?: string,
+  ) {}
 
   async #call<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const response = await fetch(`${this.url}/__control${path}`, {
+    const { status, text } = await plainRequest(new URL(`${this.url}/__control${path}`), {
       method,
+      ca: this.ca,
       ...(body === undefined
         ? {}
         : {
@@ -29,8 +79,7 @@ export class GoogleControl {
             headers: { 'content-type': contentType },
           }),
     });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`control ${method} ${path}: ${response.status} ${text}`);
+    if (status < 200 || status > 299) throw new Error(`control ${method} ${path}: ${status} ${text}`);
     return (text === '' ? undefined : JSON.parse(text)) as T;
   }
 

@@ -18,6 +18,8 @@ export type RequestRecord = {
   status: number | 'hang';
   ifMatch: string | null;
   authorization: string | null;
+  /** Set when a delay fault held the answer back this long. */
+  delayedMs?: number;
 };
 
 const ok = (body: unknown = {}, status = 200): ApiAnswer => ({ kind: 'json', status, body });

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../support/wait-for.js';
 import { type GoogleEmulator, startGoogleEmulator } from './emulator.js';
 import { type ApiAnswer as Answer, apiClient, errorReason as reason } from './test-clients.js';
 
@@ -325,5 +326,115 @@ describe('faults, freeBusy and watch', () => {
     } finally {
       await new Promise<void>((resolve) => receiver.close(() => resolve()));
     }
+  });
+});
+
+const statuses = async (calls: number, path = events()) => {
+  const out: number[] = [];
+  for (let i = 0; i < calls; i++) out.push((await api('GET', path)).status);
+  return out;
+};
+
+describe('fault rules', () => {
+  it('fails only the n-th matching call, or every call after the first few', async () => {
+    await emulator.control.addFault({ kind: 'backendError500', nth: 3 });
+    expect(await statuses(5)).toEqual([200, 200, 500, 200, 200]);
+
+    await emulator.control.addFault({ kind: 'unavailable503', after: 1, count: 2, method: 'GET' });
+    // A call the rule does not match is not counted.
+    expect((await api('POST', events(), { body: timed('x') })).status).toBe(200);
+    expect(await statuses(4)).toEqual([200, 503, 503, 200]);
+
+    for (const bad of [{ nth: 0 }, { nth: 2, after: 1 }, { after: -1 }, { count: 1.5 }]) {
+      await expect(emulator.control.addFault({ kind: 'backendError500', ...bad })).rejects.toThrow(/400/);
+    }
+  });
+
+  it('tells incremental listings from full ones, and leaves other calls alone', async () => {
+    const first = await api('GET', events());
+    const syncToken = first.body.nextSyncToken as string;
+    await emulator.control.addFault({ kind: 'rateLimit403', listing: 'sync-token', count: 2 });
+    const incremental = events(`?syncToken=${encodeURIComponent(syncToken)}`);
+    expect(await statuses(1)).toEqual([200]);
+    expect((await api('POST', events(), { body: timed('x') })).status).toBe(200);
+    const limited = await api('GET', incremental);
+    expect([limited.status, reason(limited)]).toEqual([403, 'rateLimitExceeded']);
+    expect(await statuses(2, incremental)).toEqual([403, 200]);
+
+    await emulator.control.addFault({ kind: 'backendError500', listing: 'full' });
+    expect(await statuses(1, incremental)).toEqual([200]);
+    // events.get and freeBusy are not listings.
+    const created = await api('POST', events(), { body: timed('y') });
+    expect((await api('GET', `${events()}/${created.body.id as string}`)).status).toBe(200);
+    expect(await statuses(2)).toEqual([500, 200]);
+    await expect(
+      emulator.control.addFault({ kind: 'backendError500', listing: 'delta' as 'full' }),
+    ).rejects.toThrow(/listing must be/);
+  });
+
+  it('applies within a time window on the emulator clock, or on the wall clock', async () => {
+    const now = Date.now();
+    await emulator.control.addFault({
+      kind: 'backendError500',
+      count: 100,
+      from: new Date(now + 60_000).toISOString(),
+      until: now + 120_000,
+    });
+    expect(await statuses(1)).toEqual([200]);
+    await emulator.control.advanceClock(90_000);
+    expect(await statuses(2)).toEqual([500, 500]);
+    await emulator.control.advanceClock(60_000);
+    expect(await statuses(1)).toEqual([200]);
+
+    // The same window on the wall clock has not opened, whatever the emulator's clock says.
+    await emulator.control.clearFaults();
+    await emulator.control.addFault({ kind: 'backendError500', clock: 'wall', from: Date.now() + 60_000 });
+    expect(await statuses(1)).toEqual([200]);
+    await emulator.control.addFault({ kind: 'backendError500', clock: 'wall', until: Date.now() - 1 });
+    expect(await statuses(1)).toEqual([200]);
+    await emulator.control.addFault({ kind: 'backendError500', clock: 'wall', from: Date.now() - 1 });
+    expect(await statuses(1)).toEqual([500]);
+    await expect(emulator.control.addFault({ kind: 'backendError500', from: 'soon' })).rejects.toThrow(
+      /from/,
+    );
+  });
+
+  it('delays an answer that is otherwise normal: the change is made at once, the answer comes late', async () => {
+    await emulator.control.addFault({ kind: 'delay', delayMs: 1500, method: 'POST' });
+    const started = Date.now();
+    let answered = false;
+    const slow = api('POST', events(), { body: timed('slow') }).then((answer) => {
+      answered = true;
+      return answer;
+    });
+    await waitFor('the delayed insert to be stored', async () =>
+      (await emulator.control.storedEvents(calendar)).some((event) => event.summary === 'slow'),
+    );
+    // Other calls are answered meanwhile.
+    expect((await api('GET', events())).status).toBe(200);
+    expect(answered).toBe(false);
+    const answer = await slow;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ kind: 'calendar#event', summary: 'slow' });
+    const log = await emulator.control.requests();
+    expect(log.find((r) => r.method === 'POST')).toMatchObject({ status: 200, delayedMs: 1500 });
+    expect(log.find((r) => r.method === 'GET')!.delayedMs).toBeUndefined();
+
+    await expect(emulator.control.addFault({ kind: 'delay' })).rejects.toThrow(/delayMs/);
+    await expect(emulator.control.addFault({ kind: 'backendError500', delayMs: 5 })).rejects.toThrow(
+      /delayMs/,
+    );
+  });
+
+  it('keeps a delayed answer from outliving a reset', async () => {
+    await emulator.control.addFault({ kind: 'delay', delayMs: 60_000 });
+    const held = api('GET', events()).then(
+      () => 'answered',
+      () => 'dropped',
+    );
+    await waitFor('the held call to be logged', async () => (await emulator.control.requests()).length > 0);
+    await emulator.control.reset();
+    expect(await held).toBe('dropped');
   });
 });

@@ -1,5 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { selfSignedCertificate } from '../tls.js';
 import { handleApi, type ApiAnswer, type ApiContext } from './api-routes.js';
 import { GoogleControl } from './control-client.js';
 import { handleControl, type ControlContext, type RequestRecord } from './control-routes.js';
@@ -11,6 +13,8 @@ import { EventStore } from './store.js';
 
 export type GoogleEmulatorOptions = {
   port?: number;
+  /** Serve https with a self-signed certificate for 127.0.0.1 (see `caCertificate`); default http. */
+  tls?: boolean;
   clientId?: string;
   clientSecret?: string;
   /** Registered redirect URIs; absent accepts any http(s) URI. */
@@ -24,8 +28,10 @@ export type GoogleEmulatorOptions = {
 };
 
 export type GoogleEmulator = {
-  /** Origin, e.g. http://127.0.0.1:4010. */
+  /** Origin, e.g. http://127.0.0.1:4010 (https://… with `tls`). */
   url: string;
+  /** With `tls`: the PEM certificate the emulator serves, for a client to trust as its CA; else null. */
+  caCertificate: string | null;
   /** SCHED_GOOGLE_API_URL */
   apiUrl: string;
   /** SCHED_GOOGLE_AUTH_URL */
@@ -42,6 +48,8 @@ export type GoogleEmulator = {
 };
 
 const MAX_BODY = 1024 * 1024;
+/** A Host header worth echoing into links: a name or address, an optional port, nothing else. */
+const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 const MAX_LOG = 1000;
 
 function readBody(request: IncomingMessage): Promise<string> {
@@ -101,19 +109,23 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
   let push: PushHub | null = null;
   const store = new EventStore(clock.now, (calendarId) => push?.changed(calendarId), primaryCalendarId);
   const oauth = new OAuthServer(clock.now, oauthDefaults());
-  const faults = new Faults();
+  const faults = new Faults(clock.now);
   const requests: RequestRecord[] = [];
   const hung = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
 
-  const server = http.createServer((request, response) => {
+  const certificate = options.tls ? selfSignedCertificate() : null;
+  const handler = (request: IncomingMessage, response: ServerResponse) => {
     void serve(request, response).catch((error: unknown) => {
       if (!response.headersSent) {
         response.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
       }
     });
-  });
-  server.on('connection', (socket) => {
+  };
+  const server = certificate
+    ? https.createServer({ key: certificate.key, cert: certificate.cert }, handler)
+    : http.createServer(handler);
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -121,9 +133,16 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const scheme = certificate ? 'https' : 'http';
+  const authority = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${scheme}://${authority}`;
   const apiUrl = `${url}/calendar/v3`;
-  push = new PushHub(clock.now, apiUrl);
+  /** The origin the client called: the listener's scheme, the Host header's authority. */
+  const originOf = (request: IncomingMessage) => {
+    const host = request.headers.host;
+    return `${scheme}://${typeof host === 'string' && HOST.test(host) ? host : authority}`;
+  };
+  push = new PushHub(clock.now);
   const api: ApiContext = { store, oauth, push, faults, paging: pagingDefaults() };
   const control: ControlContext = {
     ...api,
@@ -173,10 +192,11 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
     }
     if (path.startsWith('/calendar/v3/')) {
       const apiPath = path.slice('/calendar/v3'.length);
-      const answer = handleApi(api, method, apiPath, {
+      const { answer, delayMs } = handleApi(api, method, apiPath, {
         query: target.searchParams,
         body,
         headers: request.headers,
+        apiUrl: `${originOf(request)}/calendar/v3`,
       });
       requests.push({
         method,
@@ -185,11 +205,18 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
         status: answer.kind === 'hang' ? 'hang' : answer.status,
         ifMatch: typeof request.headers['if-match'] === 'string' ? request.headers['if-match'] : null,
         authorization: request.headers.authorization ?? null,
+        ...(delayMs > 0 ? { delayedMs: delayMs } : {}),
       });
       if (requests.length > MAX_LOG) requests.splice(0, requests.length - MAX_LOG);
-      if (answer.kind === 'hang') {
+      if (answer.kind === 'hang' || delayMs > 0) {
+        // Held: a reset or stop ends it; a delayed answer goes out when its time comes.
         hung.add(response);
         response.on('close', () => hung.delete(response));
+      }
+      if (delayMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+        hung.delete(response);
+        if (response.destroyed) return;
       }
       send(response, answer);
       return;
@@ -209,6 +236,7 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
 
   return {
     url,
+    caCertificate: certificate?.cert ?? null,
     apiUrl,
     authUrl: `${url}/o/oauth2/v2/auth`,
     tokenUrl: `${url}/token`,
@@ -216,7 +244,7 @@ export async function startGoogleEmulator(options: GoogleEmulatorOptions = {}): 
     clientId,
     clientSecret,
     primaryCalendarId,
-    control: new GoogleControl(url),
+    control: new GoogleControl(url, certificate?.cert),
     async stop() {
       await push.idle();
       for (const response of hung) response.destroy();

@@ -59,10 +59,7 @@ export class PushHub {
   knobs: PushKnobs = { ...DEFAULT_PUSH_KNOBS };
   readonly #inFlight = new Set<Promise<void>>();
 
-  constructor(
-    private readonly now: () => number,
-    private readonly apiUrl: string,
-  ) {}
+  constructor(private readonly now: () => number) {}
 
   reset(): void {
     this.channels.clear();
@@ -70,7 +67,8 @@ export class PushHub {
     this.knobs = { ...DEFAULT_PUSH_KNOBS };
   }
 
-  watch(calendar: Calendar, body: Record<string, unknown>) {
+  /** events.watch; `apiUrl` is the API root the client called, for the channel's resourceUri. */
+  watch(calendar: Calendar, body: Record<string, unknown>, apiUrl: string) {
     const { id, type, address, token } = body;
     if (typeof id !== 'string' || !CHANNEL_ID.test(id)) throw errors.badRequest('Invalid channel id.', 'id');
     if (type !== 'web_hook' && type !== 'webhook') throw errors.badRequest('Invalid channel type.', 'type');
@@ -94,7 +92,7 @@ export class PushHub {
     const channel: Channel = {
       id,
       resourceId: resourceIdOf(calendar.id),
-      resourceUri: `${this.apiUrl}/calendars/${encodeURIComponent(calendar.id)}/events?alt=json`,
+      resourceUri: `${apiUrl}/calendars/${encodeURIComponent(calendar.id)}/events?alt=json`,
       token: typeof token === 'string' ? token : null,
       address,
       expiration,
