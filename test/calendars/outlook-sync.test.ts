@@ -142,6 +142,47 @@ describe('Outlook Calendar through the API, against the Graph emulator', () => {
     expect((await sync(connectionId)).json().stats).toMatchObject({ pushed: 0, conflicts: 0 });
   });
 
+  it('a 410 on the second page of the first delta round restarts the round: everything stored once', async () => {
+    const resourceId = await newResource();
+    // Delta is documented for the primary calendar only; the other tests use calendars of their own.
+    const connectionId = await connect(resourceId, 'primary');
+    const subjects = ['Primary one', 'Primary two', 'Primary three'];
+    subjects.forEach((subject, i) =>
+      emulator.control.putEvent('primary', { subject, start: utc(at(30 + i)), end: utc(at(30.5 + i)) }),
+    );
+    // An empty first page with a nextLink, so the round's second page is a $skiptoken continuation.
+    emulator.control.configureDelta({ emptyFirstPage: true });
+    emulator.control.addFault({ kind: 410, delta: 'skiptoken', nth: 1 });
+    const before = emulator.control.requests().length;
+    try {
+      const synced = await sync(connectionId);
+      expect(synced.statusCode, synced.body).toBe(200);
+    } finally {
+      emulator.control.clearFaults();
+      emulator.control.configureDelta({ emptyFirstPage: false });
+    }
+    const deltaCalls = emulator.control
+      .requests()
+      .slice(before)
+      .filter((r) => r.path.endsWith('/calendarView/delta'));
+    expect(deltaCalls.map((r) => r.status)).toEqual([200, 410, 200, 200]);
+    // The restart followed the 410's Location: an empty $deltatoken and the round's window.
+    expect(deltaCalls[2]!.query).toMatch(/(\$|%24)deltatoken=&startDateTime=/);
+
+    const stored = await t.request('GET', `/calendars/outlook/${connectionId}/events`, {
+      query: { start: at(0), end: at(48) },
+    });
+    expect(stored.statusCode, stored.body).toBe(200);
+    const titles = (stored.json().events as { title: string }[]).map((e) => e.title).sort();
+    expect(titles).toEqual([...subjects].sort());
+    // A second sync is incremental and finds nothing new.
+    expect((await sync(connectionId)).statusCode).toBe(200);
+    const again = await t.request('GET', `/calendars/outlook/${connectionId}/events`, {
+      query: { start: at(0), end: at(48) },
+    });
+    expect((again.json().events as unknown[]).length).toBe(subjects.length);
+  });
+
   it('push: a change in Outlook reaches availability through the subscription, without a manual sync', async () => {
     const resourceId = await newResource();
     const calendar = emulator.control.createCalendar('Push');

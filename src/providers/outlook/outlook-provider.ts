@@ -14,7 +14,7 @@ import type {
 import type { GuardedHttp } from '../../net/guarded-http.js';
 import { ProviderError } from '../provider-error.js';
 import { type GraphRequest, OutlookClient, graphError } from './outlook-client.js';
-import { type DeltaRound, runDeltaRound, SyncStateLost } from './outlook-delta.js';
+import { type DeltaRound, MAX_PAGES, runDeltaRound, SyncStateLost } from './outlook-delta.js';
 import {
   BOOKING_PROPERTY_ID,
   type GraphEvent,
@@ -82,13 +82,25 @@ function readCursor(text: string | null, calendarId: string, apiUrl: string): Cu
   return null;
 }
 
+/** calendarView answers at most this many events a page ($top, List calendarView). */
+const MAX_VIEW_PAGE = 1000;
 /**
- * Outlook through Microsoft Graph v1.0. Reads with calendarView/delta over a moving window: every
- * single instance, occurrence and exception is its own remote object (Graph gives each its own id),
- * rendered as one VEVENT; series masters are skipped, their instances carry the times.
+ * The only documented event subscription resource for a signed-in user: every event in the mailbox
+ * (there is no per-calendar path for events), see docs/provider-notes.md.
+ */
+const SUBSCRIPTION_RESOURCE = 'me/events';
+
+/**
+ * Outlook through Microsoft Graph v1.0, over a moving window: every single instance, occurrence and
+ * exception is its own remote object (Graph gives each its own id), rendered as one VEVENT; series
+ * masters are skipped, their instances carry the times.
+ *
+ * Graph v1.0 documents calendarView/delta for the primary calendar only, so the primary calendar is
+ * read incrementally with delta, and any other calendar with a full calendarView listing diffed
+ * against the known etags. Push is a subscription on `me/events` either way.
  */
 export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
-  readonly capabilities: ProviderCapabilities = { write: true, incremental: true, push: true };
+  readonly capabilities: ProviderCapabilities;
   readonly #client: OutlookClient;
   readonly #calendarId: string;
   readonly #apiUrl: string;
@@ -104,9 +116,10 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
     this.#window = options.window ?? DEFAULT_WINDOW;
     this.#pageSize = options.pageSize ?? 100;
     this.#now = options.now ?? Date.now;
+    this.capabilities = { write: true, incremental: this.#primary(), push: true };
     this.#push = {
       client: this.#client,
-      resource: this.#eventsPath(),
+      resource: SUBSCRIPTION_RESOURCE,
       maxMinutes: options.maxSubscriptionMinutes ?? DEFAULT_MAX_SUBSCRIPTION_MINUTES,
       now: this.#now,
     };
@@ -116,24 +129,32 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
     return this.#calendarId === 'primary';
   }
 
-  /** Where events are created and listed: /me/events is the default calendar's collection. */
-  #eventsPath(): string {
-    return this.#primary() ? 'me/events' : `me/calendars/${encodeURIComponent(this.#calendarId)}/events`;
+  #calendarPath(): string {
+    return `me/calendars/${encodeURIComponent(this.#calendarId)}`;
   }
 
-  #deltaPath(): string {
-    return this.#primary()
-      ? 'me/calendarView/delta'
-      : `me/calendars/${encodeURIComponent(this.#calendarId)}/calendarView/delta`;
+  /** Where events are created and listed: /me/events is the default calendar's collection. */
+  #eventsPath(): string {
+    return this.#primary() ? 'me/events' : `${this.#calendarPath()}/events`;
+  }
+
+  #windowAt(now: number): { start: number; end: number; query: Record<string, string> } {
+    const start = now - this.#window.pastDays * DAY_MS;
+    const end = now + this.#window.futureDays * DAY_MS;
+    const query = { startDateTime: new Date(start).toISOString(), endDateTime: new Date(end).toISOString() };
+    return { start, end, query };
   }
 
   async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
-    const state = readCursor(cursor, this.#calendarId, this.#apiUrl);
     const now = this.#now();
+    if (!this.#primary()) return this.#viewListing(known, now);
+    const state = readCursor(cursor, this.#calendarId, this.#apiUrl);
     const renewBefore = now + this.#window.futureDays * RENEW_AT_SHARE * DAY_MS;
     if (state && state.e >= renewBefore) {
       try {
         const round = await runDeltaRound(this.#client, { method: 'GET', path: state.d }, this.#pageSize);
+        if (round.restarted)
+          return this.#listed(round.items.values(), known, this.#cursor(state.s, state.e, round.deltaLink));
         return this.#incremental(round, known, state);
       } catch (error) {
         if (!(error instanceof SyncStateLost)) throw error;
@@ -142,17 +163,13 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
     return this.#fullRound(known, now);
   }
 
+  /** A first round: a 410 on any of its pages starts it over (from the Location, else from `first`). */
   async #fullRound(known: KnownEvents, now: number): Promise<RemoteChanges> {
-    const start = now - this.#window.pastDays * DAY_MS;
-    const end = now + this.#window.futureDays * DAY_MS;
-    const first: GraphRequest = {
-      method: 'GET',
-      path: this.#deltaPath(),
-      query: { startDateTime: new Date(start).toISOString(), endDateTime: new Date(end).toISOString() },
-    };
+    const { start, end, query } = this.#windowAt(now);
+    const first: GraphRequest = { method: 'GET', path: 'me/calendarView/delta', query };
     let round: DeltaRound;
     try {
-      round = await runDeltaRound(this.#client, first, this.#pageSize);
+      round = await runDeltaRound(this.#client, first, this.#pageSize, first);
     } catch (error) {
       if (error instanceof SyncStateLost) {
         throw new ProviderError(
@@ -162,8 +179,35 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       }
       throw error;
     }
+    return this.#listed(round.items.values(), known, this.#cursor(start, end, round.deltaLink));
+  }
+
+  /** A calendar other than the primary one: every event of the window through calendarView. */
+  async #viewListing(known: KnownEvents, now: number): Promise<RemoteChanges> {
+    const { query } = this.#windowAt(now);
+    const items: GraphEvent[] = [];
+    let request: GraphRequest = {
+      method: 'GET',
+      path: `${this.#calendarPath()}/calendarView`,
+      query: { ...query, $top: String(Math.min(MAX_VIEW_PAGE, this.#pageSize)), $expand: EXPAND },
+    };
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const body = await this.#client.json(request);
+      if (!Array.isArray(body.value)) {
+        throw new ProviderError('BAD_RESPONSE', 'calendarView answered without a value array');
+      }
+      items.push(...(body.value as unknown[]).filter(isGraphEvent));
+      const next = body['@odata.nextLink'];
+      if (typeof next !== 'string') return this.#listed(items, known, null);
+      request = { method: 'GET', path: next };
+    }
+    throw new ProviderError('BAD_RESPONSE', `calendarView did not end within ${MAX_PAGES} pages`);
+  }
+
+  /** A whole window's events diffed against the known etags. */
+  #listed(items: Iterable<GraphEvent>, known: KnownEvents, cursor: string | null): RemoteChanges {
     const present = new Map<string, RemoteEvent>();
-    for (const item of round.items.values()) {
+    for (const item of items) {
       if (item.type === 'seriesMaster' || item.isCancelled) continue;
       present.set(item.id, toRemote(item));
     }
@@ -171,7 +215,7 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       (e) => !known.has(e.remoteId) || known.get(e.remoteId) !== e.etag,
     );
     const removed = [...known.keys()].filter((id) => !present.has(id));
-    return { changed, removed, full: true, cursor: this.#cursor(start, end, round.deltaLink) };
+    return { changed, removed, full: true, cursor };
   }
 
   #incremental(round: DeltaRound, known: KnownEvents, state: Cursor): RemoteChanges {

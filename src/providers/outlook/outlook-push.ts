@@ -12,7 +12,7 @@ const CLOCK_MARGIN_MS = 5 * 60_000;
 
 export type SubscriptionTarget = {
   client: OutlookClient;
-  /** `me/events` or `me/calendars/{id}/events`. */
+  /** `me/events`: the only documented event resource (every calendar of the mailbox). */
   resource: string;
   maxMinutes: number;
   now: () => number;

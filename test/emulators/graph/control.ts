@@ -18,6 +18,8 @@ import {
 export type GraphEmulatorOptions = {
   /** 0 (default) picks a free port. */
   port?: number;
+  /** Serve https with a self-signed certificate (see `certificate`); plain http when absent. */
+  tls?: boolean;
   clients?: OAuthClient[];
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
@@ -212,9 +214,13 @@ export class GraphControl {
     return [...this.state.requests];
   }
 
-  /** Moves the emulator's clock (tokens, subscriptions, transactionId window) forward. */
+  /**
+   * Moves the emulator's clock (tokens, subscriptions, transactionId window, fault windows) forward;
+   * reauthorizationRequired notifications that come due on the way are sent.
+   */
   advanceTime(ms: number): void {
     this.state.offsetMs += ms;
+    this.state.subscriptions.challengeDue();
   }
 
   setWorkingElsewhereDigit(digit: 0 | 4): void {

@@ -35,7 +35,17 @@ type Snapshot = {
   seq: number;
   versions: Map<string, string>;
 };
-type Round = { items: Record<string, unknown>[]; deltaToken: string; pageSize: number; calendarId: string };
+type Round = {
+  items: Record<string, unknown>[];
+  deltaToken: string;
+  pageSize: number;
+  calendarId: string;
+  start: number;
+  end: number;
+};
+/** A skip token: the round, the offset of the page, and the round's window (for a restart). */
+type SkipState = { r: string; o: number; s: number; e: number };
+type DeltaState = { g: number; s: number; e: number; c: string };
 
 export type DeltaRequest = {
   base: string;
@@ -44,6 +54,8 @@ export type DeltaRequest = {
   pageSize: number | null;
   immutable: boolean;
   render: (instance: Instance) => Record<string, unknown>;
+  /** Answer as if this call's sync state were gone (a 410 fault rule). */
+  lost?: boolean;
 };
 
 export type DeltaReply = { status: number; body: unknown; headers: Record<string, string> };
@@ -58,6 +70,11 @@ function decodeToken<T>(text: string): T | null {
   } catch {
     return null;
   }
+}
+
+/** A token the emulator never handed out (it cannot even be read): no window is known to restart with. */
+function invalidToken(which: 'skip' | 'delta'): Error {
+  return badRequest(`The ${which} token is not valid.`, 'ErrorInvalidUrlQuery');
 }
 
 const version = (i: Instance) => `${i.type}:${i.changeKey}:${i.start}:${i.end}`;
@@ -89,9 +106,13 @@ export class DeltaTracker {
     const { query } = request;
     const skip = query.get('$skiptoken');
     if (skip) {
-      const state = decodeToken<{ r: string; o: number }>(skip);
-      const round = state ? this.#rounds.get(state.r) : undefined;
-      if (!state || !round || round.calendarId !== request.calendarId) return this.#gone(request, null, null);
+      const state = decodeToken<SkipState>(skip);
+      if (!state || typeof state.s !== 'number' || typeof state.e !== 'number') throw invalidToken('skip');
+      const round = this.#rounds.get(state.r);
+      if (request.lost || !round || round.calendarId !== request.calendarId) {
+        this.#rounds.delete(state.r);
+        return this.#gone(request, state.s, state.e);
+      }
       return this.#page(request, state.r, round, state.o);
     }
     const tokenText = query.get('$deltatoken');
@@ -99,10 +120,11 @@ export class DeltaTracker {
     let start: number | null;
     let end: number | null;
     if (tokenText) {
-      const token = decodeToken<{ g: number; s: number; e: number; c: string }>(tokenText);
-      const found = token ? this.#snapshots.get(token.g) : undefined;
-      if (!token || !found || found.calendarId !== request.calendarId) {
-        return this.#gone(request, token?.s ?? null, token?.e ?? null, token?.g);
+      const token = decodeToken<DeltaState>(tokenText);
+      if (!token || typeof token.s !== 'number' || typeof token.e !== 'number') throw invalidToken('delta');
+      const found = this.#snapshots.get(token.g);
+      if (request.lost || !found || found.calendarId !== request.calendarId) {
+        return this.#gone(request, token.s, token.e, token.g);
       }
       snapshot = found;
       start = found.start;
@@ -118,6 +140,7 @@ export class DeltaTracker {
       }
       if (end < start)
         throw badRequest('The end of the time window is before its start.', 'ErrorInvalidParameter');
+      if (request.lost) return this.#gone(request, start, end);
     }
     const current = this.mailbox.instancesIn(
       request.calendarId,
@@ -141,7 +164,7 @@ export class DeltaTracker {
     const pageSize = Math.max(1, request.pageSize ?? this.options.defaultPageSize);
     const roundId = randomBytes(9).toString('base64url');
     const deltaToken = encodeToken({ g: generation, s: start, e: end, c: request.calendarId });
-    const round = { items, deltaToken, pageSize, calendarId: request.calendarId };
+    const round: Round = { items, deltaToken, pageSize, calendarId: request.calendarId, start, end };
     this.#rounds.set(roundId, round);
     for (const old of this.#rounds.keys()) {
       if (this.#rounds.size <= 64) break;
@@ -198,7 +221,8 @@ export class DeltaTracker {
       value,
     };
     if (to < round.items.length || offset < 0) {
-      body['@odata.nextLink'] = `${request.base}?$skiptoken=${encodeToken({ r: roundId, o: to })}`;
+      const skip: SkipState = { r: roundId, o: to, s: round.start, e: round.end };
+      body['@odata.nextLink'] = `${request.base}?$skiptoken=${encodeToken(skip)}`;
     } else {
       body['@odata.deltaLink'] = `${request.base}?$deltatoken=${round.deltaToken}`;
       this.#rounds.delete(roundId);
@@ -208,12 +232,12 @@ export class DeltaTracker {
     return { status: 200, body, headers: { 'preference-applied': applied.join(', ') } };
   }
 
-  /** 410 with a Location that starts the round over, per the delta query documentation. */
-  #gone(request: DeltaRequest, start: number | null, end: number | null, generation?: number): DeltaReply {
-    const window =
-      start !== null && end !== null
-        ? `&startDateTime=${new Date(start).toISOString()}&endDateTime=${new Date(end).toISOString()}`
-        : '';
+  /**
+   * 410 with a Location that starts the round over, per the delta query documentation: an empty
+   * `$deltatoken` and the round's window, so following it is a working initial request.
+   */
+  #gone(request: DeltaRequest, start: number, end: number, generation?: number): DeltaReply {
+    const window = `&startDateTime=${new Date(start).toISOString()}&endDateTime=${new Date(end).toISOString()}`;
     const body = {
       error: {
         code: 'SyncStateNotFound',

@@ -5,14 +5,17 @@ import { GraphError } from './graph-error.js';
 import { graphRoutes } from './graph-routes.js';
 import { DEFAULT_CLIENT } from './identity.js';
 import { type Handler, type Route, serve } from './server.js';
+import { selfSignedCertificate } from '../tls.js';
 
 export type { GraphEmulatorOptions } from './control.js';
 export type { GraphControl } from './control.js';
 export type { FaultRule } from './faults.js';
 
 export type GraphEmulator = {
-  /** Origin, e.g. http://127.0.0.1:41234. */
+  /** Origin, e.g. http://127.0.0.1:41234, or https://127.0.0.1:41234 with `tls`. */
   url: string;
+  /** With `tls`: the self-signed certificate (PEM) a client must trust as its CA; null over http. */
+  certificate: string | null;
   /** SCHED_OUTLOOK_API_URL. */
   apiUrl: string;
   /** SCHED_OUTLOOK_AUTH_URL. */
@@ -42,8 +45,14 @@ function buildRoutes(state: EmulatorState, control: GraphControl): Route[] {
       };
       state.requests.push(record);
       if (state.requests.length > 2000) state.requests.splice(0, 1000);
-      const fault = state.faults.decide(ctx.method, ctx.path);
+      const fault = state.faults.decide({
+        method: ctx.method,
+        path: ctx.path,
+        query: ctx.query,
+        now: state.clock(),
+      });
       if (fault && 'delayMs' in fault) await sleep(fault.delayMs);
+      else if (fault && 'gone' in fault) ctx.syncStateLost = true;
       else if (fault) {
         record.status = 'hang' in fault ? -1 : fault.status;
         return fault;
@@ -96,10 +105,12 @@ export async function startGraphEmulator(options: GraphEmulatorOptions = {}): Pr
     },
   );
   routes = buildRoutes(state, control);
-  const running = await serve(() => routes, options.port ?? 0);
+  const tls = options.tls ? selfSignedCertificate() : undefined;
+  const running = await serve(() => routes, options.port ?? 0, tls);
   const client = options.clients?.[0] ?? DEFAULT_CLIENT;
   return {
     url: running.origin,
+    certificate: tls?.cert ?? null,
     apiUrl: `${running.origin}/v1.0`,
     authUrl: `${running.origin}/common/oauth2/v2.0/authorize`,
     tokenUrl: `${running.origin}/common/oauth2/v2.0/token`,

@@ -115,6 +115,18 @@ export function graphRoutes(deps: GraphDeps): Route[] {
   };
 
   return [
+    // v1.0 documents delta on the primary calendar's calendarView only (event: delta); the other
+    // calendarView and events delta paths are refused as Graph refuses event delta it does not track.
+    route(
+      'GET',
+      `${ME}(?:(?:/calendar|/calendars/[^/]+)/calendarView|${CAL}/events)/delta(?:\\(\\))?`,
+      api(false, () => {
+        throw badRequest(
+          "Unsupported request: Change tracking is not supported against 'microsoft.graph.event'.",
+          'BadRequest',
+        );
+      }),
+    ),
     route(
       'GET',
       ME,
@@ -240,11 +252,12 @@ export function graphRoutes(deps: GraphDeps): Route[] {
     ),
     route(
       'GET',
-      `${ME}${CAL}/calendarView/delta`,
+      `${ME}/calendarView/delta`,
       api(false, (ctx) => {
         const reply = delta.handle({
           base: `${ctx.origin}${ctx.path}`,
-          calendarId: mailbox.calendar(calendarParam(ctx.params[0])).id,
+          calendarId: mailbox.defaultCalendar.id,
+          lost: ctx.syncStateLost === true,
           query: ctx.query,
           pageSize: ctx.prefs.maxPageSize,
           immutable: ctx.prefs.immutable,

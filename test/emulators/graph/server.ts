@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { errorBody, GraphError } from './graph-error.js';
 
@@ -18,8 +19,11 @@ export type Ctx = {
   query: URLSearchParams;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The address the client called: the listener's scheme and the request's Host header. */
   origin: string;
   prefs: Prefs;
+  /** Set by a 410 fault rule: a delta call answers as if its sync state were gone. */
+  syncStateLost?: boolean;
   json(): unknown;
 };
 
@@ -68,13 +72,30 @@ function send(response: http.ServerResponse, reply: Exclude<Reply, { hang: true 
 
 export type RunningServer = { server: http.Server; origin: string; close(): Promise<void> };
 
+/** A key and certificate (PEM) to serve https with; absent means plain http. */
+export type TlsMaterial = { key: string; cert: string };
+
+/** Host header values that name this listener: loopback names only, with or without a port. */
+const HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i;
+
 /**
- * A plain node:http server over a route table. Listens on 127.0.0.1 only. Errors thrown as GraphError
- * become Graph's error JSON; anything else is a 500 in the same shape.
+ * The origin the client called, from the Host header, so that links handed out (nextLink, deltaLink,
+ * Location) point where the client already talks to; the listener's own address when Host is missing
+ * or names something else.
  */
-export async function serve(routes: () => Route[], port = 0): Promise<RunningServer> {
+function calledOrigin(request: http.IncomingMessage, scheme: string, fallback: string): string {
+  const host = request.headers.host;
+  return host && HOST.test(host) ? `${scheme}://${host}` : fallback;
+}
+
+/**
+ * A node:http (or node:https) server over a route table. Listens on 127.0.0.1 only. Errors thrown as
+ * GraphError become Graph's error JSON; anything else is a 500 in the same shape.
+ */
+export async function serve(routes: () => Route[], port = 0, tls?: TlsMaterial): Promise<RunningServer> {
   let origin = '';
-  const server = http.createServer((request, response) => {
+  const scheme = tls ? 'https' : 'http';
+  const listener: http.RequestListener = (request, response) => {
     const chunks: Buffer[] = [];
     let size = 0;
     request.on('data', (chunk: Buffer) => {
@@ -83,7 +104,8 @@ export async function serve(routes: () => Route[], port = 0): Promise<RunningSer
     });
     request.on('end', () => {
       void (async () => {
-        const url = new URL(request.url ?? '/', origin);
+        const called = calledOrigin(request, scheme, origin);
+        const url = new URL(request.url ?? '/', called);
         const method = (request.method ?? 'GET').toUpperCase();
         const path = url.pathname.replace(/\/+$/, '') || '/';
         let reply: Reply;
@@ -103,7 +125,7 @@ export async function serve(routes: () => Route[], port = 0): Promise<RunningSer
             query: url.searchParams,
             headers: request.headers,
             body,
-            origin,
+            origin: called,
             prefs: parsePrefs(request.headers.prefer),
             json() {
               try {
@@ -124,9 +146,12 @@ export async function serve(routes: () => Route[], port = 0): Promise<RunningSer
         if (!response.headersSent) send(response, reply);
       })();
     });
-  });
+  };
+  const server: http.Server = tls
+    ? https.createServer({ key: tls.key, cert: tls.cert }, listener)
+    : http.createServer(listener);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     server,
     origin,

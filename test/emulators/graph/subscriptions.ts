@@ -17,7 +17,19 @@ export type SubscriptionOptions = {
   maxDeliveryAttempts: number;
   /** Changes within this long go out in one POST per URL. */
   batchDelayMs: number;
+  /**
+   * The first reauthorizationRequired goes out once this little of a subscription's life is left
+   * (the lifecycle doc's sketch: a quarter of the time left at most 180 minutes, so 720).
+   */
+  reauthorizationLeadMinutes: number;
+  /** In the last 240 minutes (a quarter of the time left under 60), one every this many minutes. */
+  reauthorizationRepeatMinutes: number;
 };
+
+/** Under this much time left, reauthorizationRequired repeats every reauthorizationRepeatMinutes. */
+const REAUTHORIZATION_FINAL_MS = 240 * 60_000;
+/** How often real time passing is checked for challenges due; the control clock checks at once. */
+const CHALLENGE_CHECK_MS = 1000;
 
 export const DEFAULT_SUBSCRIPTION_OPTIONS: SubscriptionOptions = {
   maxExpirationMinutes: 4230,
@@ -27,6 +39,8 @@ export const DEFAULT_SUBSCRIPTION_OPTIONS: SubscriptionOptions = {
   retryDelayMs: 200,
   maxDeliveryAttempts: 5,
   batchDelayMs: 20,
+  reauthorizationLeadMinutes: 720,
+  reauthorizationRepeatMinutes: 15,
 };
 
 export type Subscription = {
@@ -37,8 +51,11 @@ export type Subscription = {
   lifecycleNotificationUrl: string | null;
   clientState: string | null;
   expiresAt: number;
-  calendarId: string;
+  /** The calendar watched; null for the whole mailbox (`me/events`). */
+  calendarId: string | null;
   immutable: boolean;
+  /** When the last reauthorizationRequired went out (emulator clock); null since create or renewal. */
+  challengedAt: number | null;
 };
 
 export type Delivery = {
@@ -60,6 +77,7 @@ export class Subscriptions {
   readonly #queues = new Map<string, Record<string, unknown>[]>();
   readonly #pending = new Set<Promise<void>>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #checker: NodeJS.Timeout;
   readonly deliveries: Delivery[] = [];
   /** Knobs: lose every notification, or send each one twice. */
   drop = false;
@@ -71,6 +89,28 @@ export class Subscriptions {
     public options: SubscriptionOptions,
   ) {
     mailbox.listeners.push((change) => this.#onChange(change));
+    this.#checker = setInterval(() => this.challengeDue(), CHALLENGE_CHECK_MS);
+    this.#checker.unref();
+  }
+
+  /**
+   * Sends reauthorizationRequired to every live subscription whose turn has come, from its expiry:
+   * once when reauthorizationLeadMinutes are left, then every reauthorizationRepeatMinutes in the last
+   * 240 minutes. Called as real time passes and whenever the control clock moves.
+   */
+  challengeDue(): void {
+    const now = this.clock();
+    const lead = this.options.reauthorizationLeadMinutes * 60_000;
+    const repeat = this.options.reauthorizationRepeatMinutes * 60_000;
+    for (const sub of this.list()) {
+      const left = sub.expiresAt - now;
+      if (!sub.lifecycleNotificationUrl || left > lead) continue;
+      const due =
+        sub.challengedAt === null || (left <= REAUTHORIZATION_FINAL_MS && now - sub.challengedAt >= repeat);
+      if (!due) continue;
+      sub.challengedAt = now;
+      this.#track(this.lifecycle(sub.id, 'reauthorizationRequired').then(() => undefined));
+    }
   }
 
   list(): Subscription[] {
@@ -113,6 +153,7 @@ export class Subscriptions {
       expiresAt,
       calendarId,
       immutable,
+      challengedAt: null,
     };
     this.#subs.set(sub.id, sub);
     return sub;
@@ -121,6 +162,7 @@ export class Subscriptions {
   renew(id: string, body: Record<string, unknown>): Subscription {
     const sub = this.get(id);
     sub.expiresAt = this.#expiration(body.expirationDateTime);
+    sub.challengedAt = null;
     return sub;
   }
 
@@ -183,6 +225,7 @@ export class Subscriptions {
   }
 
   close(): void {
+    clearInterval(this.#checker);
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -207,12 +250,18 @@ export class Subscriptions {
     return value;
   }
 
-  #calendarOf(resource: string): string {
+  /**
+   * The documented event resources (Outlook change notifications overview): `me/events` and
+   * `users/{id}/events`, every event in the mailbox. Per-calendar paths are not documented for events
+   * (only contactFolders and mailFolders have folder paths) and are refused.
+   */
+  #calendarOf(resource: string): null {
     const path = resource.replace(/^\/+/, '').replace(/^(me|users\/[^/]+)\//i, '');
-    if (/^(events|calendar\/events)$/i.test(path)) return this.mailbox.defaultCalendar.id;
-    const own = /^calendars\/([^/]+)\/events$/i.exec(path);
-    if (own) return this.mailbox.calendar(decodeURIComponent(own[1]!)).id;
-    throw badRequest(`Resource '${resource}' is not supported.`, 'ExtensionError');
+    if (/^events$/i.test(path)) return null;
+    throw badRequest(
+      `Operation: Create; Exception: [Status Code: BadRequest; Reason: The resource '${resource}' is not supported.]`,
+      'ExtensionError',
+    );
   }
 
   #expiration(value: unknown): number {
@@ -283,8 +332,8 @@ export class Subscriptions {
 
   #onChange(change: Change): void {
     for (const sub of this.list()) {
-      if (sub.calendarId !== change.calendarId || !sub.changeType.split(',').includes(change.changeType))
-        continue;
+      const watched = sub.calendarId === null || sub.calendarId === change.calendarId;
+      if (!watched || !sub.changeType.split(',').includes(change.changeType)) continue;
       const id = encodeId(change.key, change.calendarId, sub.immutable);
       const resource = `Users/${this.mailbox.userId}/Events/${id}`;
       const notification = {
