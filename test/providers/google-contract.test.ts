@@ -258,20 +258,62 @@ describe('Google adapter against the emulator', () => {
     const stored = await emulator.control.getEvent(calendarId, created.remoteId);
     expect(stored.extendedProperties?.private).toEqual({ schedBookingId: event.bookingId });
     expect(stored.start).toEqual({ dateTime: '2026-03-02T10:00:00+01:00', timeZone: 'Europe/Berlin' });
+    // The insert supplied the id alone, as Google's docs ask; Google made the iCalUID from it, and
+    // the booking's UID still comes out and still finds the event.
     const [view] = await emulator.control.storedEvents(calendarId);
-    expect(view).toMatchObject({ iCalUID: event.uid, sendUpdates: 'none' });
+    expect(view).toMatchObject({
+      iCalUID: `${created.remoteId}@google.com`,
+      insertedWith: { id: true, iCalUID: false },
+      sendUpdates: 'none',
+    });
+    expect(readBack(read!.ics).summary.uid).toBe(event.uid);
+    const found = await provider.findEvent(event.uid);
+    expect(found?.remoteId).toBe(created.remoteId);
 
-    // Should Google keep its own iCalUID on insert, the booking's UID still comes out.
-    const other = bookingEvent();
+    // A booking event written with the booking's UID as its iCalUID (as Sched once did) is found too.
+    const older = bookingEvent();
     const inserted = await emulator.control.insertEvent(calendarId, {
-      id: `sched${other.bookingId.replace(/-/g, '')}`,
+      id: `sched${older.bookingId.replace(/-/g, '')}`,
+      iCalUID: older.uid,
       start: { dateTime: '2026-03-10T14:00:00Z' },
       end: { dateTime: '2026-03-10T15:00:00Z' },
-      extendedProperties: { private: { schedBookingId: other.bookingId } },
+      extendedProperties: { private: { schedBookingId: older.bookingId } },
     });
-    expect(inserted.iCalUID).toBe(`${inserted.id}@google.com`);
-    const found = await provider.findEvent(other.uid);
-    expect(readBack(found!.ics).summary).toMatchObject({ uid: other.uid, bookingId: other.bookingId });
+    expect(inserted.iCalUID).toBe(older.uid);
+    const legacy = await provider.findEvent(older.uid);
+    expect(readBack(legacy!.ics).summary).toMatchObject({ uid: older.uid, bookingId: older.bookingId });
+
+    // Whatever iCalUID Google makes for the booking's own id, the booking's UID comes out.
+    const third = bookingEvent();
+    await emulator.control.insertEvent(calendarId, {
+      id: `sched${third.bookingId.replace(/-/g, '')}`,
+      iCalUID: '7kq2m1c0v3r5t8a9b4d6e0f2g1@google.com',
+      start: { dateTime: '2026-03-11T14:00:00Z' },
+      end: { dateTime: '2026-03-11T15:00:00Z' },
+      extendedProperties: { private: { schedBookingId: third.bookingId } },
+    });
+    const derived = await provider.findEvent(third.uid);
+    expect(readBack(derived!.ics).summary).toMatchObject({ uid: third.uid, bookingId: third.bookingId });
+  });
+
+  it('creates exactly once by the event id when the first answer is lost', async () => {
+    const impatient = providerFor(calendarId, { timeoutMs: 300 });
+    const event = bookingEvent();
+    await emulator.control.addFault({ kind: 'delay', delayMs: 2000, method: 'POST', nth: 1 });
+    const lost = await impatient.createEvent(event).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(lost).toBeInstanceOf(ProviderError);
+    const retried = await providerFor(calendarId).createEvent(event);
+    expect(retried.remoteId).toBe(`sched${event.bookingId.replace(/-/g, '')}`);
+    const stored = await emulator.control.storedEvents(calendarId);
+    expect(stored.map((e) => [e.id, e.insertedWith])).toEqual([
+      [retried.remoteId, { id: true, iCalUID: false }],
+    ]);
+    expect(retried.etag).toBe(stored[0]!.etag);
+    const inserts = (await emulator.control.requests()).filter((r) => r.method === 'POST');
+    expect(inserts.map((r) => r.status)).toEqual([200, 409]);
   });
 });
 

@@ -81,6 +81,10 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
     return this.#object({ master: event, exceptions: await this.#api.exceptionsOf(event) });
   }
 
+  /**
+   * A booking's UID names its event id, so one events.get finds it; a listing by iCalUID finds any
+   * other event (and bookings written when the UID was still sent), the private tag the rest.
+   */
   async findEvent(uid: string): Promise<RemoteEvent | null> {
     const bookingId = bookingIdOfUid(uid);
     if (bookingId !== null) {
@@ -100,12 +104,18 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
     return null;
   }
 
+  /**
+   * Exactly once by the client-chosen id: Google's insert docs say to supply only one of `id` and
+   * `iCalUID`, so only the id derived from the booking goes out, and a retried insert meets the first
+   * attempt's event as a 409. Google then makes the iCalUID itself; `renderGroup` gives the booking's
+   * UID back, and `findEvent` reaches the event by its id (docs/provider-notes.md, Google Calendar).
+   */
   async createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
     const id = eventIdForBooking(event.bookingId);
-    const answer = await this.#api.insert({ ...eventBody(event), id, iCalUID: event.uid });
+    const answer = await this.#api.insert({ ...eventBody(event), id });
     if (answer.status !== 409) return written(answer.body);
-    // The id (or the UID) is taken: an earlier attempt whose answer was lost, or this booking's
-    // event deleted since, which keeps its id as a tombstone and comes back by an update.
+    // The id is taken: an earlier attempt whose answer was lost, or this booking's event deleted
+    // since, which keeps its id as a tombstone and comes back by an update.
     const existing = await this.#api.get(id);
     if (existing && isBookingEvent(existing, event.uid, event.bookingId)) {
       if (existing.status !== 'cancelled') return this.#written(existing);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { formatInstant, isValidTimeZone, parseInstant } from '../../domain/time-zones.js';
 import { escapeText, foldLine, formatUtc } from '../../ical/render-event.js';
 import { ProviderError } from '../provider-error.js';
+import { eventIdForBooking } from './google-ids.js';
 import type { GoogleAttendee, GoogleDateTime, GoogleEvent } from './google-types.js';
 
 /** A series master (or single event) with the exception objects Google keeps beside it. */
@@ -122,13 +123,17 @@ function startEnd(event: GoogleEvent, fallbackZone: string | undefined): string[
 }
 
 /**
- * The event's iCalUID, except on a booking's event that got one of Google's own (`<id>@google.com`):
- * the insert docs say only one of id and iCalUID should be given, so Google may drop ours.
+ * The event's iCalUID, except on a booking's event: the insert supplies only the id, as the docs ask,
+ * so Google makes the iCalUID itself (`<id>@google.com` as seen), and the booking's UID is given back
+ * from its tag. An event whose id is the booking's own is the booking's event, whatever iCalUID Google
+ * chose; a copy elsewhere keeps a UID of its own unless it carries Google's default.
  */
 function uidOf(event: GoogleEvent): string {
   const bookingId = event.extendedProperties?.private?.[BOOKING_PROPERTY];
-  if (bookingId && (!event.iCalUID || event.iCalUID === `${event.id}@google.com`))
-    return `${bookingId}@sched`;
+  if (bookingId) {
+    const own = event.id === eventIdForBooking(bookingId);
+    if (own || !event.iCalUID || event.iCalUID === `${event.id}@google.com`) return `${bookingId}@sched`;
+  }
   return event.iCalUID ?? event.id;
 }
 

@@ -5,7 +5,7 @@ import type { FaultRule } from './faults.js';
 import type { PagingKnobs } from './listing.js';
 import type { OAuthSettings } from './oauth.js';
 import type { Channel, Delivery, PushKnobs } from './push.js';
-import type { GoogleEvent } from './types.js';
+import type { GoogleEvent, InsertedWith } from './types.js';
 
 export type TokenResponse = {
   access_token: string;
@@ -15,7 +15,12 @@ export type TokenResponse = {
   token_type: 'Bearer';
 };
 
-export type StoredView = GoogleEvent & { deleted: boolean; sendUpdates: string | null };
+export type StoredView = GoogleEvent & {
+  deleted: boolean;
+  sendUpdates: string | null;
+  /** Which of id and iCalUID the insert (or import) that made it supplied; null for exceptions. */
+  insertedWith: InsertedWith | null;
+};
 
 export type PlainRequest = {
   method?: string;

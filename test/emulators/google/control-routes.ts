@@ -147,6 +147,7 @@ function route(ctx: ControlContext, method: string, path: string, body: string):
           ...s.body,
           deleted: s.deleted,
           sendUpdates: s.sendUpdates ?? null,
+          insertedWith: s.insertedWith ?? null,
         })),
       });
     }

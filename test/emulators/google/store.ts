@@ -71,8 +71,9 @@ export class EventStore {
       throw errors.badRequest('Invalid resource id value.', 'id');
     } else id = input.id;
     if (this.#find(calendar, id)) throw errors.duplicate();
-    const iCalUID =
-      typeof input.iCalUID === 'string' && input.iCalUID !== '' ? input.iCalUID : `${id}@google.com`;
+    const givenUid = typeof input.iCalUID === 'string' && input.iCalUID !== '';
+    // Without one, the iCalUID is made from the id: `<id>@google.com`, as Google's events show.
+    const iCalUID = givenUid ? (input.iCalUID as string) : `${id}@google.com`;
     for (const other of calendar.events.values()) {
       if (!other.deleted && !other.body.recurringEventId && other.body.iCalUID === iCalUID) {
         throw errors.duplicate();
@@ -97,7 +98,13 @@ export class EventStore {
       eventType: 'default',
       ...defined(fields),
     };
-    const stored: StoredEvent = { body, changeSeq: 0, createdSeq: 0, deleted: body.status === 'cancelled' };
+    const stored: StoredEvent = {
+      body,
+      changeSeq: 0,
+      createdSeq: 0,
+      deleted: body.status === 'cancelled',
+      insertedWith: { id: input.id !== undefined, iCalUID: givenUid },
+    };
     if (options.sendUpdates !== undefined) stored.sendUpdates = options.sendUpdates;
     stored.createdSeq = this.#seq + 1;
     this.#commit(calendar, [stored]);

@@ -53,7 +53,14 @@ export type StoredEvent = {
   deleted: boolean;
   /** The Send-Updates choice of the last write: recorded, nothing is sent. */
   sendUpdates?: string;
+  /**
+   * Which identifiers the insert supplied. Google's docs say only one of `id` and `iCalUID` should be
+   * given at creation (advice, not an error Google documents), so both are accepted and recorded here.
+   */
+  insertedWith?: InsertedWith;
 };
+
+export type InsertedWith = { id: boolean; iCalUID: boolean };
 
 export type Calendar = {
   id: string;
