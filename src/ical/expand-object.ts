@@ -3,8 +3,8 @@ import type { EventData, Timing } from './event-reader.js';
 import { newer, ObjectReader } from './event-reader.js';
 import { checkSize, describeError, ICS_MAX_BYTES, normaliseText, parseCalendars } from './parse-text.js';
 import type { Budget } from './recurrence.js';
-import { BudgetExceeded, overBudget, reachesBeyondDtstart, ruleStarts, skipAhead } from './recurrence.js';
-import { icalTime, MS_PER_DAY } from './time-zones.js';
+import { overBudget, reachesBeyondDtstart, ruleStarts, unsupportedReason } from './recurrence.js';
+import { MS_PER_DAY } from './time-zones.js';
 import { dateKey, instantText, parseDateValue, parseDuration, rawType, rawValues } from './values.js';
 
 export const MAX_OCCURRENCES_PER_SERIES = 10_000;
@@ -146,11 +146,14 @@ function summarize(reader: ObjectReader, group: Group): ObjectSummary {
       transparency: master.transparency ?? 'opaque',
     };
   }
+  // An EXDATE makes even a lone DTSTART a recurrence set (RFC 5545 §3.8.5.1): one that can be empty,
+  // so the master alone is not its occurrence.
   const recurring =
     master === null ||
     group.overrides.length > 0 ||
     master.component.hasProperty('rrule') ||
-    master.component.hasProperty('rdate');
+    master.component.hasProperty('rdate') ||
+    master.component.hasProperty('exdate');
   return {
     uid: lead.uid,
     bookingId: typeof bookingId === 'string' && bookingId !== '' ? bookingId : null,
@@ -207,6 +210,7 @@ class SeriesExpander {
   private readonly overriddenInstants = new Set<number>();
   private readonly overriddenDates = new Set<string>();
   private readonly emitted = new Set<string | number>();
+  private refused = false;
 
   constructor(
     private readonly reader: ObjectReader,
@@ -226,6 +230,7 @@ class SeriesExpander {
       if (master.start === null) throw new Error(`VEVENT "${master.uid ?? ''}" has no DTSTART`);
       this.readExdates(master.component);
       this.expandMaster(master, master.start);
+      if (this.refused) return;
     }
     for (const override of overrides) {
       if (overBudget(this.budget)) return;
@@ -277,35 +282,55 @@ class SeriesExpander {
     const rdates = master.component.getAllProperties('rdate');
     const recurring = rules.length > 0 || rdates.length > 0;
     const startsAt = this.reader.instant(start);
+    const refused = this.refusedRule(rules);
+    if (refused !== null) {
+      this.reader.warnings.push(`UID "${master.uid ?? ''}": ${refused}`);
+      this.refused = true;
+      return;
+    }
     this.budget.remaining--;
     this.consider(start.wall, startsAt, null, recurring);
     const length = this.masterLength(master, start, startsAt);
     // Wall time and instant differ by less than a day, so anything ending this early cannot reach
     // the window and needs no conversion.
     const tooEarly = this.window.start - length - 2 * MS_PER_DAY;
+    const tooLate = this.window.end + 2 * MS_PER_DAY;
     for (const property of rules) {
       const rule = property.getFirstValue() as ICAL.Recur;
       if (!reachesBeyondDtstart(rule)) {
         this.reader.warnings.push(`RRULE ${rule.toString()}: INTERVAL too large, only DTSTART is used`);
         continue;
       }
-      this.normaliseUntil(rule, property, start);
-      const from = skipAhead(rule, start.wall, tooEarly - MS_PER_DAY);
+      const bounds = {
+        dtstart: start.wall,
+        until: this.untilWall(property, start),
+        from: tooEarly,
+        to: tooLate,
+      };
       try {
-        for (const wall of ruleStarts(rule, from, start.isDate, this.budget)) {
-          if (wall < tooEarly) continue;
+        for (const wall of ruleStarts(rule, bounds, this.budget)) {
           const instant = this.reader.clock.toInstant(wall, start.zone);
           if (instant >= this.window.end) break;
           this.consider(wall, instant, null, true);
         }
       } catch (error) {
-        if (!(error instanceof BudgetExceeded))
-          throw new Error(`RRULE ${rule.toString()}: ${describeError(error)}`);
-        this.budget.exceeded = true;
+        throw new Error(`RRULE ${rule.toString()}: ${describeError(error)}`);
       }
       if (this.budget.exceeded) return;
     }
     for (const property of rdates) this.expandRdate(property, start);
+  }
+
+  /**
+   * A series whose rule cannot be read as written (a non-Gregorian RSCALE) is left out whole, with
+   * its overrides: expanding it as Gregorian would invent times that are not the event's.
+   */
+  private refusedRule(rules: ICAL.Property[]): string | null {
+    for (const property of rules) {
+      const reason = unsupportedReason(property.getFirstValue() as ICAL.Recur);
+      if (reason !== null) return reason;
+    }
+    return null;
   }
 
   private masterLength(master: EventData, start: Timing, startsAt: number): number {
@@ -343,17 +368,17 @@ class SeriesExpander {
   }
 
   /**
-   * UNTIL in UTC is compared by ical.js with the floating wall times it iterates, so it is moved to
-   * the series' wall clock first; a DATE UNTIL on a timed series includes that whole day.
+   * UNTIL as a wall time of the series: a UTC UNTIL is moved to the series' zone, and a DATE UNTIL on
+   * a timed series includes that whole day.
    */
-  private normaliseUntil(rule: ICAL.Recur, property: ICAL.Property, start: Timing): void {
+  private untilWall(property: ICAL.Property, start: Timing): number | null {
     const raw = (rawValues(property)[0] as { until?: unknown } | undefined)?.until;
-    if (typeof raw !== 'string') return;
+    if (typeof raw !== 'string') return null;
     const until = parseDateValue(raw, 'RRULE UNTIL');
     let wall = until.wall;
     if (until.utc) wall = this.reader.clock.toWall(wall, start.zone);
     if (until.isDate && !start.isDate) wall += MS_PER_DAY - 1000;
-    rule.until = icalTime(wall, start.isDate);
+    return wall;
   }
 
   private consider(wall: number, startsAt: number, end: number | null, recurring: boolean): void {

@@ -1,12 +1,7 @@
 import type ICAL from 'ical.js';
-import { icalTime, MS_PER_DAY, wallMs } from './time-zones.js';
-
-/** Thrown from inside ical.js's iterator when the caller's budget runs out. */
-export class BudgetExceeded extends Error {
-  constructor() {
-    super('expansion budget exceeded');
-  }
-}
+import { RRuleTemporal } from 'rrule-temporal';
+import { Temporal } from 'temporal-polyfill';
+import { MS_PER_DAY } from './time-zones.js';
 
 export type Budget = {
   /** Occurrences still allowed to be examined. */
@@ -21,26 +16,29 @@ export function overBudget(budget: Budget): boolean {
   return budget.exceeded;
 }
 
-const DAY_FILTERS = new Set(['BYDAY', 'BYMONTH', 'BYMONTHDAY']);
-const WEEK_FILTERS = new Set(['BYDAY']);
+/** A rule this expander will not read: the event is left out with a warning naming the reason. */
+export class UnsupportedRule extends Error {}
 
-/**
- * ical.js always iterates from DTSTART, so a daily series begun in 1990 costs every day since then.
- * For DAILY rules whose parts only filter days, and WEEKLY rules with at most BYDAY, the set of
- * candidate days is a lattice of INTERVAL days (or weeks) anchored at DTSTART: moving DTSTART by whole
- * lattice steps changes nothing from the new start on. COUNT counts from the original DTSTART, so
- * rules with COUNT are never moved.
- */
-export function skipAhead(rule: ICAL.Recur, dtstartWall: number, targetWall: number): number {
-  if (rule.count !== null && rule.count !== undefined) return dtstartWall;
-  const parts = Object.keys(rule.parts ?? {});
-  let step: number;
-  if (rule.freq === 'DAILY' && parts.every((p) => DAY_FILTERS.has(p))) step = MS_PER_DAY;
-  else if (rule.freq === 'WEEKLY' && parts.every((p) => WEEK_FILTERS.has(p))) step = 7 * MS_PER_DAY;
-  else return dtstartWall;
-  step *= Math.max(1, rule.interval || 1);
-  const steps = Math.floor((targetWall - dtstartWall) / step);
-  return steps > 0 ? dtstartWall + steps * step : dtstartWall;
+/** RFC 7529 calendars this expander reads. Others are refused rather than read as Gregorian. */
+const SUPPORTED_RSCALES = new Set(['GREGORIAN']);
+const SKIPS = new Set(['OMIT', 'BACKWARD', 'FORWARD']);
+
+function calendarScale(rule: ICAL.Recur): { rscale: string | null; skip: string } {
+  const extra = rule as ICAL.Recur & { rscale?: unknown; skip?: unknown };
+  return {
+    rscale: typeof extra.rscale === 'string' ? extra.rscale.toUpperCase() : null,
+    skip: typeof extra.skip === 'string' ? extra.skip.toUpperCase() : 'OMIT',
+  };
+}
+
+/** Why the rule cannot be expanded as written, or null when it can. */
+export function unsupportedReason(rule: ICAL.Recur): string | null {
+  const { rscale, skip } = calendarScale(rule);
+  if (rscale !== null && !SUPPORTED_RSCALES.has(rscale)) {
+    return `RSCALE=${rscale} (RFC 7529) is not supported, so the event is left out`;
+  }
+  if (!SKIPS.has(skip)) return `SKIP=${skip} is not an RFC 7529 value, so the event is left out`;
+  return null;
 }
 
 const PERIOD_MS: Record<string, number> = {
@@ -53,41 +51,148 @@ const PERIOD_MS: Record<string, number> = {
   YEARLY: 365 * MS_PER_DAY,
 };
 
-/**
- * ical.js normalises a date moved by INTERVAL periods one calendar step at a time, so an INTERVAL
- * reaching thousands of years (FREQ=WEEKLY;INTERVAL=99999999) takes minutes inside a single next().
- * A step of more than a century is no real schedule, so such a rule is read as its DTSTART alone.
- */
-export function reachesBeyondDtstart(rule: ICAL.Recur): boolean {
-  const period = PERIOD_MS[rule.freq] ?? MS_PER_DAY;
-  return Math.max(1, rule.interval || 1) * period <= 100 * 366 * MS_PER_DAY;
+function periodMs(rule: ICAL.Recur): number {
+  return (PERIOD_MS[rule.freq] ?? MS_PER_DAY) * Math.max(1, rule.interval || 1);
 }
 
-type GuardedIterator = ICAL.RecurIterator & { check_contracting_rules: () => boolean };
+/**
+ * A step of more than a century is no real schedule (FREQ=WEEKLY;INTERVAL=99999999), so such a rule
+ * is read as its DTSTART alone.
+ */
+export function reachesBeyondDtstart(rule: ICAL.Recur): boolean {
+  return periodMs(rule) <= 100 * 366 * MS_PER_DAY;
+}
+
+const WEEKDAYS = ['SU', 'MO', 'TU', 'WE', 'TH', 'FR', 'SA'];
+/** The longest each month can be (February in a leap year). */
+const MONTH_MAX_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function numbers(rule: ICAL.Recur, part: string): number[] | undefined {
+  const values = (rule.parts as Record<string, unknown[] | undefined>)[part];
+  return values === undefined || values.length === 0 ? undefined : values.map(Number);
+}
 
 /**
- * Wall-clock starts of an RRULE. ical.js's iterator can spin inside one next() call on a rule that
- * never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30), so the budget is also checked from inside it,
- * through the one method every pass of that inner loop calls.
+ * True when the rule's day filters exclude every day of every year (BYMONTH=2;BYMONTHDAY=30,
+ * BYMONTH=4,6,9,11;BYMONTHDAY=31, BYYEARDAY=400): such a rule yields nothing and needs no search.
  */
-export function* ruleStarts(
-  rule: ICAL.Recur,
-  dtstartWall: number,
-  isDate: boolean,
-  budget: Budget,
-): Generator<number> {
-  const iterator = rule.iterator(icalTime(dtstartWall, isDate)) as GuardedIterator;
-  const check = iterator.check_contracting_rules.bind(iterator);
-  // Checked on every pass: with a large INTERVAL one pass can itself take milliseconds.
-  iterator.check_contracting_rules = () => {
-    if (performance.now() > budget.deadline) throw new BudgetExceeded();
-    return check();
+export function neverMatches(rule: ICAL.Recur): boolean {
+  const yearDays = numbers(rule, 'BYYEARDAY');
+  if (yearDays !== undefined && yearDays.every((d) => d === 0 || Math.abs(d) > 366)) return true;
+  const monthDays = numbers(rule, 'BYMONTHDAY');
+  if (monthDays === undefined) return false;
+  const months = (numbers(rule, 'BYMONTH') ?? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]).filter(
+    (m) => m >= 1 && m <= 12,
+  );
+  return !months.some((m) => monthDays.some((d) => d !== 0 && Math.abs(d) <= MONTH_MAX_DAYS[m - 1]!));
+}
+
+type Engine = RRuleTemporal;
+
+/**
+ * The rule without COUNT and UNTIL, iterated in wall-clock time: the zone is UTC, so wall times
+ * never fall into a DST gap here, and the caller converts them with the series' own zone (RFC 5545
+ * §3.3.5). COUNT and UNTIL are applied by the caller, which keeps every query an open-ended rule
+ * that the engine can start near any instant.
+ */
+function engineFor(rule: ICAL.Recur, dtstartWall: number): Engine {
+  const refused = unsupportedReason(rule);
+  if (refused !== null) throw new UnsupportedRule(refused);
+  const { rscale, skip } = calendarScale(rule);
+  const parts = rule.parts as Record<string, unknown[] | undefined>;
+  const strings = (part: string) => parts[part]?.map((v) => String(v).toUpperCase());
+  const wkst = typeof rule.wkst === 'number' ? WEEKDAYS[rule.wkst - 1] : undefined;
+  // SKIP=OMIT is RFC 5545's own rule for invalid dates, so only BACKWARD and FORWARD need RSCALE.
+  const rscaleOptions: { rscale?: string; skip?: 'BACKWARD' | 'FORWARD' } =
+    rscale !== null && skip !== 'OMIT' ? { rscale, skip: skip as 'BACKWARD' | 'FORWARD' } : {};
+  const options = {
+    freq: rule.freq as 'DAILY',
+    interval: Math.max(1, rule.interval || 1),
+    byHour: numbers(rule, 'BYHOUR'),
+    byMinute: numbers(rule, 'BYMINUTE'),
+    bySecond: numbers(rule, 'BYSECOND'),
+    byDay: strings('BYDAY'),
+    byMonth: numbers(rule, 'BYMONTH'),
+    byMonthDay: numbers(rule, 'BYMONTHDAY'),
+    byYearDay: numbers(rule, 'BYYEARDAY'),
+    byWeekNo: numbers(rule, 'BYWEEKNO'),
+    bySetPos: numbers(rule, 'BYSETPOS'),
+    wkst,
+    ...rscaleOptions,
   };
-  for (;;) {
+  // The engine takes a part given as undefined for a part present, which costs it its fast paths.
+  for (const key of Object.keys(options) as (keyof typeof options)[]) {
+    if (options[key] === undefined) delete options[key];
+  }
+  return new RRuleTemporal({
+    ...options,
+    dtstart: Temporal.Instant.fromEpochMilliseconds(dtstartWall).toZonedDateTimeISO('UTC'),
+    tzid: 'UTC',
+    maxIterations: MAX_PERIODS_PER_QUERY + 64,
+    cache: false,
+  });
+}
+
+/** Each query walks at most this many periods of the rule, so none can take long. */
+const MAX_PERIODS_PER_QUERY = 20_000;
+/** Chunks grow while they yield fewer occurrences than this and shrink above four times it. */
+const TARGET_PER_CHUNK = 256;
+
+/** The engine refuses a query that would walk past its caps; that is this series' budget spent. */
+function query(engine: Engine, from: number, to: number): { epochMilliseconds: number }[] | null {
+  try {
+    return engine.between(new Date(from), new Date(to), true);
+  } catch (error) {
+    if (error instanceof Error && /^Maximum (iterations|candidate)/i.test(error.message)) return null;
+    throw error;
+  }
+}
+
+export type RuleBounds = {
+  /** Wall time of DTSTART (as UTC epoch ms). */
+  dtstart: number;
+  /** Wall time of the last instant UNTIL allows, or null. */
+  until: number | null;
+  /** Instances starting before this wall time are not wanted (still counted for COUNT). */
+  from: number;
+  /** Instances starting after this wall time are not wanted. */
+  to: number;
+};
+
+/**
+ * Wall-clock starts of an RRULE in ascending order, within `bounds`. The work is split into
+ * queries over chunks of the timeline, each bounded in periods walked, with the budget checked
+ * between them; a rule that never matches ends at `to` (or at once, see neverMatches).
+ */
+export function* ruleStarts(rule: ICAL.Recur, bounds: RuleBounds, budget: Budget): Generator<number> {
+  if (neverMatches(rule)) return;
+  const engine = engineFor(rule, bounds.dtstart);
+  const count = rule.count === null || rule.count === undefined ? null : Math.max(0, rule.count);
+  const last = Math.min(bounds.to, bounds.until ?? Infinity);
+  // Only COUNT needs the instances before the window: they are counted, never returned.
+  let cursor = count === null ? Math.max(bounds.dtstart, bounds.from) : bounds.dtstart;
+  const period = periodMs(rule);
+  let chunk = 32 * period;
+  let seen = 0;
+  while (cursor <= last) {
     if (overBudget(budget)) return;
-    const next = iterator.next() as ICAL.Time | null;
-    if (next === null || iterator.completed) return;
-    budget.remaining--;
-    yield wallMs(next.year, next.month, next.day, next.hour, next.minute, next.second);
+    chunk = Math.min(chunk, MAX_PERIODS_PER_QUERY * period);
+    const end = Math.min(cursor + chunk, last + 1);
+    const found = query(engine, cursor, end - 1);
+    if (found === null) {
+      budget.exceeded = true;
+      return;
+    }
+    for (const occurrence of found) {
+      const wall = occurrence.epochMilliseconds;
+      if (count !== null && seen >= count) return;
+      seen++;
+      if (overBudget(budget)) return;
+      budget.remaining--;
+      if (wall >= bounds.from) yield wall;
+    }
+    if (found.length < TARGET_PER_CHUNK) chunk *= 2;
+    else if (found.length > 4 * TARGET_PER_CHUNK) chunk = Math.max(period, chunk / 2);
+    cursor = end;
   }
 }

@@ -316,19 +316,42 @@ describe('expandObject: bounds and hostile input', () => {
   it('handles a series that starts in year 0001', () => {
     const skippable = quick(calendar(...event('UID:h', 'DTSTART:00010101T090000Z', 'RRULE:FREQ=DAILY')));
     expect(expanded(skippable).occurrences).toHaveLength(365);
-    const capped = quick(
+    // The engine starts near the window rather than walking 2,025 years of instances.
+    const twice = quick(
       calendar(...event('UID:h', 'DTSTART:00010101T090000Z', 'RRULE:FREQ=DAILY;BYHOUR=9,10')),
     );
-    expect(expanded(capped).truncated).toBe(true);
+    expect(expanded(twice).truncated).toBe(false);
+    expect(expanded(twice).occurrences).toHaveLength(730);
+    // COUNT counts from DTSTART, so those instances are walked and the series is cut at the budget.
+    const counted = quick(
+      calendar(...event('UID:h', 'DTSTART:00010101T090000Z', 'RRULE:FREQ=DAILY;BYHOUR=9,10;COUNT=10000000')),
+    );
+    expect(expanded(counted).truncated).toBe(true);
+    expect(expanded(counted).occurrences).toEqual([]);
   });
 
-  it('stops a rule that never matches inside the time budget', () => {
-    const result = quick(
-      calendar(...event('UID:h', 'DTSTART:20260101T090000Z', 'RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30')),
-    );
-    expect(expanded(result).truncated).toBe(true);
-    // DTSTART is always the first instance (RFC 5545 §3.8.5.3), matching the rule or not.
-    expect(expanded(result).occurrences).toHaveLength(1);
+  it('ends a rule that never matches at once, not at the time budget', () => {
+    for (const rule of [
+      'FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30',
+      'FREQ=YEARLY;BYMONTH=4,6,9,11;BYMONTHDAY=31,-31',
+      'FREQ=YEARLY;BYMONTH=1;BYYEARDAY=60,-300',
+      'FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;COUNT=5',
+      // Not caught by the day filters: the engine's walk over the window finds nothing.
+      'FREQ=DAILY;BYWEEKNO=1;BYMONTH=6',
+      'FREQ=MONTHLY;BYDAY=5MO;BYMONTH=2;BYMONTHDAY=1,2,3,4,5,6,7;COUNT=3',
+    ]) {
+      const started = performance.now();
+      const result = expanded(
+        expandObject(calendar(...event('UID:h', 'DTSTART:20260101T090000Z', `RRULE:${rule}`)), YEAR_2026, {
+          floatingZone: 'UTC',
+          timeBudgetMs: 5_000,
+        }),
+      );
+      expect(performance.now() - started, rule).toBeLessThan(200);
+      expect(result.truncated, rule).toBe(false);
+      // DTSTART is always the first instance (RFC 5545 §3.8.5.3), matching the rule or not.
+      expect(result.occurrences, rule).toHaveLength(1);
+    }
   });
 
   it('reads a rule stepping more than a century as its DTSTART alone', () => {
