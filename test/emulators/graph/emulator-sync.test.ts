@@ -344,3 +344,247 @@ describe('faults and getSchedule', () => {
     expect(answer.json.value[1].error.responseCode).toBe('ErrorMailRecipientNotFound');
   });
 });
+
+describe('fault rules by call, kind and time', () => {
+  const window = 'startDateTime=2026-11-01T00:00:00Z&endDateTime=2027-01-01T00:00:00Z';
+  const prefer = { prefer: 'odata.maxpagesize=1' };
+  beforeEach(async () => {
+    emulator.control.reset();
+    for (const day of [1, 2, 3]) {
+      await call(
+        'POST',
+        'me/events',
+        event({ start: utc(`2026-12-0${day}T09:00:00`), end: utc(`2026-12-0${day}T10:00:00`) }),
+      );
+    }
+  });
+
+  it('nth fails only the nth matching call, and count the ones after it', async () => {
+    emulator.control.addFault({ kind: 503, nth: 2, count: 2, path: '/me/calendars' });
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await call('GET', 'me/calendars')).status);
+    expect(statuses).toEqual([200, 503, 503, 200, 200]);
+    // Calls the rule does not match are not counted.
+    expect((await call('GET', 'me/events')).status).toBe(200);
+  });
+
+  it('targets delta round starts apart from $skiptoken and $deltatoken continuations', async () => {
+    emulator.control.addFault({ kind: 500, delta: 'skiptoken', nth: 1 });
+    const first = await call('GET', `me/calendarView/delta?${window}`, undefined, prefer);
+    expect(first.status).toBe(200);
+    const next = first.json['@odata.nextLink'] as string;
+    expect((await call('GET', next, undefined, prefer)).status).toBe(500);
+    expect((await call('GET', next, undefined, prefer)).status).toBe(200);
+
+    emulator.control.clearFaults();
+    emulator.control.addFault({ kind: 503, delta: 'start' });
+    expect((await call('GET', `me/calendarView/delta?${window}`)).status).toBe(503);
+    expect((await call('GET', next, undefined, prefer)).status).toBe(200);
+    expect((await call('GET', 'me/events')).status).toBe(200);
+
+    emulator.control.clearFaults();
+    emulator.control.addFault({ kind: 503, delta: 'continuation' });
+    expect((await call('GET', `me/calendarView/delta?${window}`, undefined, prefer)).status).toBe(200);
+    expect((await call('GET', next, undefined, prefer)).status).toBe(503);
+  });
+
+  it('a 410 fault on a later page answers SyncStateNotFound with a working Location', async () => {
+    emulator.control.addFault({ kind: 410, delta: 'skiptoken', nth: 1 });
+    const first = await call('GET', `me/calendarView/delta?${window}`, undefined, prefer);
+    const gone = await call('GET', first.json['@odata.nextLink'] as string, undefined, prefer);
+    expect(gone.status).toBe(410);
+    expect(gone.json.error.code).toBe('SyncStateNotFound');
+    const location = gone.headers.get('location')!;
+    expect(location).toBe(
+      `${emulator.apiUrl}/me/calendarView/delta?$deltatoken=&startDateTime=2026-11-01T00:00:00.000Z&endDateTime=2027-01-01T00:00:00.000Z`,
+    );
+    let page = await call('GET', location, undefined, prefer);
+    const ids: string[] = [];
+    for (;;) {
+      expect(page.status).toBe(200);
+      ids.push(...(page.json.value as { id: string }[]).map((i) => i.id));
+      if (!page.json['@odata.nextLink']) break;
+      page = await call('GET', page.json['@odata.nextLink'] as string, undefined, prefer);
+    }
+    expect(ids).toHaveLength(3);
+  });
+
+  it('a dead $skiptoken is 410 with the window in its Location; an unreadable one is 400', async () => {
+    const first = await call('GET', `me/calendarView/delta?${window}`, undefined, prefer);
+    emulator.control.expireDeltaTokens();
+    const gone = await call('GET', first.json['@odata.nextLink'] as string);
+    expect(gone.status).toBe(410);
+    const restart = await call('GET', gone.headers.get('location')!);
+    expect(restart.status).toBe(200);
+    expect(restart.json.value).toHaveLength(3);
+    const junk = await call('GET', 'me/calendarView/delta?$skiptoken=not-a-token');
+    expect(junk.status).toBe(400);
+  });
+
+  it('from and until bound a rule on the emulator clock', async () => {
+    const now = emulator.control.state.clock();
+    emulator.control.addFault({
+      kind: 503,
+      from: now + 60_000,
+      until: new Date(now + 120_000).toISOString(),
+    });
+    expect((await call('GET', 'me/calendars')).status).toBe(200);
+    emulator.control.advanceTime(90_000);
+    expect((await call('GET', 'me/calendars')).status).toBe(503);
+    emulator.control.advanceTime(60_000);
+    expect((await call('GET', 'me/calendars')).status).toBe(200);
+  });
+
+  it('a delay fault answers normally after delayMs', async () => {
+    emulator.control.addFault({ kind: 'delay', delayMs: 300, nth: 1 });
+    const started = Date.now();
+    const slow = await call('GET', 'me/calendars');
+    expect(slow.status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(emulator.control.faultsInjected).toBe(1);
+  });
+
+  it('over HTTP too: POST /__control/faults takes the same rule', async () => {
+    const response = await fetch(`${emulator.url}/__control/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 503, nth: 1, delta: 'start' }),
+    });
+    expect(response.status).toBe(200);
+    expect((await call('GET', `me/calendarView/delta?${window}`)).status).toBe(503);
+  });
+});
+
+describe('documented paths only, links from the address called', () => {
+  beforeEach(() => {
+    emulator.control.reset();
+  });
+
+  it('refuses delta on other calendars and on events as Graph does', async () => {
+    const cal = emulator.control.createCalendar('other').id;
+    const window = 'startDateTime=2026-11-01T00:00:00Z&endDateTime=2027-01-01T00:00:00Z';
+    for (const path of [
+      `me/calendars/${cal}/calendarView/delta?${window}`,
+      `me/calendar/calendarView/delta?${window}`,
+      'me/events/delta',
+      `me/calendars/${cal}/events/delta`,
+    ]) {
+      const refused = await call('GET', path);
+      expect(refused.status, path).toBe(400);
+      expect(refused.json.error).toMatchObject({
+        code: 'BadRequest',
+        message: "Unsupported request: Change tracking is not supported against 'microsoft.graph.event'.",
+      });
+    }
+    expect((await call('GET', `users/someone/calendarView/delta?${window}`)).status).toBe(200);
+    expect((await call('GET', `me/calendars/${cal}/calendarView?${window}`)).status).toBe(200);
+  });
+
+  it('links carry the Host the client called', async () => {
+    for (let day = 1; day <= 3; day++) await call('POST', 'me/events', event());
+    const port = new URL(emulator.url).port;
+    const viaLocalhost = `http://localhost:${port}/v1.0`;
+    const { accessToken } = emulator.control.mintToken();
+    const response = await fetch(`${viaLocalhost}/me/events?$top=1`, {
+      headers: { authorization: `Bearer ${accessToken}` },
+    });
+    const body = (await response.json()) as Record<string, string>;
+    expect(body['@odata.nextLink']).toMatch(new RegExp(`^${viaLocalhost}/me/events\\?`));
+    expect(body['@odata.context']).toMatch(new RegExp(`^${viaLocalhost}/\\$metadata`));
+    const direct = await call('GET', 'me/events?$top=1');
+    expect(direct.json['@odata.nextLink']).toMatch(new RegExp(`^${emulator.apiUrl}/me/events\\?`));
+    expect(emulator.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    expect(emulator.certificate).toBeNull();
+  });
+});
+
+describe('lifecycle notifications from the subscription expiry', () => {
+  let hooks: HooksReceiver;
+  beforeAll(async () => {
+    hooks = await new HooksReceiver().start();
+  });
+  afterAll(async () => {
+    await hooks?.stop();
+  });
+  beforeEach(() => {
+    emulator.control.reset();
+    hooks.echo = 'decoded';
+  });
+
+  const lifecycles = (id: string) =>
+    emulator.control
+      .deliveries()
+      .filter((d) => d.kind === 'lifecycle')
+      .map((d) => (d.body as { value: { subscriptionId: string; lifecycleEvent: string }[] }).value[0]!)
+      .filter((n) => n.subscriptionId === id)
+      .map((n) => n.lifecycleEvent);
+
+  it('reauthorizationRequired once 720 minutes are left, then every 15 minutes in the last 4 hours', async () => {
+    const HOUR = 3_600_000;
+    const created = await call('POST', 'subscriptions', {
+      changeType: 'created,updated,deleted',
+      notificationUrl: `${hooks.origin}/hooks/outlook`,
+      lifecycleNotificationUrl: `${hooks.origin}/hooks/outlook/lifecycle`,
+      resource: 'me/events',
+      expirationDateTime: new Date(emulator.control.state.clock() + 24 * HOUR).toISOString(),
+      clientState: 'state',
+    });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    emulator.control.advanceTime(11 * HOUR);
+    await emulator.control.notificationsIdle();
+    expect(lifecycles(id)).toEqual([]);
+    emulator.control.advanceTime(1.5 * HOUR);
+    await emulator.control.notificationsIdle();
+    expect(lifecycles(id)).toEqual(['reauthorizationRequired']);
+    emulator.control.advanceTime(HOUR);
+    await emulator.control.notificationsIdle();
+    expect(lifecycles(id)).toHaveLength(1);
+    emulator.control.advanceTime(7 * HOUR);
+    emulator.control.advanceTime(5 * 60_000);
+    await emulator.control.notificationsIdle();
+    expect(lifecycles(id)).toHaveLength(2);
+    emulator.control.advanceTime(15 * 60_000);
+    await emulator.control.notificationsIdle();
+    expect(lifecycles(id)).toEqual([
+      'reauthorizationRequired',
+      'reauthorizationRequired',
+      'reauthorizationRequired',
+    ]);
+    const hook = await hooks.waitFor('/hooks/outlook/lifecycle');
+    expect(hook.body).toMatchObject({ value: [{ subscriptionId: id, clientState: 'state' }] });
+
+    // A renewal moves the expiry: no challenge until 720 minutes before the new one.
+    const renewed = await call('PATCH', `subscriptions/${id}`, {
+      expirationDateTime: new Date(emulator.control.state.clock() + 48 * HOUR).toISOString(),
+    });
+    expect(renewed.status).toBe(200);
+    emulator.control.advanceTime(HOUR);
+    await emulator.control.notificationsIdle();
+    expect(lifecycles(id)).toHaveLength(3);
+    await emulator.control.sendLifecycle(id, 'missed');
+    expect(lifecycles(id).at(-1)).toBe('missed');
+  });
+
+  it('a me/events subscription hears about every calendar of the mailbox', async () => {
+    const other = emulator.control.createCalendar('other').id;
+    const created = await call('POST', 'subscriptions', {
+      changeType: 'created',
+      notificationUrl: `${hooks.origin}/hooks/mailbox`,
+      resource: 'me/events',
+      expirationDateTime: new Date(Date.now() + 3_600_000).toISOString(),
+      clientState: 'state',
+    });
+    const made = await call('POST', `me/calendars/${other}/events`, event());
+    await hooks.waitFor('/hooks/mailbox', (body) =>
+      (body as { value: { resourceData: { id: string } }[] }).value.some(
+        (n) => n.resourceData.id === made.json.id,
+      ),
+    );
+    for (const resource of ['me/calendars/' + other + '/events', 'me/calendar/events']) {
+      const refused = await call('POST', 'subscriptions', { ...created.json, id: undefined, resource });
+      expect(refused.status, resource).toBe(400);
+      expect(refused.json.error.code).toBe('ExtensionError');
+    }
+  });
+});
