@@ -9,6 +9,7 @@ import type {
 } from '../../src/domain/calendar-provider.js';
 import { expandObject } from '../../src/ical/expand-object.js';
 import { ProviderError } from '../../src/providers/provider-error.js';
+import { BERLIN_VTIMEZONE } from '../support/berlin-vtimezone.js';
 
 /** What a provider's test gives the suite: the provider, and a way to change its calendar behind its back. */
 export type ContractFixture = {
@@ -84,6 +85,7 @@ export function externalEvent(uid: string, summary = 'Made elsewhere'): string {
 /** Weekly, five times, across the March DST change in Berlin, with one EXDATE and one moved instance. */
 export function externalSeries(uid: string): string {
   return calendar([
+    ...BERLIN_VTIMEZONE,
     'BEGIN:VEVENT',
     `UID:${uid}`,
     'DTSTAMP:20260101T000000Z',

@@ -182,10 +182,32 @@ async function startRadicale(state: Running): Promise<Base> {
         '',
       ].join('\n'),
     );
-    return { command: 'radicale', args: ['--config', path.join(dir, 'config')], readyPath: '/' };
+    return {
+      command: 'radicale',
+      args: ['--config', path.join(dir, 'config')],
+      readyPath: '/',
+      env: { ...process.env, PYTHONPATH: withoutPytz(dir) },
+    };
   });
   const root = `http://127.0.0.1:${port}/`;
   return { rootUrl: root, homeUrl: `${root}alice/`, username: 'alice', password: PASSWORD };
+}
+
+/**
+ * Radicale reads a TZID that has no VTIMEZONE in the object through vobject, which knows zones by name
+ * only when python3-tz is importable. Debian installs that package only as a dependency of Xandikos's
+ * python3-icalendar (for python3-vobject it is a mere recommendation), so whether such an object is
+ * accepted or refused with 400 depended on what else the machine had installed, or had finished
+ * installing. Radicale runs without it everywhere, so an object missing its VTIMEZONE fails every time.
+ */
+function withoutPytz(dir: string): string {
+  const shadow = path.join(dir, 'python');
+  fs.mkdirSync(path.join(shadow, 'pytz'), { recursive: true });
+  fs.writeFileSync(
+    path.join(shadow, 'pytz', '__init__.py'),
+    'raise ImportError("pytz is hidden from the test Radicale")\n',
+  );
+  return [shadow, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
 }
 
 async function startXandikos(state: Running): Promise<Base> {
@@ -275,16 +297,20 @@ function phpString(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-type Launch = { command: string; args: string[]; readyPath: string };
+type Launch = { command: string; args: string[]; readyPath: string; env?: NodeJS.ProcessEnv };
 
 /** Starts a server on a free port; another process can take the port in between, so try again. */
 async function serve(state: Running, name: string, launch: (port: number) => Launch): Promise<number> {
   const logFile = path.join(state.dir, `${name}.log`);
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    const { command, args, readyPath } = launch(port);
+    const { command, args, readyPath, env } = launch(port);
     const log = fs.openSync(logFile, 'a');
-    const child = spawn(command, args, { stdio: ['ignore', log, log], cwd: state.dir });
+    const child = spawn(command, args, {
+      stdio: ['ignore', log, log],
+      cwd: state.dir,
+      ...(env ? { env } : {}),
+    });
     fs.closeSync(log);
     state.children.push(child);
     try {
