@@ -181,6 +181,80 @@ describe('Outlook provider on the Graph emulator', () => {
     expect(after).toMatchObject({ full: false, changed: [], removed: [] });
   });
 
+  it('a 410 on the second page of a first round restarts it from the Location: each event once', async () => {
+    const { provider } = setup({ pageSize: 2 });
+    const written = [];
+    for (let i = 0; i < 5; i++) {
+      const start = Date.now() + (i + 1) * DAY;
+      written.push(await provider.createEvent(bookingEvent({ startsAt: start, endsAt: start + 3_600_000 })));
+    }
+    emulator.control.addFault({ kind: 410, delta: 'skiptoken', nth: 1 });
+    const before = emulator.control.requests().length;
+    const listing = await provider.listChanges(null, none);
+    expect(listing.full).toBe(true);
+    expect(listing.changed.map((e) => e.remoteId).sort()).toEqual(written.map((w) => w.remoteId).sort());
+    const calls = emulator.control.requests().slice(before);
+    expect(calls.map((c) => c.status)).toEqual([200, 410, 200, 200, 200]);
+    expect(new URLSearchParams(calls[2]!.query).get('$deltatoken')).toBe('');
+    const again = await provider.listChanges(
+      listing.cursor,
+      new Map(listing.changed.map((e) => [e.remoteId, e.etag])),
+    );
+    expect(again).toMatchObject({ full: false, changed: [], removed: [] });
+  });
+
+  it('a round that keeps losing its sync state gives up with BAD_RESPONSE', async () => {
+    const { provider } = setup();
+    emulator.control.addFault({ kind: 410, delta: 'start', count: 50 });
+    expect((await codeOf(provider.listChanges(null, none))).code).toBe('BAD_RESPONSE');
+    expect(emulator.control.faultsInjected).toBe(4);
+  });
+
+  it('an incremental round that loses its sync state midway becomes a full listing of the same window', async () => {
+    const { provider } = setup({ pageSize: 1 });
+    const kept = await provider.createEvent(bookingEvent());
+    const dropped = await provider.createEvent(
+      bookingEvent({ startsAt: Date.UTC(2026, 2, 3, 9), endsAt: Date.UTC(2026, 2, 3, 10) }),
+    );
+    const listing = await provider.listChanges(null, none);
+    const known = new Map(listing.changed.map((e) => [e.remoteId, e.etag]));
+    await asUser('DELETE', `me/events/${encodeURIComponent(dropped.remoteId)}`);
+    emulator.control.configureDelta({ replay: 2 });
+    emulator.control.addFault({ kind: 410, delta: 'skiptoken', nth: 1 });
+    const changes = await provider.listChanges(listing.cursor, known);
+    expect(changes).toMatchObject({ full: true, changed: [], removed: [dropped.remoteId] });
+    expect(JSON.parse(changes.cursor!)).toMatchObject({
+      s: JSON.parse(listing.cursor!).s,
+      e: JSON.parse(listing.cursor!).e,
+    });
+    expect(known.has(kept.remoteId)).toBe(true);
+  });
+
+  it('another calendar is listed through calendarView, never delta, and watched through me/events', async () => {
+    const { provider, calendarId } = setup({
+      calendarId: emulator.control.createCalendar('Other').id,
+      pageSize: 2,
+    });
+    expect(provider.capabilities.incremental).toBe(false);
+    const written = [];
+    for (let i = 0; i < 3; i++) {
+      const start = Date.now() + (i + 1) * DAY;
+      written.push(await provider.createEvent(bookingEvent({ startsAt: start, endsAt: start + 3_600_000 })));
+    }
+    emulator.control.putEvent('primary', {
+      subject: 'Not ours',
+      start: utc(Date.now() + DAY),
+      end: utc(Date.now() + DAY + 3_600_000),
+    });
+    const before = emulator.control.requests().length;
+    const listing = await provider.listChanges(null, none);
+    expect(listing).toMatchObject({ full: true, cursor: null, removed: [] });
+    expect(listing.changed.map((e) => e.remoteId).sort()).toEqual(written.map((w) => w.remoteId).sort());
+    const calls = emulator.control.requests().slice(before);
+    expect(calls.map((c) => c.path)).toEqual(Array(2).fill(`/v1.0/me/calendars/${calendarId}/calendarView`));
+    expect(calls.every((c) => c.status === 200)).toBe(true);
+  });
+
   it('starts a new window (a full round) once the stored one reaches too little into the future', async () => {
     let now = Date.now();
     const { provider } = setup({ now: () => now, window: { pastDays: 31, futureDays: 400 } });
@@ -380,6 +454,9 @@ describe('Outlook provider on the Graph emulator', () => {
       const validations = hooks.validations.length;
       const channel = await provider.startWatch(watch);
       expect(hooks.validations.slice(validations)).toEqual(['/hooks/outlook', '/hooks/outlook/lifecycle']);
+      expect(emulator.control.subscriptions().find((sub) => sub.id === channel.id)?.resource).toBe(
+        'me/events',
+      );
       expect(channel.resourceId).toBeNull();
       expect(channel.expiresAt).toBeLessThanOrEqual(Date.now() + 4230 * 60_000);
       expect(channel.expiresAt).toBeGreaterThan(Date.now() + 4000 * 60_000);
