@@ -1,13 +1,21 @@
+import { writeFileSync } from 'node:fs';
 import { startGraphEmulator } from './graph-emulator.js';
 
 /**
- * Standalone: `npx tsx test/emulators/graph/main.ts [--port 4010]`. Prints the environment the
- * server needs to talk to it, then runs until interrupted.
+ * Standalone: `npx tsx test/emulators/graph/main.ts [--port 4010] [--tls [--cert-file cert.pem]]`.
+ * Prints the environment the server needs to talk to it, then runs until interrupted. With `--tls`
+ * it serves https with a self-signed certificate, written (PEM) to `--cert-file` when given.
  */
-const portFlag = process.argv.indexOf('--port');
-const port = Number(portFlag >= 0 ? process.argv[portFlag + 1] : (process.env.GRAPH_EMULATOR_PORT ?? 0));
+const flag = (name: string) => {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+};
+const port = Number(flag('--port') ?? process.env.GRAPH_EMULATOR_PORT ?? 0);
+const tls = process.argv.includes('--tls');
+const certFile = flag('--cert-file');
 
-const emulator = await startGraphEmulator({ port: Number.isInteger(port) ? port : 0 });
+const emulator = await startGraphEmulator({ port: Number.isInteger(port) ? port : 0, tls });
+if (emulator.certificate && certFile) writeFileSync(certFile, emulator.certificate);
 const lines = [
   `# Microsoft Graph emulator on ${emulator.url} (control: ${emulator.url}/__control/...)`,
   `SCHED_OUTLOOK_API_URL=${emulator.apiUrl}`,
@@ -15,6 +23,7 @@ const lines = [
   `SCHED_OUTLOOK_TOKEN_URL=${emulator.tokenUrl}`,
   `SCHED_OUTLOOK_CLIENT_ID=${emulator.clientId}`,
   `SCHED_OUTLOOK_CLIENT_SECRET=${emulator.clientSecret ?? ''}`,
+  ...(emulator.certificate && certFile ? [`# certificate (PEM) to trust: ${certFile}`] : []),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 
