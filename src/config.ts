@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseAllowList } from './net/outbound-guard.js';
+import type { CalendarProviderName } from './storage/database.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -19,9 +20,29 @@ export type Config = {
   webhookLeaseSeconds: number;
   /** Where this server is reached from outside, for feed URLs and provider callbacks (SCHED_PUBLIC_URL). */
   publicUrl: string | undefined;
+  /** The calendar systems this server offers (SCHED_CALENDAR_PROVIDERS); all four unless narrowed. */
+  calendarProviders: CalendarProviderName[];
   google: ProviderEndpoints;
   outlook: ProviderEndpoints;
 };
+
+const CALENDAR_PROVIDERS: readonly CalendarProviderName[] = ['google', 'outlook', 'caldav', 'ics'];
+
+function readCalendarProviders(env: Env): CalendarProviderName[] {
+  const raw = env.SCHED_CALENDAR_PROVIDERS;
+  if (raw === undefined || raw.trim() === '') return [...CALENDAR_PROVIDERS];
+  if (raw.trim() === 'none') return [];
+  const names = raw.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!CALENDAR_PROVIDERS.includes(name as CalendarProviderName)) {
+      throw new ConfigError(
+        'SCHED_CALENDAR_PROVIDERS',
+        `unknown calendar provider "${name}"; use a comma-separated list of ${CALENDAR_PROVIDERS.join(', ')}, or none`,
+      );
+    }
+  }
+  return [...new Set(names as CalendarProviderName[])];
+}
 
 /** Where an OAuth calendar provider is reached, and our client's credentials there. */
 export type ProviderEndpoints = {
@@ -200,6 +221,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     // Longer than the 15 s an attempt may take, so a live delivery is never claimed twice.
     webhookLeaseSeconds: readInteger(env, 'SCHED_WEBHOOK_LEASE_SECONDS', 60, 20, 3600),
     publicUrl: readPublicUrl(env),
+    calendarProviders: readCalendarProviders(env),
     ...readProviders(env),
   };
 }

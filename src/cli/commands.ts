@@ -1,5 +1,5 @@
-import type { Config } from '../config.js';
-import { composeServer, composeWorker, databaseOptions } from '../compose.js';
+import { type Config, ConfigError } from '../config.js';
+import { composeServer, composeWorker, databaseOptions } from '../dependencies.js';
 import { createBootstrapKey } from '../services/api-keys.js';
 import type { Scope } from '../services/context.js';
 import { migrateToLatest } from '../storage/migrate.js';
@@ -10,17 +10,25 @@ const say = (line: string) => process.stderr.write(`${line}\n`);
 
 export async function serveCommand(config: Config): Promise<number> {
   const server = await composeServer(config);
-  const address = await server.app.listen({ port: config.port, host: config.host });
+  let started: { address: string; firstApiKey: string | undefined };
+  try {
+    started = await server.listen();
+  } catch (error) {
+    await server.close().catch(() => undefined);
+    throw listenFailure(error, config);
+  }
+  const { address, firstApiKey } = started;
   const where = config.databaseUrl
     ? 'PostgreSQL (DATABASE_URL)'
     : `the embedded database in ${config.dataDir}`;
   say(`Sched is listening on ${address}, using ${where}.`);
   say(`API docs: ${address}/docs   OpenAPI: ${address}/openapi.json`);
-  if (server.firstApiKey) {
+  for (const warning of server.dependencies.warnings) say(`Warning: ${warning}.`);
+  if (firstApiKey) {
     say('');
     say('This is a new installation. Its first admin API key (organization "default"), shown only now:');
-    say(`  ${server.firstApiKey}`);
-    say(`Try: curl -H "Authorization: Bearer ${server.firstApiKey}" ${address}/resources`);
+    say(`  ${firstApiKey}`);
+    say(`Try: curl -H "Authorization: Bearer ${firstApiKey}" ${address}/resources`);
   } else {
     say('API keys: POST /api-keys with an admin key, or stop the server and run');
     say('  npx sched api-keys create --org <name> --scopes admin');
@@ -28,6 +36,21 @@ export async function serveCommand(config: Config): Promise<number> {
 
   closeOnSignal(() => server.close());
   return 0;
+}
+
+/** A listen error as the operator needs it: which address, and what to change. */
+function listenFailure(error: unknown, config: Config): Error {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'EADDRINUSE') {
+    return new ConfigError(
+      'PORT',
+      `${config.host}:${config.port} is already in use; stop the other server or set another PORT`,
+    );
+  }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EACCES') {
+    return new ConfigError('HOST', `cannot listen on ${config.host}:${config.port} (${String(code)})`);
+  }
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function closeOnSignal(close: () => Promise<void>): void {
@@ -50,7 +73,8 @@ function closeOnSignal(close: () => Promise<void>): void {
 
 export async function workerCommand(config: Config): Promise<number> {
   const worker = await composeWorker(config);
-  say('Sched worker running: delivering webhooks.');
+  for (const warning of worker.dependencies.warnings) say(`Warning: ${warning}.`);
+  say('Sched worker running: delivering webhooks and syncing calendars.');
   closeOnSignal(() => worker.close());
   return 0;
 }

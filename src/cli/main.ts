@@ -10,7 +10,7 @@ export const USAGE = `Sched: scheduling that never double-books.
 
 Usage:
   sched serve                         start the HTTP API (default command)
-  sched worker                        run background work only (webhook deliveries), beside API processes
+  sched worker                        run background work only (webhook deliveries, calendar sync), beside API processes
   sched migrate                       apply database migrations and exit
   sched api-keys create --org NAME --scopes admin[,write,read] [--name LABEL]
                                       print a new API key for an organization (created if new)
@@ -22,7 +22,9 @@ Environment:
   PORT (3000)  HOST (127.0.0.1)  SCHED_DATA_DIR (./data)  DATABASE_URL (PostgreSQL instead of the
   embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY (required with DATABASE_URL)
   SCHED_BOOTSTRAP_API_KEY  SCHED_OUTBOUND_ALLOW (CIDRs user-given URLs may reach)
-  SCHED_WEBHOOK_LEASE_SECONDS (60)  SCHED_PUBLIC_URL  LOG_LEVEL (info)
+  SCHED_WEBHOOK_LEASE_SECONDS (60)  SCHED_PUBLIC_URL (https, for push and OAuth callbacks)
+  SCHED_CALENDAR_PROVIDERS (google,outlook,caldav,ics)  SCHED_GOOGLE_* / SCHED_OUTLOOK_* (README)
+  LOG_LEVEL (info)
 `;
 
 const SCOPES: readonly Scope[] = ['read', 'write', 'admin'];
@@ -89,11 +91,14 @@ run(process.argv.slice(2)).then(
     ) {
       process.stderr.write(`sched: ${error.message}\n`);
       process.exitCode = 1;
+      // Nothing is left to finish after a failed start: exit now rather than when timers drain.
+      process.exit(1);
     } else {
       process.stderr.write(
         `sched: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
       );
       process.exitCode = 1;
+      process.exit(1);
     }
   },
 );

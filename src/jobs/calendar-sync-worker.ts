@@ -143,7 +143,7 @@ export class CalendarSyncWorker {
           -- A push channel about to lapse is renewed even when nothing else is due.
           or (c.failure_count = 0 and exists (
             select 1 from calendar_watches w where w.connection_id = c.connection_id and not w.renew_now
-              and w.expires_at < ${new Date(Date.now() + RENEW_BEFORE_MS)}))
+              and w.expires_at < ${new Date(now.getTime() + RENEW_BEFORE_MS)}))
           -- Fresh pushes go at once; a failing connection waits for its backoff instead.
           or (c.direction <> 'pull' and c.failure_count = 0 and exists (
             select 1 from booking_calendar_links l

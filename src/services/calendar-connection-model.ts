@@ -19,15 +19,14 @@ import { ErrorCode, SchedError, validationError } from './errors.js';
  * provider is opened for one: calendar-connections.ts holds the use cases on top of it.
  */
 
-export const PROVIDER_NAMES = ['google', 'outlook', 'caldav', 'ics'] as const;
-
-/** The names the contract uses in messages. */
-export const PROVIDER_DISPLAY_NAMES: Record<CalendarProviderName, string> = {
-  google: 'Google Calendar',
-  outlook: 'Outlook Calendar',
-  caldav: 'CalDAV Calendar',
-  ics: 'ICS Feed',
-};
+export {
+  PROVIDER_DISPLAY_NAMES,
+  PROVIDER_NAMES,
+  pushUnavailableReason,
+  pushView,
+  type PushView,
+} from './calendar-providers.js';
+import { PROVIDER_DISPLAY_NAMES, pushView, type PushView } from './calendar-providers.js';
 
 export type SyncSettings = {
   direction: SyncDirection;
@@ -92,11 +91,13 @@ export type ConnectionView = {
   last_synced_at: string | null;
   last_error: string | null;
   display_name: string | null;
+  /** Whether changes at the provider reach us by push, and why not where they cannot. */
+  push: PushView;
   created_at: string;
   updated_at: string;
 };
 
-export function connectionView(row: ConnectionRow): ConnectionView {
+export function connectionView(row: ConnectionRow, publicUrl: string | undefined): ConnectionView {
   const settings = row.settings;
   return {
     connection_id: row.connection_id,
@@ -114,6 +115,7 @@ export function connectionView(row: ConnectionRow): ConnectionView {
     last_synced_at: row.last_synced_at?.toISOString() ?? null,
     last_error: row.last_error,
     display_name: typeof settings.display_name === 'string' ? settings.display_name : null,
+    push: pushView(row.provider, row.realtime, publicUrl),
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
   };

@@ -79,7 +79,7 @@ export async function connectCalendar(
         `${PROVIDER_DISPLAY_NAMES[provider]} ${prepared.calendarId} is already connected to resource ${input.resource_id}`,
       );
     }
-    return connectionActivated(trx, actor, row, now);
+    return connectionActivated(trx, actor, row, now, deps.publicUrl);
   });
 }
 
@@ -90,8 +90,9 @@ async function announce(
   row: ConnectionRow,
   type: 'calendar.connected' | 'calendar.disconnected',
   now: number,
+  publicUrl: string | undefined,
 ): Promise<ConnectionView> {
-  const view = connectionView(row);
+  const view = connectionView(row, publicUrl);
   await recordAudit(db, actor, {
     action: type,
     targetType: 'calendar_connection',
@@ -108,9 +109,10 @@ export async function connectionActivated(
   actor: Pick<Actor, 'organizationId' | 'label'>,
   row: ConnectionRow,
   now: number,
+  publicUrl: string | undefined,
 ): Promise<ConnectionView> {
   if (row.direction !== 'pull') await queueFutureBookings(db, row, now);
-  return announce(db, actor, row, 'calendar.connected', now);
+  return announce(db, actor, row, 'calendar.connected', now, publicUrl);
 }
 
 /** A new connection receives the resource's bookings that have not ended yet. */
@@ -165,7 +167,7 @@ export async function findConnection(
 }
 
 export async function listConnections(
-  db: Db,
+  { db, publicUrl }: Pick<CalendarDeps, 'db' | 'publicUrl'>,
   actor: Actor,
   query: { resource_id?: string | undefined },
 ): Promise<{ calendars: ConnectionView[] }> {
@@ -177,7 +179,7 @@ export async function listConnections(
     .orderBy('connection_id');
   if (query.resource_id) select = select.where('resource_id', '=', query.resource_id);
   const rows = await select.execute();
-  return { calendars: rows.map(connectionView) };
+  return { calendars: rows.map((row) => connectionView(row, publicUrl)) };
 }
 
 export async function updateConnection(
@@ -190,7 +192,7 @@ export async function updateConnection(
 ): Promise<ConnectionView> {
   const current = await findConnection(deps.db, actor, provider, calendarId, resourceId);
   const connector = connectorFor(deps, provider);
-  const base = connectionView(current).sync;
+  const base = connectionView(current, deps.publicUrl).sync;
   const sync = resolveSync(provider, connector.readOnly, patch.sync, base);
   const now = deps.clock();
   return deps.db.transaction().execute(async (trx) => {
@@ -223,7 +225,7 @@ export async function updateConnection(
       targetId: row.connection_id,
       details: { before: base, after: sync },
     });
-    return connectionView(row);
+    return connectionView(row, deps.publicUrl);
   });
 }
 
@@ -241,7 +243,7 @@ export async function disconnectCalendar(
     // Deleting the row erases the sealed credentials with it; events, occurrences, links and open
     // conflicts go by cascade. Bookings stay.
     await trx.deleteFrom('calendar_connections').where('connection_id', '=', row.connection_id).execute();
-    await announce(trx, actor, row, 'calendar.disconnected', now);
+    await announce(trx, actor, row, 'calendar.disconnected', now, deps.publicUrl);
   });
   return { message: `${PROVIDER_DISPLAY_NAMES[provider]} disconnected successfully.` };
 }

@@ -189,7 +189,7 @@ export async function finishAuthorization(
       .executeTakeFirst();
     if (!row) throw new SchedError(ErrorCode.CALENDAR_NOT_FOUND, 'the connection was removed meanwhile');
     const actor = { organizationId: row.organization_id, label: `oauth:${provider}` };
-    const view = await connectionActivated(trx, actor, row, now);
+    const view = await connectionActivated(trx, actor, row, now, deps.publicUrl);
     return { message: `${name} connected successfully.`, connection: view };
   });
 }

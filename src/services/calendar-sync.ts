@@ -242,7 +242,7 @@ async function recordFailure(deps: CalendarDeps, connection: ConnectionRow, erro
       .returningAll()
       .executeTakeFirst();
     if (!row || connection.status === status) return;
-    const view = connectionView(row);
+    const view = connectionView(row, deps.publicUrl);
     await emitEvent(
       trx,
       connection.organization_id,

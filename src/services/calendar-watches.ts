@@ -7,7 +7,8 @@ import {
   type WatchRequest,
 } from '../domain/calendar-provider.js';
 import type { ConnectionRow, Db } from '../storage/database.js';
-import type { CalendarDeps } from './calendar-connections.js';
+import type { CalendarDeps } from './calendar-connection-model.js';
+import { pushUnavailableReason } from './calendar-providers.js';
 
 /** Asked of providers; Graph grants less (about 3 days), Google up to its own limit. */
 export const WATCH_TTL_SECONDS = 7 * 24 * 3600;
@@ -60,11 +61,11 @@ export async function ensureWatch(
     .select(['channel_id', 'resource_id', 'expires_at', 'renew_now'])
     .where('connection_id', '=', connection.connection_id)
     .executeTakeFirst();
-  if (!connection.realtime || !deps.publicUrl) {
+  if (!connection.realtime || !deps.publicUrl || pushUnavailableReason(connection.provider, deps.publicUrl)) {
     if (row) await stopWatch(deps.db, connection.connection_id, provider, row);
     return;
   }
-  const now = Date.now();
+  const now = deps.clock();
   if (row && !row.renew_now && row.expires_at.getTime() - now > RENEW_BEFORE_MS) return;
   const request = watchRequest(deps.publicUrl, connection.provider);
   try {

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { buildApp } from '../../src/http/build-app.js';
+import { loadConfig } from '../../src/config.js';
+import { createDependencies } from '../../src/dependencies.js';
 import { migrations } from '../../src/storage/migrations/index.js';
 import { openDatabase } from '../../src/storage/open-database.js';
 import {
@@ -12,6 +14,7 @@ import {
   type SpawnedServer,
   spawnServer,
   stopAll,
+  TEST_ENCRYPTION_KEY,
 } from '../support/spawn-server.js';
 
 /**
@@ -210,13 +213,22 @@ describe('sched CLI', { timeout: SLOW }, () => {
 
         const handle = await openDatabase({ kind: 'postgres', url: database.url, poolSize: 2 });
         try {
-          const app = await buildApp({ db: handle.db, databaseKind: 'postgres', clock: () => Date.now() });
+          const deps = await createDependencies(
+            loadConfig({
+              DATABASE_URL: database.url,
+              SCHED_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+              LOG_LEVEL: 'silent',
+            }),
+            { database: handle, processMetrics: false },
+          );
+          const app = await deps.buildApp();
           try {
             const headers = { authorization: `Bearer ${key}` };
             expect((await app.inject({ method: 'GET', url: '/resources', headers })).statusCode).toBe(200);
             expect((await app.inject({ method: 'GET', url: '/api-keys', headers })).statusCode).toBe(200);
           } finally {
             await app.close();
+            await deps.close();
           }
           const owner = await handle.db
             .selectFrom('api_keys')
@@ -258,6 +270,28 @@ describe('sched CLI', { timeout: SLOW }, () => {
     expect(prefixes).toContain(bootstrapKey.slice(0, 9));
     expect(prefixes).toContain(other.slice(0, 9));
     expect((await get(second, '/resources', other)).status).toBe(200);
+  });
+
+  it('serve on a port in use exits 1 at once naming PORT, and the first admin key comes with the first start that listens', async () => {
+    const dataDir = freshDataDir();
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      // runCli fails the test if the process lingers: the background workers must not keep it alive.
+      const failed = await runCli(['serve'], { SCHED_DATA_DIR: dataDir, PORT: String(taken) }, 60_000);
+      expect(failed.code, failed.stderr).toBe(1);
+      expect(failed.stderr).toContain(`PORT: 127.0.0.1:${taken} is already in use`);
+      expectPlainMessage(failed.stderr);
+      // No key was made, so none was printed and lost.
+      expect(failed.stderr).not.toMatch(/sk_[A-Za-z0-9_-]{40,}/);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+    const server = await serve({ SCHED_DATA_DIR: dataDir });
+    const key = /^\s+(sk_[A-Za-z0-9_-]{40,})$/m.exec(server.stderr())?.[1];
+    expect(key, server.stderr()).toBeDefined();
+    expect((await get(server, '/resources', key!)).status).toBe(200);
   });
 
   it('an unknown command exits 2 with the usage on stderr', async () => {

@@ -12,6 +12,27 @@ import { databaseUrl, withAdminClient } from './postgres.js';
 /** The repository root: children run from here so `--import tsx` and relative paths resolve. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI_ENTRY = path.join(REPO_ROOT, 'src/cli/main.ts');
+/** The built CLI, as `npm start` runs it (`npm ci` builds it through the prepare step). */
+export const BUILT_CLI_ENTRY = path.join(REPO_ROOT, 'dist/cli/main.js');
+
+/** How a child server is started: from the TypeScript sources, or from the built `dist/`. */
+export type ServerEntry = 'source' | 'built';
+
+function entryArgs(entry: ServerEntry): string[] {
+  return entry === 'built' ? [BUILT_CLI_ENTRY] : ['--import', 'tsx', CLI_ENTRY];
+}
+
+/** Builds dist/ as `npm ci` does (tsc -p tsconfig.build.json), so a test runs what `npm start` runs. */
+export async function buildDist(): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: REPO_ROOT, timeout: 180_000 },
+      (error, stdout, stderr) => (error ? reject(new Error(`tsc failed: ${stdout}${stderr}`)) : resolve()),
+    );
+  });
+}
 
 /** Settings the CLI reads; the parent's values never leak into a child, each test gives its own. */
 const SCHED_VARIABLES = [
@@ -24,15 +45,21 @@ const SCHED_VARIABLES = [
   'SCHED_BOOTSTRAP_API_KEY',
   'SCHED_OUTBOUND_ALLOW',
   'SCHED_WEBHOOK_LEASE_SECONDS',
+  'SCHED_PUBLIC_URL',
+  'SCHED_CALENDAR_PROVIDERS',
   'LOG_LEVEL',
 ];
+const SCHED_PREFIXES = ['SCHED_GOOGLE_', 'SCHED_OUTLOOK_'];
 
 /** Servers on a shared PostgreSQL need an encryption key; all of this run's children share one. */
 export const TEST_ENCRYPTION_KEY = randomBytes(32).toString('base64');
 
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of SCHED_VARIABLES) delete base[name];
+  for (const name of Object.keys(base)) {
+    if (SCHED_VARIABLES.includes(name) || SCHED_PREFIXES.some((prefix) => name.startsWith(prefix)))
+      delete base[name];
+  }
   return { ...base, ...env };
 }
 
@@ -113,8 +140,9 @@ async function startOnce(
   env: Record<string, string>,
   port: number,
   timeoutMs: number,
+  entry: ServerEntry,
 ): Promise<SpawnedServer | { portTaken: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI_ENTRY, 'serve'], {
+  const child = spawn(process.execPath, [...entryArgs(entry), 'serve'], {
     cwd: REPO_ROOT,
     env: childEnv({
       HOST: '127.0.0.1',
@@ -173,7 +201,7 @@ async function startOnce(
   while (Date.now() < deadline) {
     if (gone) {
       const code = await exited;
-      if (/EADDRINUSE/.test(stderr)) return { portTaken: stderr };
+      if (/EADDRINUSE|already in use/.test(stderr)) return { portTaken: stderr };
       throw new Error(`sched serve exited with ${code} before it was healthy:\n${stderr}`);
     }
     try {
@@ -194,9 +222,19 @@ async function startOnce(
  * Starts `sched serve` as its own process on 127.0.0.1 and a free port, and waits for /healthz.
  * `env` gives DATABASE_URL or SCHED_DATA_DIR and anything else; LOG_LEVEL defaults to warn.
  */
-export async function spawnServer(env: Record<string, string>, timeoutMs = 45_000): Promise<SpawnedServer> {
+export async function spawnServer(
+  env: Record<string, string> | ((port: number) => Record<string, string>),
+  timeoutMs = 45_000,
+  options: { entry?: ServerEntry } = {},
+): Promise<SpawnedServer> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const started = await startOnce(env, await freePort(), timeoutMs);
+    const port = await freePort();
+    const started = await startOnce(
+      typeof env === 'function' ? env(port) : env,
+      port,
+      timeoutMs,
+      options.entry ?? 'source',
+    );
     if (!('portTaken' in started)) return started;
   }
   throw new Error('sched serve could not find a free port in three attempts');

@@ -1,11 +1,13 @@
 import net from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
-import { type App, buildApp } from '../../src/http/build-app.js';
 import { randomBytes } from 'node:crypto';
-import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/jobs/webhook-dispatcher.js';
-import { OutboundGuard } from '../../src/net/outbound-guard.js';
-import { GuardedHttp } from '../../src/net/guarded-http.js';
-import { createConnectors, type OAuthProviderSettings } from '../../src/providers/connectors.js';
+import { loadConfig } from '../../src/config.js';
+import { createDependencies, type Dependencies } from '../../src/dependencies.js';
+import type { App } from '../../src/http/build-app.js';
+import type { WebhookDispatcher, WebhookDispatcherOptions } from '../../src/jobs/webhook-dispatcher.js';
+import type { OutboundGuard } from '../../src/net/outbound-guard.js';
+import type { GuardedHttp } from '../../src/net/guarded-http.js';
+import type { OAuthProviderSettings } from '../../src/providers/connectors.js';
 import type { CalendarDeps } from '../../src/services/calendar-connections.js';
 import { SecretBox } from '../../src/security/secret-box.js';
 import { createBootstrapKey } from '../../src/services/api-keys.js';
@@ -36,6 +38,8 @@ export type RequestOptions = {
 
 export type TestApp = {
   app: App;
+  /** Everything the app was built from, by the production dependency builder. */
+  deps: Dependencies;
   database: DatabaseHandle;
   clock: TestClock;
   /** An admin key of the organization "acme". */
@@ -65,8 +69,43 @@ export type TestAppOptions = {
   providerTimeoutMs?: number;
   /** Listen on this loopback port, so providers can call back (SCHED_PUBLIC_URL is then set). */
   listenPort?: number;
+  /** More environment, as an operator would set it (read by loadConfig like the server's). */
+  env?: Record<string, string>;
 };
 
+/** The environment a test server runs with, as `sched serve` would read it. */
+function testEnvironment(options: TestAppOptions, publicUrl: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {
+    LOG_LEVEL: 'silent',
+    SCHED_OUTBOUND_ALLOW: '127.0.0.1/32',
+    SCHED_CALENDAR_PROVIDERS: [
+      'caldav',
+      'ics',
+      ...(options.google ? ['google'] : []),
+      ...(options.outlook ? ['outlook'] : []),
+    ].join(','),
+    ...(publicUrl ? { SCHED_PUBLIC_URL: publicUrl } : {}),
+    ...options.env,
+  };
+  for (const [prefix, settings] of [
+    ['SCHED_GOOGLE', options.google],
+    ['SCHED_OUTLOOK', options.outlook],
+  ] as const) {
+    if (!settings) continue;
+    env[`${prefix}_API_URL`] = settings.apiUrl;
+    env[`${prefix}_AUTH_URL`] = settings.authUrl;
+    env[`${prefix}_TOKEN_URL`] = settings.tokenUrl;
+    if (settings.revokeUrl) env[`${prefix}_REVOKE_URL`] = settings.revokeUrl;
+    if (settings.clientId) env[`${prefix}_CLIENT_ID`] = settings.clientId;
+    if (settings.clientSecret) env[`${prefix}_CLIENT_SECRET`] = settings.clientSecret;
+  }
+  return env;
+}
+
+/**
+ * The app as `sched serve` builds it (createDependencies), on a per-file database clone and a clock the
+ * test moves. Background work is not started: a test starts the workers it wants through `deps`.
+ */
 export async function startTestApp(
   backend: Backend,
   now = '2026-05-18T06:00:00Z',
@@ -74,39 +113,31 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const database = await backend.open();
   const clock = testClock(now);
-  const secretBox = new SecretBox(randomBytes(32));
-  const guard = new OutboundGuard({ allow: ['127.0.0.1/32'] });
-  const http = new GuardedHttp(guard);
-  const connectors = createConnectors(http, {
-    ...(options.google ? { google: options.google } : {}),
-    ...(options.outlook ? { outlook: options.outlook } : {}),
-    ...(options.providerTimeoutMs ? { timeoutMs: options.providerTimeoutMs } : {}),
-  });
   const publicUrl = options.listenPort === undefined ? undefined : `http://127.0.0.1:${options.listenPort}`;
-  const app = await buildApp({
-    db: database.db,
-    databaseKind: database.kind,
+  const config = loadConfig(testEnvironment(options, publicUrl));
+  const deps = await createDependencies(config, {
+    database,
     clock: () => clock.now,
-    secretBox,
-    outboundGuard: guard,
-    connectors,
-    publicUrl,
+    secretBox: new SecretBox(randomBytes(32)),
+    processMetrics: false,
+    ...(options.providerTimeoutMs ? { providerTimeoutMs: options.providerTimeoutMs } : {}),
   });
+  const app = await deps.buildApp();
   if (options.listenPort !== undefined) await app.listen({ host: '127.0.0.1', port: options.listenPort });
   const admin = await createBootstrapKey(database.db, { organization: 'acme', scopes: ['admin'] });
   const testApp: TestApp = {
     app,
+    deps,
     database,
     clock,
     adminKey: admin.key,
     organizationId: admin.organizationId,
-    secretBox,
-    guard,
-    http,
+    secretBox: deps.secretBox,
+    guard: deps.guard,
+    http: deps.http,
     publicUrl,
-    calendarDeps: { db: database.db, clock: () => clock.now, secretBox, connectors, publicUrl },
-    dispatcher: (options = {}) =>
-      new WebhookDispatcher({ db: database.db, clock: () => clock.now, secretBox, guard, ...options }),
+    calendarDeps: deps.calendar,
+    dispatcher: (options = {}) => deps.webhookDispatcher(options),
     keyFor: async (organization, scopes) =>
       (await createBootstrapKey(database.db, { organization, scopes })).key,
     request: (method, url, options = {}) => {
@@ -124,7 +155,7 @@ export async function startTestApp(
     },
     close: async () => {
       await app.close();
-      await http.close();
+      await deps.close();
       await database.close();
     },
   };

@@ -72,6 +72,16 @@ const Connection = Type.Object({
   last_synced_at: Nullable(Type.String()),
   last_error: Nullable(Type.String()),
   display_name: Nullable(Type.String()),
+  push: Type.Object(
+    {
+      status: Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('unavailable')]),
+      reason: Nullable(Type.String()),
+    },
+    {
+      description:
+        'Whether changes at the provider arrive by push; polling at frequency_minutes goes on either way',
+    },
+  ),
   created_at: Type.String(),
   updated_at: Type.String(),
 });
@@ -184,7 +194,7 @@ export function calendarRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
           response: { 200: Type.Object({ calendars: Type.Array(Connection) }), ...commonErrors },
         },
       },
-      async (request) => listConnections(deps.db, actorOf(request), request.query),
+      async (request) => listConnections(deps, actorOf(request), request.query),
     );
 
     app.get(
@@ -207,6 +217,7 @@ export function calendarRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
             request.params.calendar_id,
             request.query.resource_id,
           ),
+          deps.publicUrl,
         ),
     );
 

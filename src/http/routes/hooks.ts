@@ -7,6 +7,9 @@ import {
   acceptOutlookLifecycle,
   acceptOutlookNotifications,
 } from '../../services/calendar-watches.js';
+import { SchedError } from '../../services/errors.js';
+import { consentPage, wantsHtml } from '../consent-page.js';
+import { problemFor } from '../problem-details.js';
 import { commonErrors, ProblemRef, Strict } from '../schemas.js';
 
 const OAuthProvider = Type.Union([Type.Literal('google'), Type.Literal('outlook')]);
@@ -30,16 +33,51 @@ export function hookRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
           params: Strict({ provider: OAuthProvider }),
           querystring: Type.Record(Type.String(), Type.String({ maxLength: 4096 })),
           response: {
-            200: Type.Object({
-              message: Type.String(),
-              connection: Type.Record(Type.String(), Type.Unknown()),
-            }),
+            200: {
+              description:
+                'JSON for API clients; a browser (Accept: text/html) gets a small page saying what happened, also on failure',
+              content: {
+                'application/json': {
+                  schema: Type.Object({
+                    message: Type.String(),
+                    connection: Type.Record(Type.String(), Type.Unknown()),
+                  }),
+                },
+                'text/html': { schema: Type.String() },
+              },
+            },
             ...commonErrors,
             502: ProblemRef,
           },
         },
       },
-      async (request) => finishAuthorization(deps, request.params.provider, request.query),
+      async (request, reply) => {
+        if (!wantsHtml(request)) return finishAuthorization(deps, request.params.provider, request.query);
+        // A person's browser, back from consent: a page in plain words rather than JSON.
+        try {
+          const done = await finishAuthorization(deps, request.params.provider, request.query);
+          const calendar = String(done.connection.display_name ?? done.connection.calendar_id);
+          return reply
+            .code(200)
+            .type('text/html; charset=utf-8')
+            .send(
+              consentPage({
+                ok: true,
+                title: done.message,
+                detail: `Sched now keeps the calendar “${calendar}” in sync. Bookings appear there, and its events block booked time.`,
+              }),
+            );
+        } catch (error) {
+          if (!(error instanceof SchedError)) throw error;
+          const problem = problemFor(error);
+          return reply
+            .code(problem.status)
+            .type('text/html; charset=utf-8')
+            .send(
+              consentPage({ ok: false, title: 'The calendar was not connected', detail: problem.detail }),
+            );
+        }
+      },
     );
 
     app.post(
