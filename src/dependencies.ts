@@ -15,7 +15,7 @@ import { OutboundGuard } from './net/outbound-guard.js';
 import { createConnectors } from './providers/connectors.js';
 import { resolveEncryptionKey, SecretBox } from './security/secret-box.js';
 import { createBootstrapKey } from './services/api-keys.js';
-import type { CalendarDeps } from './services/calendar-connections.js';
+import type { CalendarDeps, Connectors } from './services/calendar-connections.js';
 import { pushUnavailableReason } from './services/calendar-providers.js';
 import type { Clock } from './services/context.js';
 import { type DatabaseHandle, openAndMigrate, type OpenDatabaseOptions } from './storage/open-database.js';
@@ -44,6 +44,8 @@ export type DependencyOverrides = {
   providerTimeoutMs?: number;
   /** Process metrics (CPU, memory, event loop) in /metrics; on unless turned off. */
   processMetrics?: boolean;
+  /** Wraps the built connectors, e.g. so a benchmark can time each provider call; behaviour stays theirs. */
+  instrumentConnectors?: (connectors: Connectors) => Connectors;
 };
 
 export type Background = { stop(): Promise<void> };
@@ -110,12 +112,13 @@ export async function createDependencies(
   const ownsDatabase = overrides.database === undefined;
   const http = new GuardedHttp(guard);
   const offered = new Set(config.calendarProviders);
-  const connectors = createConnectors(http, {
+  const built = createConnectors(http, {
     ...(overrides.providerTimeoutMs ? { timeoutMs: overrides.providerTimeoutMs } : {}),
     ...(offered.has('google') ? { google: config.google } : {}),
     ...(offered.has('outlook') ? { outlook: config.outlook } : {}),
   });
-  for (const provider of ['caldav', 'ics'] as const) if (!offered.has(provider)) delete connectors[provider];
+  for (const provider of ['caldav', 'ics'] as const) if (!offered.has(provider)) delete built[provider];
+  const connectors = overrides.instrumentConnectors?.(built) ?? built;
   const metrics = createMetrics({ processMetrics: overrides.processMetrics ?? true });
   const calendar: CalendarDeps = {
     db: database.db,
