@@ -73,10 +73,42 @@ function numbers(rule: ICAL.Recur, part: string): number[] | undefined {
 }
 
 /**
- * True when the rule's day filters exclude every day of every year (BYMONTH=2;BYMONTHDAY=30,
- * BYMONTH=4,6,9,11;BYMONTHDAY=31, BYYEARDAY=400): such a rule yields nothing and needs no search.
+ * True when the rule can be seen to yield nothing, so it needs no search: day filters that exclude
+ * every day (BYMONTH=2;BYMONTHDAY=30), hours its steps never reach, positions past its candidates.
  */
-export function neverMatches(rule: ICAL.Recur): boolean {
+export function neverMatches(rule: ICAL.Recur, dtstartWall: number): boolean {
+  return neverOnAnyDay(rule) || neverAtAnyHour(rule, dtstartWall) || neverInAnyWeek(rule);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * FREQ=HOURLY;INTERVAL=3;BYHOUR=13 from 09:00 only ever reaches 09, 12, 15, ...: the steps reach
+ * DTSTART's hour plus multiples of gcd(INTERVAL, 24).
+ */
+function neverAtAnyHour(rule: ICAL.Recur, dtstartWall: number): boolean {
+  const hours = numbers(rule, 'BYHOUR');
+  if (rule.freq !== 'HOURLY' || hours === undefined) return false;
+  const step = gcd(Math.max(1, rule.interval || 1), 24);
+  const first = new Date(dtstartWall).getUTCHours();
+  return !hours.some((hour) => (((hour - first) % step) + step) % step === 0);
+}
+
+/** A WEEKLY rule has at most as many candidates a week as BYDAY names days: BYSETPOS past that finds none. */
+function neverInAnyWeek(rule: ICAL.Recur): boolean {
+  const positions = numbers(rule, 'BYSETPOS');
+  if (rule.freq !== 'WEEKLY' || positions === undefined) return false;
+  const days = new Set((rule.parts as Record<string, unknown[] | undefined>).BYDAY ?? ['']).size;
+  const times = ['BYHOUR', 'BYMINUTE', 'BYSECOND'].reduce(
+    (n, part) => n * (numbers(rule, part)?.length ?? 1),
+    1,
+  );
+  return positions.every((p) => p === 0 || Math.abs(p) > days * times);
+}
+
+function neverOnAnyDay(rule: ICAL.Recur): boolean {
   const yearDays = numbers(rule, 'BYYEARDAY');
   if (yearDays !== undefined && yearDays.every((d) => d === 0 || Math.abs(d) > 366)) return true;
   const monthDays = numbers(rule, 'BYMONTHDAY');
@@ -165,7 +197,7 @@ export type RuleBounds = {
  * between them; a rule that never matches ends at `to` (or at once, see neverMatches).
  */
 export function* ruleStarts(rule: ICAL.Recur, bounds: RuleBounds, budget: Budget): Generator<number> {
-  if (neverMatches(rule)) return;
+  if (neverMatches(rule, bounds.dtstart)) return;
   const engine = engineFor(rule, bounds.dtstart);
   const count = rule.count === null || rule.count === undefined ? null : Math.max(0, rule.count);
   const last = Math.min(bounds.to, bounds.until ?? Infinity);
