@@ -272,7 +272,7 @@ describe('sched CLI', { timeout: SLOW }, () => {
     expect((await get(second, '/resources', other)).status).toBe(200);
   });
 
-  it('serve on a port in use exits 1 at once naming PORT, and the first admin key comes with the first start that listens', async () => {
+  it('serve on a port in use exits 1 at once naming PORT, and the first admin key comes with the first start that listens, which warns about push over http', async () => {
     const dataDir = freshDataDir();
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
@@ -288,7 +288,11 @@ describe('sched CLI', { timeout: SLOW }, () => {
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
-    const server = await serve({ SCHED_DATA_DIR: dataDir });
+    // Reached over plain http from outside: the start says push cannot work, and goes on.
+    const server = await serve({ SCHED_DATA_DIR: dataDir, SCHED_PUBLIC_URL: 'http://sched.example.com' });
+    expect(server.stderr()).toContain(
+      'Warning: Google Calendar sends push notifications only to https addresses, and SCHED_PUBLIC_URL is http://sched.example.com',
+    );
     const key = /^\s+(sk_[A-Za-z0-9_-]{40,})$/m.exec(server.stderr())?.[1];
     expect(key, server.stderr()).toBeDefined();
     expect((await get(server, '/resources', key!)).status).toBe(200);
