@@ -1,0 +1,214 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { expect, it } from 'vitest';
+import { describeOnBackends } from '../support/backends.js';
+import type { TestApp } from '../support/test-app.js';
+
+type Watched = { connectionId: string; channelId: string; secret: string; resourceId: string | null };
+
+/**
+ * A connection with a push channel, stored as a sync leaves them (the secret only as its SHA-256), so
+ * the notifications below go through the same routes, and the same checks, as the providers' do.
+ */
+async function watchedConnection(
+  app: TestApp,
+  provider: 'google' | 'outlook',
+  resourceId: string | null,
+): Promise<Watched> {
+  const resource = (
+    await app.request('POST', '/resources', { body: { name: 'Hooked', kind: 'room', time_zone: 'UTC' } })
+  ).json<{ resource_id: string }>();
+  const { connection_id: connectionId } = await app.database.db
+    .insertInto('calendar_connections')
+    .values({
+      organization_id: app.organizationId,
+      resource_id: resource.resource_id,
+      provider,
+      calendar_id: `cal-${randomUUID()}`,
+      status: 'active',
+      direction: 'two_way',
+      frequency_minutes: 15,
+      realtime: true,
+      conflict_policy: 'sched_wins',
+      blocks_availability: true,
+      settings: JSON.stringify({}),
+    })
+    .returning('connection_id')
+    .executeTakeFirstOrThrow();
+  const watched = { connectionId, channelId: `ch-${randomUUID()}`, secret: randomUUID(), resourceId };
+  await app.database.db
+    .insertInto('calendar_watches')
+    .values({
+      connection_id: connectionId,
+      provider,
+      channel_id: watched.channelId,
+      resource_id: resourceId,
+      secret_hash: createHash('sha256').update(watched.secret).digest('hex'),
+      expires_at: new Date(app.clock.now + 86_400_000),
+    })
+    .execute();
+  return watched;
+}
+
+async function syncRequests(app: TestApp, connectionId: string): Promise<number> {
+  const row = await app.database.db
+    .selectFrom('calendar_connections')
+    .select('sync_requests')
+    .where('connection_id', '=', connectionId)
+    .executeTakeFirstOrThrow();
+  return row.sync_requests;
+}
+
+async function renewNow(app: TestApp, connectionId: string): Promise<boolean> {
+  const row = await app.database.db
+    .selectFrom('calendar_watches')
+    .select('renew_now')
+    .where('connection_id', '=', connectionId)
+    .executeTakeFirstOrThrow();
+  return row.renew_now;
+}
+
+describeOnBackends('inbound provider notifications', (t) => {
+  const google = (headers: Record<string, string>) =>
+    t().request('POST', '/hooks/google', { key: null, headers });
+
+  it('a Google notification of a held channel, with its token and resource id, makes the connection due', async () => {
+    const watched = await watchedConnection(t(), 'google', 'res-1');
+    const headers = {
+      'x-goog-channel-id': watched.channelId,
+      'x-goog-channel-token': watched.secret,
+      'x-goog-resource-id': 'res-1',
+      'x-goog-resource-state': 'exists',
+      'x-goog-message-number': '2',
+    };
+    const sent = async (changed: Record<string, string | undefined>) => {
+      const before = await syncRequests(t(), watched.connectionId);
+      const merged = Object.fromEntries(
+        Object.entries({ ...headers, ...changed }).filter(([, value]) => value !== undefined),
+      ) as Record<string, string>;
+      const res = await google(merged);
+      // Always 200: anything else makes Google retry, forever for a channel we ignore.
+      expect(res.statusCode).toBe(200);
+      return (await syncRequests(t(), watched.connectionId)) - before;
+    };
+
+    expect(await sent({})).toBe(1);
+    expect(await sent({ 'x-goog-resource-state': 'not_exists' })).toBe(1);
+    // Header names in any case, as HTTP has them.
+    expect(await sent({ 'X-Goog-Channel-ID': watched.channelId, 'x-goog-channel-id': undefined })).toBe(1);
+    // "sync" only confirms a new channel.
+    expect(await sent({ 'x-goog-resource-state': 'sync' })).toBe(0);
+    expect(await sent({ 'x-goog-channel-token': 'forged' })).toBe(0);
+    expect(await sent({ 'x-goog-channel-token': undefined })).toBe(0);
+    expect(await sent({ 'x-goog-resource-id': 'res-2' })).toBe(0);
+    expect(await sent({ 'x-goog-channel-id': `ch-${randomUUID()}` })).toBe(0);
+    expect(await sent({ 'x-goog-channel-id': undefined })).toBe(0);
+    expect(await sent({ 'x-goog-resource-state': undefined })).toBe(0);
+  });
+
+  it('a Google notification for a channel of another provider is ignored', async () => {
+    const watched = await watchedConnection(t(), 'outlook', null);
+    const res = await google({
+      'x-goog-channel-id': watched.channelId,
+      'x-goog-channel-token': watched.secret,
+      'x-goog-resource-state': 'exists',
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await syncRequests(t(), watched.connectionId)).toBe(0);
+  });
+
+  it('answers Graph validation handshakes with the token as plain text on both routes', async () => {
+    for (const route of ['/hooks/outlook', '/hooks/outlook/lifecycle']) {
+      const res = await t().request('POST', route, {
+        key: null,
+        query: { validationToken: 'Validation: token & more' },
+      });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain/);
+      expect(res.body).toBe('Validation: token & more');
+    }
+  });
+
+  it('Graph change notifications make due the connections whose subscription and clientState match', async () => {
+    const first = await watchedConnection(t(), 'outlook', null);
+    const second = await watchedConnection(t(), 'outlook', null);
+    const forged = await watchedConnection(t(), 'outlook', null);
+    const item = (watched: Watched, clientState: string | undefined) => ({
+      subscriptionId: watched.channelId,
+      ...(clientState === undefined ? {} : { clientState }),
+      changeType: 'updated',
+      resource: `Users/u/Events/e-${randomUUID()}`,
+      resourceData: { id: `e-${randomUUID()}` },
+    });
+    const res = await t().request('POST', '/hooks/outlook', {
+      key: null,
+      body: {
+        value: [
+          item(first, first.secret),
+          item(first, first.secret),
+          item(second, second.secret),
+          item(forged, 'not the secret'),
+          item(forged, undefined),
+          { subscriptionId: `sub-${randomUUID()}`, clientState: first.secret, changeType: 'created' },
+        ],
+      },
+    });
+    expect(res.statusCode).toBe(202);
+    // Two notifications for one connection make it due once.
+    expect(await syncRequests(t(), first.connectionId)).toBe(1);
+    expect(await syncRequests(t(), second.connectionId)).toBe(1);
+    expect(await syncRequests(t(), forged.connectionId)).toBe(0);
+  });
+
+  it('Graph bodies that are not notifications change nothing', async () => {
+    const watched = await watchedConnection(t(), 'outlook', null);
+    for (const body of [
+      {},
+      { value: 'x' },
+      { value: [null, 7, 'x'] },
+      { value: [{ subscriptionId: 42, clientState: watched.secret }] },
+      [{ subscriptionId: watched.channelId, clientState: watched.secret }],
+    ]) {
+      for (const route of ['/hooks/outlook', '/hooks/outlook/lifecycle']) {
+        const res = await t().request('POST', route, { key: null, body });
+        expect(res.statusCode, `${route} ${JSON.stringify(body)}`).toBeLessThan(500);
+      }
+    }
+    expect(await syncRequests(t(), watched.connectionId)).toBe(0);
+    expect(await renewNow(t(), watched.connectionId)).toBe(false);
+  });
+
+  it('Graph lifecycle notifications: reauthorization and removal renew the channel, missed only syncs', async () => {
+    const reauthorize = await watchedConnection(t(), 'outlook', null);
+    const removed = await watchedConnection(t(), 'outlook', null);
+    const missed = await watchedConnection(t(), 'outlook', null);
+    const forged = await watchedConnection(t(), 'outlook', null);
+    const res = await t().request('POST', '/hooks/outlook/lifecycle', {
+      key: null,
+      body: {
+        value: [
+          {
+            subscriptionId: reauthorize.channelId,
+            clientState: reauthorize.secret,
+            lifecycleEvent: 'reauthorizationRequired',
+          },
+          {
+            subscriptionId: removed.channelId,
+            clientState: removed.secret,
+            lifecycleEvent: 'subscriptionRemoved',
+          },
+          { subscriptionId: missed.channelId, clientState: missed.secret, lifecycleEvent: 'missed' },
+          { subscriptionId: forged.channelId, clientState: 'forged', lifecycleEvent: 'subscriptionRemoved' },
+        ],
+      },
+    });
+    expect(res.statusCode).toBe(202);
+    for (const watched of [reauthorize, removed, missed]) {
+      expect(await syncRequests(t(), watched.connectionId)).toBe(1);
+    }
+    expect(await renewNow(t(), reauthorize.connectionId)).toBe(true);
+    expect(await renewNow(t(), removed.connectionId)).toBe(true);
+    expect(await renewNow(t(), missed.connectionId)).toBe(false);
+    expect(await syncRequests(t(), forged.connectionId)).toBe(0);
+    expect(await renewNow(t(), forged.connectionId)).toBe(false);
+  });
+});
