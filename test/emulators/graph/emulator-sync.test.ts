@@ -494,7 +494,7 @@ describe('documented paths only, links from the address called', () => {
     const direct = await call('GET', 'me/events?$top=1');
     expect(direct.json['@odata.nextLink']).toMatch(new RegExp(`^${emulator.apiUrl}/me/events\\?`));
     expect(emulator.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
-    expect(emulator.certificate).toBeNull();
+    expect(emulator.caCertificate).toBeNull();
   });
 });
 

@@ -15,7 +15,7 @@ export type GraphEmulator = {
   /** Origin, e.g. http://127.0.0.1:41234, or https://127.0.0.1:41234 with `tls`. */
   url: string;
   /** With `tls`: the self-signed certificate (PEM) a client must trust as its CA; null over http. */
-  certificate: string | null;
+  caCertificate: string | null;
   /** SCHED_OUTLOOK_API_URL. */
   apiUrl: string;
   /** SCHED_OUTLOOK_AUTH_URL. */
@@ -110,7 +110,7 @@ export async function startGraphEmulator(options: GraphEmulatorOptions = {}): Pr
   const client = options.clients?.[0] ?? DEFAULT_CLIENT;
   return {
     url: running.origin,
-    certificate: tls?.cert ?? null,
+    caCertificate: tls?.cert ?? null,
     apiUrl: `${running.origin}/v1.0`,
     authUrl: `${running.origin}/common/oauth2/v2.0/authorize`,
     tokenUrl: `${running.origin}/common/oauth2/v2.0/token`,

@@ -15,7 +15,7 @@ const tls = process.argv.includes('--tls');
 const certFile = flag('--cert-file');
 
 const emulator = await startGraphEmulator({ port: Number.isInteger(port) ? port : 0, tls });
-if (emulator.certificate && certFile) writeFileSync(certFile, emulator.certificate);
+if (emulator.caCertificate && certFile) writeFileSync(certFile, emulator.caCertificate);
 const lines = [
   `# Microsoft Graph emulator on ${emulator.url} (control: ${emulator.url}/__control/...)`,
   `SCHED_OUTLOOK_API_URL=${emulator.apiUrl}`,
@@ -23,7 +23,7 @@ const lines = [
   `SCHED_OUTLOOK_TOKEN_URL=${emulator.tokenUrl}`,
   `SCHED_OUTLOOK_CLIENT_ID=${emulator.clientId}`,
   `SCHED_OUTLOOK_CLIENT_SECRET=${emulator.clientSecret ?? ''}`,
-  ...(emulator.certificate && certFile ? [`# certificate (PEM) to trust: ${certFile}`] : []),
+  ...(emulator.caCertificate && certFile ? [`# certificate (PEM) to trust: ${certFile}`] : []),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 

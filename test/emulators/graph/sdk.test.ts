@@ -67,7 +67,7 @@ beforeAll(async () => {
   emulator = await startGraphEmulator({ tls: true });
   hooks = await new HooksReceiver().start();
   expect(emulator.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-  agent = new Agent({ connect: { ca: emulator.certificate! } });
+  agent = new Agent({ connect: { ca: emulator.caCertificate! } });
   auth = new TokenEndpointProvider();
   client = Client.initWithMiddleware({
     authProvider: auth,
