@@ -1,13 +1,19 @@
 import { performance } from 'node:perf_hooks';
 import { type CompiledQuery, type KyselyPlugin, type RootOperationNode, sql } from 'kysely';
 import { findSlots } from '../src/domain/index.js';
-import { buildApp } from '../src/http/build-app.js';
 import { getAvailability } from '../src/services/availability.js';
 import { loadBookableResources, loadBookedIntervals } from '../src/services/bookable-resources.js';
 import type { Actor } from '../src/services/context.js';
 import type { DatabaseHandle } from '../src/storage/open-database.js';
 import type { BenchOutcome } from './context.js';
-import { createResources, insertBookings, officeHours, roundTheClock, type SchedApp } from './fixtures.js';
+import {
+  benchDependencies,
+  createResources,
+  insertBookings,
+  officeHours,
+  roundTheClock,
+  type SchedApp,
+} from './fixtures.js';
 import {
   type BenchRow,
   dayAfterTomorrowUtc,
@@ -56,8 +62,8 @@ function bookingsOf(index: number, windowStart: number): { start: number; end: n
 }
 
 /**
- * Runs one GET /availability through a throwaway app whose Kysely shares the real executor but records
- * every query, and returns the compiled read of booked intervals: the baseline is then exactly the SQL
+ * Runs one GET /availability through a throwaway app, built as the server builds it, whose Kysely shares
+ * the real executor but records every query, and returns the compiled read of booked intervals: the baseline is then exactly the SQL
  * (and parameters) the endpoint sends, whatever it becomes.
  */
 async function captureBookedIntervalsQuery(
@@ -73,19 +79,23 @@ async function captureBookedIntervalsQuery(
     },
     transformResult: async (args) => args.result,
   };
-  const db = database.db.withPlugin(recorder);
-  const app = await buildApp({ db, databaseKind: database.kind, clock: () => Date.now(), logger: false });
+  const deps = await benchDependencies({ ...database, db: database.db.withPlugin(recorder) });
   try {
-    const response = await app.inject({
-      method: 'GET',
-      url,
-      headers: { authorization: `Bearer ${sched.key}` },
-    });
-    if (response.statusCode !== 200) {
-      throw new Error(`GET ${url.slice(0, 80)}... answered ${response.statusCode}: ${response.body}`);
+    const app = await deps.buildApp();
+    try {
+      const response = await app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${sched.key}` },
+      });
+      if (response.statusCode !== 200) {
+        throw new Error(`GET ${url.slice(0, 80)}... answered ${response.statusCode}: ${response.body}`);
+      }
+    } finally {
+      await app.close();
     }
   } finally {
-    await app.close();
+    await deps.close();
   }
   const executor = database.db.getExecutor();
   const all = nodes.map((node) => executor.compileQuery(node, { queryId: 'bench-capture' }));

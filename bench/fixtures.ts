@@ -1,20 +1,81 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { type App, buildApp } from '../src/http/build-app.js';
+import { loadConfig } from '../src/config.js';
+import { createDependencies, type Dependencies, type DependencyOverrides } from '../src/dependencies.js';
+import type { App } from '../src/http/build-app.js';
+import { SecretBox } from '../src/security/secret-box.js';
 import { createBootstrapKey } from '../src/services/api-keys.js';
+import type { Clock } from '../src/services/context.js';
 import type { DatabaseHandle } from '../src/storage/open-database.js';
 
-export type SchedApp = { app: App; key: string; organizationId: string };
+export type BenchDependencyOptions = {
+  /** More environment, as an operator would set it (SCHED_PUBLIC_URL, the emulators' SCHED_GOOGLE_*, ...). */
+  env?: Record<string, string>;
+  /** Left out, the system clock. */
+  clock?: Clock;
+  /** Wraps the built connectors, e.g. to time each provider call. */
+  instrumentConnectors?: DependencyOverrides['instrumentConnectors'];
+};
 
-/** The real app as the server builds it, logger off, on the system clock; with an admin key. */
+/**
+ * Sched's dependencies as `sched serve` and `sched worker` build them (createDependencies), from an
+ * environment read by loadConfig: logging off, outbound HTTP allowed to loopback only, CalDAV and ICS
+ * offered unless `env` says otherwise. On the bench's own database, which its owner closes; the caller
+ * closes what this opens with `close()`.
+ */
+export async function benchDependencies(
+  database: DatabaseHandle,
+  options: BenchDependencyOptions = {},
+): Promise<Dependencies> {
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    SCHED_OUTBOUND_ALLOW: '127.0.0.1/32',
+    SCHED_CALENDAR_PROVIDERS: 'caldav,ics',
+    ...options.env,
+  });
+  return createDependencies(config, {
+    database,
+    secretBox: new SecretBox(randomBytes(32)),
+    processMetrics: false,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.instrumentConnectors ? { instrumentConnectors: options.instrumentConnectors } : {}),
+  });
+}
+
+export type SchedApp = {
+  app: App;
+  /** What the app was built from, for the benchmarks' own workers and services. */
+  deps: Dependencies;
+  key: string;
+  organizationId: string;
+  /** Closes the app, then what its dependencies opened (not the database). */
+  close(): Promise<void>;
+};
+
+/** The real app as the server builds it, logging off, on the system clock; with an admin key. */
 export async function startSchedApp(database: DatabaseHandle): Promise<SchedApp> {
   const admin = await createBootstrapKey(database.db, { organization: 'bench', scopes: ['admin'] });
-  const app = await buildApp({
-    db: database.db,
-    databaseKind: database.kind,
-    clock: () => Date.now(),
-    logger: false,
-  });
-  return { app, key: admin.key, organizationId: admin.organizationId };
+  const deps = await benchDependencies(database);
+  let app: App;
+  try {
+    app = await deps.buildApp();
+  } catch (error) {
+    await deps.close();
+    throw error;
+  }
+  return {
+    app,
+    deps,
+    key: admin.key,
+    organizationId: admin.organizationId,
+    close: async () => {
+      try {
+        await app.close();
+      } finally {
+        await deps.close();
+      }
+    },
+  };
 }
 
 export type ScheduleBody = {

@@ -85,7 +85,7 @@ async function main(): Promise<number> {
     const database = await openAndMigrate({ kind: 'postgres', url: benchDatabase.url, poolSize: POOL_SIZE });
     cleanups.push({ what: 'close the database pool', run: () => database.close() });
     const sched = await startSchedApp(database);
-    cleanups.push({ what: 'close the app', run: () => sched.app.close() });
+    cleanups.push({ what: 'close the app', run: () => sched.close() });
     const schedUrl = await listen(sched.app);
     const load = LoadGenerator.start();
     cleanups.push({ what: 'stop the load generator', run: () => load.close() });
@@ -122,7 +122,7 @@ async function main(): Promise<number> {
       const embedded = await openAndMigrate({ kind: 'embedded-memory' });
       cleanups.push({ what: 'close PGlite', run: () => embedded.close() });
       const embeddedSched = await startSchedApp(embedded);
-      cleanups.push({ what: 'close the PGlite app', run: () => embeddedSched.app.close() });
+      cleanups.push({ what: 'close the PGlite app', run: () => embeddedSched.close() });
       outcomes.pglite = await benchAvailability({
         label: 'PGlite',
         database: embedded,
