@@ -3,7 +3,7 @@ import { formatInstant } from '../domain/index.js';
 import type { ProviderVersion } from '../domain/sync-decisions.js';
 import type { BookingRow, ConnectionRow } from '../storage/database.js';
 import { recordAudit } from './audit.js';
-import { bookingView, cancelBooking, updateBooking } from './bookings.js';
+import { bookingView, cancelBooking, updateBooking } from './bookings/index.js';
 import { PROVIDER_DISPLAY_NAMES, type CalendarDeps } from './calendar-connections.js';
 import type { Actor } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';

@@ -3,7 +3,7 @@ import type { OutgoingEvent } from '../domain/calendar-provider.js';
 import { renderFeed } from '../ical/render-event.js';
 import type { Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';
-import { MAX_BOOKING_DAYS } from './bookings.js';
+import { MAX_BOOKING_DAYS } from './bookings/index.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
 import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';

@@ -6,7 +6,7 @@ import {
   getBooking,
   listBookings,
   updateBooking,
-} from '../../services/bookings.js';
+} from '../../services/bookings/index.js';
 import { SchedError } from '../../services/errors.js';
 import { actorOf } from '../auth.js';
 import type { RouteDeps } from '../build-app.js';

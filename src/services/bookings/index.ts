@@ -1,0 +1,10 @@
+export { MAX_BOOKING_DAYS } from './checks.js';
+export {
+  type BookingInput,
+  type BookingPatch,
+  cancelBooking,
+  createBooking,
+  updateBooking,
+} from './commands.js';
+export { type BookingListQuery, getBooking, listBookings } from './queries.js';
+export { type BookingStatus, type BookingView, bookingView } from './view.js';
