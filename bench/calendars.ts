@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,13 +7,9 @@ import { Agent, request } from 'undici';
 import type { CalendarProvider, KnownEvents } from '../src/domain/calendar-provider.js';
 import { defaultSchedule, type Interval } from '../src/domain/index.js';
 import { expandObject } from '../src/ical/expand-object.js';
-import { GuardedHttp } from '../src/net/guarded-http.js';
-import { OutboundGuard } from '../src/net/outbound-guard.js';
 import { CalDavProvider } from '../src/providers/caldav/caldav-provider.js';
 import { multigetBody, syncCollectionBody } from '../src/providers/caldav/caldav-xml.js';
-import { createConnectors } from '../src/providers/connectors.js';
-import { SecretBox } from '../src/security/secret-box.js';
-import { type CalendarDeps, type Connectors, connectCalendar } from '../src/services/calendar-connections.js';
+import { type Connectors, connectCalendar } from '../src/services/calendar-connections.js';
 import { loadCalendarBusy } from '../src/services/calendar-busy.js';
 import {
   expandForStorage,
@@ -26,7 +21,7 @@ import { syncConnection, type SyncStats } from '../src/services/calendar-sync.js
 import type { Actor } from '../src/services/context.js';
 import { startCalDavServer, type CalDavServer } from '../test/support/caldav-servers.js';
 import type { BenchContext, BenchOutcome } from './context.js';
-import { createResources, EVENT_TITLES, insertBookings, officeHours } from './fixtures.js';
+import { benchDependencies, createResources, EVENT_TITLES, insertBookings, officeHours } from './fixtures.js';
 import { type BenchRow, dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
 
 /** Registers cleanup work with the run, so that a signal or the watchdog still undoes it. */
@@ -260,16 +255,8 @@ async function bareFetch(
   return { objects, bytes };
 }
 
-/** Outbound HTTP as `sched serve` runs it with SCHED_OUTBOUND_ALLOW=127.0.0.1/32. */
-function loopbackHttp(defer: Defer): GuardedHttp {
-  const http = new GuardedHttp(new OutboundGuard({ allow: ['127.0.0.1/32'] }));
-  defer('close the outbound HTTP agent', () => http.close());
-  return http;
-}
-
 /** The connectors, with the time CalDAV listChanges takes (fetching and parsing) noted in `spent`. */
-function timedConnectors(http: GuardedHttp, spent: number[]): Connectors {
-  const connectors = createConnectors(http);
+function timedConnectors(connectors: Connectors, spent: number[]): Connectors {
   const caldav = connectors.caldav!;
   const timedProvider = (provider: CalendarProvider): CalendarProvider =>
     new Proxy(provider, {
@@ -348,14 +335,14 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
       `Radicale's first listing (cache build) took ${(warmMs / 1000).toFixed(1)} s`,
   );
 
-  const http = loopbackHttp(defer);
   const fetchTimes: number[] = [];
-  const deps: CalendarDeps = {
-    db: database.db,
+  // As `sched serve` builds them (outbound HTTP allowed to 127.0.0.1/32 only), with listChanges timed.
+  const sync = await benchDependencies(database, {
     clock: () => now,
-    secretBox: new SecretBox(randomBytes(32)),
-    connectors: timedConnectors(http, fetchTimes),
-  };
+    instrumentConnectors: (connectors) => timedConnectors(connectors, fetchTimes),
+  });
+  defer('close the calendar-sync dependencies', () => sync.close());
+  const deps = sync.calendar;
   const [resourceId] = await createResources(sched, 1, () => officeHours(zone));
   const actor: Actor = { organizationId: sched.organizationId, label: 'bench', scopes: ['admin'] };
 
@@ -423,7 +410,7 @@ export async function benchCalendarSync(context: BenchContext, defer: Defer): Pr
 
   // The parsing and expansion alone, in-process and warm, on the objects as Radicale serves them.
   const served = await new CalDavProvider({
-    http,
+    http: sync.http,
     collectionUrl: calendarUrl,
     username: server.username,
     password: server.password,

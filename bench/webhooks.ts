@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -7,12 +6,9 @@ import { Agent, request } from 'undici';
 import {
   DEFAULT_POLL_INTERVAL_MS,
   WEBHOOK_DELIVERIES_CHANNEL,
-  WebhookDispatcher,
   type WebhookDispatcherOptions,
 } from '../src/jobs/webhook-dispatcher.js';
-import { OutboundGuard } from '../src/net/outbound-guard.js';
-import { SecretBox } from '../src/security/secret-box.js';
-import { createBooking } from '../src/services/bookings.js';
+import { createBooking } from '../src/services/bookings/index.js';
 import type { Actor } from '../src/services/context.js';
 import { createWebhook, deleteWebhook, type WebhookDeps } from '../src/services/webhooks.js';
 import type { BenchContext, BenchOutcome } from './context.js';
@@ -121,17 +117,17 @@ class Receiver {
 
 /**
  * Webhook delivery on PostgreSQL, one subscription to a local receiver answering at once:
- * - throughput: a WebhookDispatcher (constructed here, poll 5 ms) drains DRAIN_COUNT pending deliveries
- *   of committed bookings, against a bare loop of undici POSTs of the same bodies, CONCURRENCY at a time;
- *   ABBA cycles, ratio = median of the per-cycle ratios.
+ * - throughput: a WebhookDispatcher (as `sched serve` builds it, poll 5 ms) drains DRAIN_COUNT pending
+ *   deliveries of committed bookings, against a bare loop of undici POSTs of the same bodies, CONCURRENCY
+ *   at a time; ABBA cycles, ratio = median of the per-cycle ratios.
  * - latency: from the return of createBooking (after COMMIT) to the receiver, with the dispatcher running
  *   continuously at its default poll, against a bare POST of the same body sent one at a time.
  */
 export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome> {
+  // The app's own dependencies: its secret box seals the subscription's secret that the dispatcher opens.
+  const sched = context.sched.deps;
   const db = context.database.db;
-  const clock = () => Date.now();
-  const secretBox = new SecretBox(randomBytes(32));
-  const guard = new OutboundGuard({ allow: ['127.0.0.1/32'] });
+  const { clock, secretBox, guard } = sched;
   const deps: WebhookDeps = { db, clock, secretBox, guard };
   const actor: Actor = { organizationId: context.sched.organizationId, label: 'bench', scopes: ['admin'] };
   const problems: string[] = [];
@@ -175,11 +171,7 @@ export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome
     };
     const outcomes = new Map<string, number>();
     const dispatcher = (options: Partial<WebhookDispatcherOptions>) =>
-      new WebhookDispatcher({
-        db,
-        clock,
-        secretBox,
-        guard,
+      sched.webhookDispatcher({
         onOutcome: (outcome) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1),
         ...options,
       });
