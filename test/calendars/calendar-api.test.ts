@@ -5,6 +5,7 @@ import { requestSync } from '../../src/services/calendar-watches.js';
 import { syncConnection } from '../../src/services/calendar-sync.js';
 import { describeOnBackends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';
+import { gate } from '../support/gate.js';
 
 /** A feed server on 127.0.0.1 that answers conditional GETs and counts what it was asked. */
 function feedServer() {
@@ -288,9 +289,15 @@ describeOnBackends('calendar connections through the API (ICS feeds)', (t) => {
   });
 
   it('a request to sync that arrives during a sync leaves the connection due, not planned for later', async () => {
+    // The feed answers only when released: the sync is surely running while the request comes in.
+    const fetching = gate();
+    const release = gate();
     server.server!.removeAllListeners('request');
     server.server!.on('request', (_request: http.IncomingMessage, response: http.ServerResponse) => {
-      setTimeout(() => response.writeHead(200, { 'content-type': 'text/calendar' }).end(server.body), 600);
+      fetching.open();
+      void release.opened.then(() =>
+        response.writeHead(200, { 'content-type': 'text/calendar' }).end(server.body),
+      );
     });
     const connection = await t()
       .database.db.selectFrom('calendar_connections')
@@ -298,8 +305,9 @@ describeOnBackends('calendar connections through the API (ICS feeds)', (t) => {
       .where('calendar_id', '=', calendarId)
       .executeTakeFirstOrThrow();
     const running = syncConnection(t().calendarDeps, connection.connection_id);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await Promise.race([fetching.opened, running]);
     await requestSync(t().calendarDeps, [connection.connection_id]);
+    release.open();
     await running;
     const row = await t()
       .database.db.selectFrom('calendar_connections')

@@ -8,6 +8,7 @@ import {
   stopAll,
 } from '../support/spawn-server.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
+import { countdown, gate, type Gate } from '../support/gate.js';
 
 /**
  * Two `sched serve` processes on one real PostgreSQL database take hundreds of simultaneous bookings at
@@ -19,9 +20,6 @@ import { roundTheClockWeekly } from '../support/schedules.js';
 const skipReason = inject('postgresSkipReason');
 const MINUTE = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
-/** How long the bookings' headers get to reach the servers before their bodies follow. */
-const HOLD_MS = 500;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Cluster = { database: ClonedDatabase; servers: SpawnedServer[]; key: string };
 
@@ -108,18 +106,23 @@ type BookingRequest = {
 type Outcome = { request: BookingRequest; server: number; status: number; body: any };
 
 /**
- * A body held back until `release()`: the request line and headers go out at once (and the server
- * authenticates the request), the JSON follows only when every request of the batch is waiting for it.
+ * A body held back until `release` opens. With no queue to fill (high-water mark 0), `pull` runs only
+ * when the client reads the body, which it does once the request has its connection and is about to
+ * be written (the client sends the head with the first chunk): `waiting` says so.
  */
-function heldBody(json: string, gate: Promise<void>): ReadableStream<Uint8Array> {
+function heldBody(json: string, release: Gate, waiting: () => void): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder().encode(json);
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      await gate;
-      controller.enqueue(bytes);
-      controller.close();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        waiting();
+        await release.opened;
+        controller.enqueue(bytes);
+        controller.close();
+      },
     },
-  });
+    { highWaterMark: 0 },
+  );
 }
 
 /**
@@ -137,14 +140,14 @@ async function fireAll(cluster: Cluster, requests: BookingRequest[]): Promise<Ou
   );
   expect(warmUps.filter((reply) => reply.status !== 200)).toEqual([]);
 
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
+  const release = gate();
+  const allWaiting = countdown(requests.length);
   const pending = requests.map(async (request, index) => {
     const server = serverFor(index);
     const response = await fetch(`${cluster.servers[server]!.url}/bookings`, {
       method: 'POST',
       headers: { authorization: `Bearer ${cluster.key}`, 'content-type': 'application/json' },
-      body: heldBody(JSON.stringify(request), gate),
+      body: heldBody(JSON.stringify(request), release, () => allWaiting.arrive(index)),
       duplex: 'half',
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
@@ -153,8 +156,9 @@ async function fireAll(cluster: Cluster, requests: BookingRequest[]): Promise<Ou
   });
   const all = Promise.all(pending);
   all.catch(() => undefined); // Awaited below; a failure before the release must not go unhandled.
-  await sleep(HOLD_MS);
-  release();
+  // Every request is on its connection, waiting for its body; one failing before that ends the wait.
+  await Promise.race([allWaiting.opened, all]);
+  release.open();
   return all;
 }
 

@@ -1,12 +1,28 @@
+/**
+ * Polls `probe` until it returns something other than undefined, and returns that; fails naming `what`
+ * after the timeout. A probe that throws fails the wait at once (e.g. a process that exited).
+ */
+export async function waitForValue<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+  intervalMs = 100,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what} (${timeoutMs} ms)`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
 /** Polls until `check` holds; fails naming `what` after the timeout. */
 export async function waitFor(
   what: string,
-  check: () => Promise<boolean>,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 15_000,
+  intervalMs = 100,
 ): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await waitForValue(what, async () => ((await check()) ? true : undefined), timeoutMs, intervalMs);
 }

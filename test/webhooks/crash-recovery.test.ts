@@ -15,6 +15,7 @@ import {
   TEST_ENCRYPTION_KEY,
 } from '../support/spawn-server.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
+import { waitForValue } from '../support/wait-for.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
 
 /**
@@ -29,24 +30,6 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** The shortest lease SCHED_WEBHOOK_LEASE_SECONDS allows, instead of the default 60 s. */
 const LEASE_SECONDS = 20;
 const HALF_HOUR = 30 * 60_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `probe` every `intervalMs` until it returns something other than undefined; throws after `timeoutMs`. */
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs: number,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() >= deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(intervalMs);
-  }
-}
 
 /** Runs every step, even when earlier ones fail, and then throws the first failure. */
 async function cleanUp(steps: (() => Promise<unknown> | undefined)[]): Promise<void> {
@@ -167,7 +150,7 @@ async function spawnWorker(env: Record<string, string>, timeoutMs = 45_000): Pro
     }
   };
   try {
-    await waitFor(
+    await waitForValue(
       'sched worker start-up',
       () => {
         if (/Sched worker running/.test(output)) return true;
@@ -213,7 +196,7 @@ describe.skipIf(skipReason)(
         const { webhook_id: webhookId, secret } = hook.body as { webhook_id: string; secret: string };
         const booking = await book(first, key, resourceId, 0);
 
-        await waitFor('the first delivery attempt', () => receiver.received[0], 15_000);
+        await waitForValue('the first delivery attempt', () => receiver.received[0], 15_000);
         // Claimed and in flight, nothing recorded yet; the lease is the configured one.
         const [claimed] = await query<{
           delivery_id: string;
@@ -230,7 +213,11 @@ describe.skipIf(skipReason)(
         const second = await spawnServer(env);
         servers.push(second);
 
-        const retried = await waitFor('the delivery after the restart', () => receiver.received[1], 30_000);
+        const retried = await waitForValue(
+          'the delivery after the restart',
+          () => receiver.received[1],
+          30_000,
+        );
         const original = receiver.received[0]!;
         expect(original.headers['webhook-id']).toBe(`msg_${claimed!.delivery_id}`);
         expect(retried.headers['webhook-id']).toBe(original.headers['webhook-id']);
@@ -241,7 +228,7 @@ describe.skipIf(skipReason)(
         expect(verified.type).toBe('booking.created');
         expect(verified.data.booking_id).toBe(booking.booking_id);
 
-        const delivery = await waitFor(
+        const delivery = await waitForValue(
           'the delivery recorded as succeeded',
           async () => {
             const listed = await call(second, key, 'GET', `/webhooks/${webhookId}/deliveries`);
@@ -304,7 +291,7 @@ describe.skipIf(skipReason)(
         await gate.query('begin');
         await gate.query('lock table webhook_deliveries in access exclusive mode');
         await gate.query(`update webhook_endpoints set status = 'active'`);
-        await waitFor(
+        await waitForValue(
           'both workers waiting to claim',
           async () => {
             const [row] = await query<{ n: number }>(
@@ -320,7 +307,7 @@ describe.skipIf(skipReason)(
         await gate.end();
         gate = undefined;
 
-        await waitFor(
+        await waitForValue(
           `${COUNT} deliveries recorded as succeeded`,
           async () => {
             const [row] = await query<{ n: number }>(
@@ -332,8 +319,8 @@ describe.skipIf(skipReason)(
           30_000,
           100,
         );
-        // Four of the workers' poll intervals more: a late duplicate would arrive in this time.
-        await sleep(1_000);
+        // Both workers finish what they hold and exit: a duplicate still in flight has arrived by then.
+        await Promise.all(started.map((worker) => worker.stop()));
 
         const seen = new Map<string, number>();
         for (const request of receiver.received) {

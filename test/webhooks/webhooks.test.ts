@@ -4,6 +4,8 @@ import { WEBHOOK_DELIVERIES_CHANNEL, type WebhookDispatcher } from '../../src/jo
 import { describeOnBackends } from '../support/backends.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
+import { gate } from '../support/gate.js';
+import { waitFor } from '../support/wait-for.js';
 
 // Real time, so the independent library's 5-minute timestamp tolerance holds for first attempts.
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
@@ -376,17 +378,21 @@ describeOnBackends(
     it('wakes a listening dispatcher at commit instead of waiting for its next poll', async () => {
       const hook = await subscribe(['booking.created']);
       const sleepy = t().dispatcher({ pollIntervalMs: 60_000 });
+      // A round that found nothing to send: after it the dispatcher sleeps for a minute.
+      const idle = gate();
+      const round = sleepy.runOnce.bind(sleepy);
+      sleepy.runOnce = async () => {
+        const sent = await round();
+        if (sent === 0) idle.open();
+        return sent;
+      };
       const unlisten = await t().database.listen(WEBHOOK_DELIVERIES_CHANNEL, () => sleepy.wake());
       try {
         sleepy.start();
-        // The first round runs at start; after it the dispatcher would sleep for a minute.
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await idle.opened;
         const before = receiver.received.length;
         const booking = (await makeBooking()).json();
-        const deadline = Date.now() + 5_000;
-        while (receiver.received.length === before && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await waitFor('the delivery woken by the commit', () => receiver.received.length > before, 5_000, 20);
         expect(receiver.received.length).toBe(before + 1);
         expect(JSON.parse(receiver.received[before]!.body).data.booking_id).toBe(booking.booking_id);
       } finally {
