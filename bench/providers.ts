@@ -1,24 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
 import type { CalendarProvider, KnownEvents } from '../src/domain/calendar-provider.js';
-import { buildApp } from '../src/http/build-app.js';
-import { CalendarSyncWorker } from '../src/jobs/calendar-sync-worker.js';
-import { GuardedHttp } from '../src/net/guarded-http.js';
-import { OutboundGuard } from '../src/net/outbound-guard.js';
-import { createConnectors, type OAuthProviderSettings } from '../src/providers/connectors.js';
 import { MAX_PAGE_SIZE } from '../src/providers/google/google-events-api.js';
 import { BASE_PREFER } from '../src/providers/outlook/outlook-client.js';
-import { SecretBox } from '../src/security/secret-box.js';
-import {
-  type CalendarDeps,
-  type Connector,
-  type Connectors,
-  connectCalendar,
-} from '../src/services/calendar-connections.js';
+import { type Connector, type Connectors, connectCalendar } from '../src/services/calendar-connections.js';
 import { expansionWindow, fromRemote } from '../src/services/calendar-store.js';
 import { syncConnection, type SyncStats } from '../src/services/calendar-sync.js';
 import type { Actor } from '../src/services/context.js';
@@ -27,7 +15,7 @@ import { startGraphEmulator, type GraphEmulator } from '../test/emulators/graph/
 import { freePort } from '../test/support/test-app.js';
 import type { Defer } from './calendars.js';
 import type { BenchContext, BenchOutcome } from './context.js';
-import { createResources, EVENT_TITLES, officeHours, roundTheClock } from './fixtures.js';
+import { benchDependencies, createResources, EVENT_TITLES, officeHours, roundTheClock } from './fixtures.js';
 import { type BenchRow, dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
 
 type OAuthProvider = 'google' | 'outlook';
@@ -242,14 +230,15 @@ async function bareGoogle(agent: Agent, apiUrl: string, calendarId: string, toke
 }
 
 /**
- * A first calendarView/delta round as the adapter makes it (same window, Prefer headers and page
- * size), following @odata.nextLink to the deltaLink; bodies read and JSON-parsed, nothing kept.
+ * A first calendarView/delta round of the primary calendar as the adapter makes it (same path, window,
+ * Prefer headers and page size), following @odata.nextLink to the deltaLink; bodies read and
+ * JSON-parsed, nothing kept.
  */
-async function bareGraph(agent: Agent, apiUrl: string, calendarId: string, token: string): Promise<number> {
+async function bareGraph(agent: Agent, apiUrl: string, token: string): Promise<number> {
   const now = Date.now();
   const window = (days: number) => encodeURIComponent(new Date(now + days * MS_PER_DAY).toISOString());
   let url =
-    `${apiUrl}/me/calendars/${encodeURIComponent(calendarId)}/calendarView/delta` +
+    `${apiUrl}/me/calendarView/delta` +
     `?startDateTime=${window(-GRAPH_WINDOW.pastDays)}&endDateTime=${window(GRAPH_WINDOW.futureDays)}`;
   const headers = {
     authorization: `Bearer ${token}`,
@@ -275,14 +264,21 @@ async function bareGraph(agent: Agent, apiUrl: string, calendarId: string, token
   throw new Error('calendarView/delta did not end within 10,000 pages');
 }
 
-function emulatorSettings(emulator: GoogleEmulator | GraphEmulator): OAuthProviderSettings {
+/** What `sched serve` reads to reach the emulators instead of Google and Microsoft. */
+function emulatorEnvironment(google: GoogleEmulator, graph: GraphEmulator): Record<string, string> {
   return {
-    apiUrl: emulator.apiUrl,
-    authUrl: emulator.authUrl,
-    tokenUrl: emulator.tokenUrl,
-    revokeUrl: 'revokeUrl' in emulator ? emulator.revokeUrl : undefined,
-    clientId: emulator.clientId,
-    clientSecret: emulator.clientSecret ?? undefined,
+    SCHED_CALENDAR_PROVIDERS: 'google,outlook,caldav,ics',
+    SCHED_GOOGLE_API_URL: google.apiUrl,
+    SCHED_GOOGLE_AUTH_URL: google.authUrl,
+    SCHED_GOOGLE_TOKEN_URL: google.tokenUrl,
+    SCHED_GOOGLE_REVOKE_URL: google.revokeUrl,
+    SCHED_GOOGLE_CLIENT_ID: google.clientId,
+    SCHED_GOOGLE_CLIENT_SECRET: google.clientSecret,
+    SCHED_OUTLOOK_API_URL: graph.apiUrl,
+    SCHED_OUTLOOK_AUTH_URL: graph.authUrl,
+    SCHED_OUTLOOK_TOKEN_URL: graph.tokenUrl,
+    SCHED_OUTLOOK_CLIENT_ID: graph.clientId,
+    ...(graph.clientSecret ? { SCHED_OUTLOOK_CLIENT_SECRET: graph.clientSecret } : {}),
   };
 }
 
@@ -302,18 +298,12 @@ async function startEmulators(defer: Defer) {
   return {
     google,
     graph,
+    env: emulatorEnvironment(google, graph),
     stop: async () => {
       await stopGraph();
       await stopGoogle();
     },
   };
-}
-
-/** Outbound HTTP as `sched serve` runs it with SCHED_OUTBOUND_ALLOW=127.0.0.1/32. */
-function loopbackHttp(defer: Defer): { guard: OutboundGuard; http: GuardedHttp; close: () => Promise<void> } {
-  const guard = new OutboundGuard({ allow: ['127.0.0.1/32'] });
-  const http = new GuardedHttp(guard);
-  return { guard, http, close: once(defer, 'close the outbound HTTP agent', () => http.close()) };
 }
 
 type ListCall = { provider: OAuthProvider; started: number; ended: number };
@@ -374,7 +364,9 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
   const emulators = await startEmulators(defer);
   const { google, graph } = emulators;
   const googleCalendar = await google.control.createCalendar({ summary: 'bench' });
-  const graphCalendar = graph.control.createCalendar('bench');
+  // Graph v1.0 tracks changes (calendarView/delta) on the primary calendar only; the adapter reads any
+  // other calendar with full calendarView listings.
+  const graphCalendar = { id: 'primary' };
   const loadMs = {
     google: await timed(() => loadGoogle(google, googleCalendar.id, specs)),
     outlook: await timed(async () => loadGraph(graph, graphCalendar.id, specs)),
@@ -384,20 +376,15 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
       `into the Graph emulator in ${seconds(loadMs.outlook)} s`,
   );
 
-  const outbound = loopbackHttp(defer);
   const calls: ListCall[] = [];
-  const deps: CalendarDeps = {
-    db: database.db,
+  // As `sched serve` builds them on the emulators (outbound HTTP to 127.0.0.1/32 only), listChanges timed.
+  const sync = await benchDependencies(database, {
     clock: () => now,
-    secretBox: new SecretBox(randomBytes(32)),
-    connectors: timedConnectors(
-      createConnectors(outbound.http, {
-        google: emulatorSettings(google),
-        outlook: emulatorSettings(graph),
-      }),
-      calls,
-    ),
-  };
+    env: emulators.env,
+    instrumentConnectors: (connectors) => timedConnectors(connectors, calls),
+  });
+  const closeSync = once(defer, 'close the provider-sync dependencies', () => sync.close());
+  const deps = sync.calendar;
   const agent = new Agent({ keepAliveTimeout: 30_000 });
   const closeAgent = once(defer, 'close the bare HTTP agent', () => agent.destroy());
   const [resourceId] = await createResources(sched, 1, () => officeHours('Europe/Berlin'));
@@ -417,7 +404,7 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
       token: graph.control.mintToken().accessToken,
       // Graph lists every occurrence as its own item, and the adapter stores each as its own object.
       objects: expected.outlook,
-      bare: (token: string) => bareGraph(agent, graph.apiUrl, graphCalendar.id, token),
+      bare: (token: string) => bareGraph(agent, graph.apiUrl, token),
     },
   ];
 
@@ -494,16 +481,10 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
       log(`provider-sync: ${name} ${kind === 'sync' ? 'first sync' : 'bare read'} ${seconds(ms)} s`);
     }
     // Parsing and expanding alone, in-process and warm, on the objects as the adapter hands them over.
-    const connector = createConnectors(outbound.http, {
-      google: emulatorSettings(google),
-      outlook: emulatorSettings(graph),
-    })[side.provider]!;
-    const served = await connector
-      .open(
-        { calendar_id: side.calendarId },
-        { access_token: side.token, refresh_token: null, expires_at: null },
-      )
-      .listChanges(null, new Map());
+    const served = await deps.connectors[side.provider]!.open(
+      { calendar_id: side.calendarId },
+      { access_token: side.token, refresh_token: null, expires_at: null },
+    ).listChanges(null, new Map());
     const window = expansionWindow(now);
     const expandTimes: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -543,7 +524,7 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
       `${seconds(loadMs.google)} s and through the Graph in-process control in ${seconds(loadMs.outlook)} s`,
   );
   await closeAgent();
-  await outbound.close();
+  await closeSync();
   await emulators.stop();
   log(`provider-sync: done in ${((performance.now() - benchStarted) / 1000).toFixed(0)} s`);
   return { rows, problems, details };
@@ -578,32 +559,18 @@ export async function benchProviderPush(context: BenchContext, defer: Defer): Pr
   const benchStarted = performance.now();
   const emulators = await startEmulators(defer);
   const { google, graph } = emulators;
-  const outbound = loopbackHttp(defer);
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
-  const secretBox = new SecretBox(randomBytes(32));
-  const connectors = createConnectors(outbound.http, {
-    google: emulatorSettings(google),
-    outlook: emulatorSettings(graph),
-  });
   const calls: ListCall[] = [];
-  const deps: CalendarDeps = {
-    db: database.db,
-    clock: () => Date.now(),
-    secretBox,
-    connectors: timedConnectors(connectors, calls),
-    publicUrl,
-  };
-  const app = await buildApp({
-    db: database.db,
-    databaseKind: database.kind,
-    clock: () => Date.now(),
-    secretBox,
-    outboundGuard: outbound.guard,
-    connectors,
-    publicUrl,
-    logger: false,
+  // A server of its own, as `sched serve` builds it with SCHED_PUBLIC_URL set, so that the providers
+  // can call its /hooks; the same timed connectors serve its app, its sync worker and the calls below.
+  const push = await benchDependencies(database, {
+    env: { ...emulators.env, SCHED_PUBLIC_URL: publicUrl },
+    instrumentConnectors: (connectors) => timedConnectors(connectors, calls),
   });
+  const closePush = once(defer, 'close the push dependencies', () => push.close());
+  const deps = push.calendar;
+  const app = await push.buildApp();
   const closeApp = once(defer, 'close the push app', () => app.close());
   const hooks: { provider: OAuthProvider; at: number }[] = [];
   app.server.on('request', (incoming: IncomingMessage) => {
@@ -672,9 +639,7 @@ export async function benchProviderPush(context: BenchContext, defer: Defer): Pr
   // The worker's syncs, counted from here on: each has started one listChanges once it is under way.
   const callsBefore = calls.length;
   let finished = 0;
-  const worker = new CalendarSyncWorker({
-    database,
-    deps,
+  const worker = push.calendarSyncWorker({
     // Only notifications wake the scheduler, so every sync measured is one a notification caused.
     scanIntervalMs: 10 * 60_000,
     pollingIntervalSeconds: POLLING_INTERVAL_SECONDS,
@@ -785,7 +750,7 @@ export async function benchProviderPush(context: BenchContext, defer: Defer): Pr
   );
   await stopWorker();
   await closeApp();
-  await outbound.close();
+  await closePush();
   await emulators.stop();
 
   const rows: BenchRow[] = [];
