@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mkcalendarBody } from '../../src/providers/caldav/caldav-xml.js';
+import { waitFor } from './wait-for.js';
 
 export type CalDavServerKind = 'radicale' | 'xandikos' | 'davical';
 export const CALDAV_SERVER_KINDS: readonly CalDavServerKind[] = ['radicale', 'xandikos', 'davical'];
@@ -260,7 +261,7 @@ async function startDavical(state: Running): Promise<Base> {
     ['-D', data, '-k', sock, '-p', '5432', '-c', 'listen_addresses=', '-c', 'fsync=off'],
     { ...asPostgres, stdio: ['ignore', log, log] },
   );
-  await waitFor(() => fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').includes('ready'), {
+  await waitUntilReady(() => fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').includes('ready'), {
     what: 'PostgreSQL',
     child: state.postmaster,
     logFile: path.join(state.dir, 'postgres.log'),
@@ -314,7 +315,11 @@ async function serve(state: Running, name: string, launch: (port: number) => Lau
     fs.closeSync(log);
     state.children.push(child);
     try {
-      await waitFor(() => answers(`http://127.0.0.1:${port}${readyPath}`), { what: name, child, logFile });
+      await waitUntilReady(() => answers(`http://127.0.0.1:${port}${readyPath}`), {
+        what: name,
+        child,
+        logFile,
+      });
       return port;
     } catch (error) {
       if (child.exitCode === null && child.signalCode === null) throw error;
@@ -333,24 +338,32 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-async function waitFor(
+/** Until `ready` holds; fails at once, with the log's tail, when the child exits first. */
+async function waitUntilReady(
   ready: () => boolean | Promise<boolean>,
   { what, child, logFile }: { what: string; child: ChildProcess; logFile: string },
 ): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(
-        `${what} exited (${child.exitCode ?? child.signalCode}) before answering:\n${tail(logFile)}`,
-      );
-    }
-    try {
-      if (await ready()) return;
-    } catch {
-      // not there yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not answer within 30 s:\n${tail(logFile)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  try {
+    await waitFor(
+      what,
+      async () => {
+        if (exited()) {
+          const code = String(child.exitCode ?? child.signalCode);
+          throw new Error(`${what} exited (${code}) before answering:\n${tail(logFile)}`);
+        }
+        try {
+          return await ready();
+        } catch {
+          return false; // not there yet
+        }
+      },
+      30_000,
+      50,
+    );
+  } catch (error) {
+    if (exited()) throw error;
+    throw new Error(`${what} did not answer within 30 s:\n${tail(logFile)}`);
   }
 }
 
