@@ -20,6 +20,45 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // Modules are used through their front doors: nothing outside src/calendar/ or src/integrations/
+  // imports their inner folders (calendar/busy.ts is the booking core's second door).
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/calendar/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)calendar/(?!index\\.js$|busy\\.js$)',
+              message: 'Import the calendar module through calendar/index.js.',
+            },
+            {
+              regex: '(^|/)integrations/(?!index\\.js$)',
+              message: 'Import integrations through integrations/index.js.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/calendar/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)integrations/(?!index\\.js$)',
+              message: 'Import integrations through integrations/index.js.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,

@@ -4,20 +4,15 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
-import type { CalendarProvider, KnownEvents } from '../src/domain/calendar-provider.js';
+import type { CalendarProvider, KnownEvents } from '../src/calendar/port/provider.js';
 import { defaultSchedule, type Interval } from '../src/domain/index.js';
 import { expandObject } from '../src/ical/expand-object.js';
-import { CalDavProvider } from '../src/providers/caldav/caldav-provider.js';
-import { multigetBody, syncCollectionBody } from '../src/providers/caldav/caldav-xml.js';
-import { type Connectors, connectCalendar } from '../src/services/calendar-connections.js';
-import { loadCalendarBusy } from '../src/services/calendar-busy.js';
-import {
-  expandForStorage,
-  expansionWindow,
-  fromRemote,
-  storeObjects,
-} from '../src/services/calendar-store.js';
-import { syncConnection, type SyncStats } from '../src/services/calendar-sync.js';
+import { CalDavProvider } from '../src/calendar/providers/caldav/caldav-provider.js';
+import { multigetBody, syncCollectionBody } from '../src/calendar/providers/caldav/caldav-xml.js';
+import { type Connectors, connectCalendar } from '../src/calendar/store/connections.js';
+import { loadCalendarBusy } from '../src/calendar/busy.js';
+import { expandForStorage, expansionWindow, fromRemote, storeObjects } from '../src/calendar/store/events.js';
+import { syncConnection, type SyncStats } from '../src/calendar/engine/sync.js';
 import type { Actor } from '../src/services/context.js';
 import { startCalDavServer, type CalDavServer } from '../test/support/caldav-servers.js';
 import type { BenchContext, BenchOutcome } from './context.js';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parseAllowList } from './net/outbound-guard.js';
+import { parseAllowList } from './integrations/index.js';
 import type { CalendarProviderName } from './storage/database.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -4,19 +4,19 @@ import type { Config } from './config.js';
 import { type App, buildApp } from './http/build-app.js';
 import { logSerializers } from './http/log-serializers.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
-import { CalendarSyncWorker, type CalendarSyncWorkerOptions } from './jobs/calendar-sync-worker.js';
+import { CalendarSyncWorker, type CalendarSyncWorkerOptions } from './calendar/index.js';
 import {
   WEBHOOK_DELIVERIES_CHANNEL,
   WebhookDispatcher,
   type WebhookDispatcherOptions,
 } from './jobs/webhook-dispatcher.js';
-import { GuardedHttp } from './net/guarded-http.js';
-import { OutboundGuard } from './net/outbound-guard.js';
-import { createConnectors } from './providers/connectors.js';
+import { GuardedHttp } from './integrations/index.js';
+import { OutboundGuard } from './integrations/index.js';
+import { createConnectors } from './calendar/index.js';
 import { resolveEncryptionKey, SecretBox } from './security/secret-box.js';
 import { createBootstrapKey } from './services/api-keys.js';
-import type { CalendarDeps, Connectors } from './services/calendar-connections.js';
-import { pushUnavailableReason } from './services/calendar-providers.js';
+import type { CalendarDeps, Connectors } from './calendar/index.js';
+import { pushUnavailableReason } from './calendar/index.js';
 import type { Clock } from './services/context.js';
 import { type DatabaseHandle, openAndMigrate, type OpenDatabaseOptions } from './storage/open-database.js';
 

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isValidLocalDate, isValidTimeZone, isValidWallTime, parseInstant } from '../domain/index.js';
-import { OutboundGuard } from '../net/outbound-guard.js';
+import { OutboundGuard } from '../integrations/index.js';
 import { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
 import type { DatabaseKind } from '../storage/open-database.js';
@@ -22,7 +22,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { calendarRoutes } from './routes/calendars.js';
 import { feedRoutes } from './routes/feeds.js';
 import { hookRoutes } from './routes/hooks.js';
-import type { Connectors } from '../services/calendar-connections.js';
+import type { Connectors } from '../calendar/index.js';
 import { Problem } from './schemas.js';
 
 export type AppDeps = {

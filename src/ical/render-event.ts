@@ -1,4 +1,4 @@
-import type { OutgoingEvent } from '../domain/calendar-provider.js';
+import type { OutgoingEvent } from '../calendar/index.js';
 
 const PRODID = '-//Sched//Sched//EN';
 const MAX_LINE_OCTETS = 75;

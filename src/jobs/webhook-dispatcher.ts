@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
 import { classifyAttempt, DISABLE_AFTER_FAILING_MS } from '../domain/webhook-retry.js';
-import type { OutboundGuard } from '../net/outbound-guard.js';
+import type { OutboundGuard } from '../integrations/index.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
 import type { Db } from '../storage/database.js';

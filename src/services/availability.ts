@@ -1,7 +1,7 @@
 import { findSlots, formatInstant, type Interval, mergeBusy } from '../domain/index.js';
 import type { Db } from '../storage/database.js';
 import { loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
-import { loadCalendarBusy } from './calendar-busy.js';
+import { loadCalendarBusy } from '../calendar/busy.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { validationError } from './errors.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { OutboundGuard } from '../net/outbound-guard.js';
-import { OutboundRefusedError } from '../net/outbound-guard.js';
+import type { OutboundGuard } from '../integrations/index.js';
+import { OutboundRefusedError } from '../integrations/index.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalDavProvider } from '../../src/providers/caldav/caldav-provider.js';
+import { CalDavProvider } from '../../src/calendar/providers/caldav/caldav-provider.js';
 import { backends } from '../support/backends.js';
 import {
   CALDAV_SERVER_KINDS,

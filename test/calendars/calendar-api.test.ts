@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { requestSync } from '../../src/services/calendar-watches.js';
-import { syncConnection } from '../../src/services/calendar-sync.js';
+import { requestSync } from '../../src/calendar/store/watches.js';
+import { syncConnection } from '../../src/calendar/engine/sync.js';
 import { describeOnBackends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';
 import { gate } from '../support/gate.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pushUnavailableReason, pushView } from '../../src/services/calendar-providers.js';
+import { pushUnavailableReason, pushView } from '../../src/calendar/policy/push-availability.js';
 import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/emulator.js';
 import { backends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalendarSyncWorker } from '../../src/jobs/calendar-sync-worker.js';
+import { CalendarSyncWorker } from '../../src/calendar/worker.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
 import { backends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalendarSyncWorker } from '../../src/jobs/calendar-sync-worker.js';
+import { CalendarSyncWorker } from '../../src/calendar/worker.js';
 import { startGraphEmulator, type GraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { graphCaller, utc } from '../emulators/graph/graph-test-client.js';
 import { backends } from '../support/backends.js';

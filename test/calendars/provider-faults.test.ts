@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncConnection } from '../../src/services/calendar-sync.js';
+import { syncConnection } from '../../src/calendar/engine/sync.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
 import { startGraphEmulator, type GraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { utc } from '../emulators/graph/graph-test-client.js';

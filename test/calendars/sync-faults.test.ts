@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalendarSyncWorker } from '../../src/jobs/calendar-sync-worker.js';
-import { CalDavProvider } from '../../src/providers/caldav/caldav-provider.js';
-import { createConnectors } from '../../src/providers/connectors.js';
-import type { CalendarDeps } from '../../src/services/calendar-connections.js';
-import { syncConnection } from '../../src/services/calendar-sync.js';
+import { CalendarSyncWorker } from '../../src/calendar/worker.js';
+import { CalDavProvider } from '../../src/calendar/providers/caldav/caldav-provider.js';
+import { createConnectors } from '../../src/calendar/providers/connectors.js';
+import type { CalendarDeps } from '../../src/calendar/store/connections.js';
+import { syncConnection } from '../../src/calendar/engine/sync.js';
 import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalDavProvider } from '../../src/providers/caldav/caldav-provider.js';
-import { GuardedHttp } from '../../src/net/guarded-http.js';
-import { OutboundGuard } from '../../src/net/outbound-guard.js';
+import { CalDavProvider } from '../../src/calendar/providers/caldav/caldav-provider.js';
+import { GuardedHttp } from '../../src/integrations/http/guarded-http.js';
+import { OutboundGuard } from '../../src/integrations/http/outbound-guard.js';
 import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';
 import { roundTheClockWeekly } from '../support/schedules.js';

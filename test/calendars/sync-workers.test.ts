@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalendarSyncWorker } from '../../src/jobs/calendar-sync-worker.js';
-import { CalDavProvider } from '../../src/providers/caldav/caldav-provider.js';
+import { CalendarSyncWorker } from '../../src/calendar/worker.js';
+import { CalDavProvider } from '../../src/calendar/providers/caldav/caldav-provider.js';
 import { openDatabase, type DatabaseHandle } from '../../src/storage/open-database.js';
 import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';

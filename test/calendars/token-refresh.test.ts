@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectionTokens } from '../../src/services/calendar-tokens.js';
+import { ConnectionTokens } from '../../src/calendar/store/tokens.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
 import { backends } from '../support/backends.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';

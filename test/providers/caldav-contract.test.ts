@@ -2,13 +2,18 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GuardedHttp } from '../../src/net/guarded-http.js';
-import { OutboundGuard } from '../../src/net/outbound-guard.js';
-import { CalDavClient } from '../../src/providers/caldav/caldav-client.js';
-import { discoverCalendars } from '../../src/providers/caldav/caldav-discovery.js';
-import { CalDavProvider } from '../../src/providers/caldav/caldav-provider.js';
-import { PROP, encodePath, parseMultiStatus, propText } from '../../src/providers/caldav/caldav-xml.js';
-import { ProviderError } from '../../src/providers/provider-error.js';
+import { GuardedHttp } from '../../src/integrations/http/guarded-http.js';
+import { OutboundGuard } from '../../src/integrations/http/outbound-guard.js';
+import { CalDavClient } from '../../src/calendar/providers/caldav/caldav-client.js';
+import { discoverCalendars } from '../../src/calendar/providers/caldav/caldav-discovery.js';
+import { CalDavProvider } from '../../src/calendar/providers/caldav/caldav-provider.js';
+import {
+  PROP,
+  encodePath,
+  parseMultiStatus,
+  propText,
+} from '../../src/calendar/providers/caldav/caldav-xml.js';
+import { ProviderError } from '../../src/integrations/errors.js';
 import {
   CALDAV_SERVER_KINDS,
   type CalDavServer,

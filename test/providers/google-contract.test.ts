@@ -2,18 +2,18 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AccessTokenSource } from '../../src/domain/calendar-provider.js';
-import { GuardedHttp } from '../../src/net/guarded-http.js';
-import { OutboundGuard } from '../../src/net/outbound-guard.js';
+import type { AccessTokenSource } from '../../src/calendar/port/provider.js';
+import { GuardedHttp } from '../../src/integrations/http/guarded-http.js';
+import { OutboundGuard } from '../../src/integrations/http/outbound-guard.js';
 import {
   GoogleCalendarProvider,
   type GoogleProviderOptions,
-} from '../../src/providers/google/google-provider.js';
+} from '../../src/calendar/providers/google/google-provider.js';
 import {
   matchesGoogleChannel,
   parseGoogleNotification,
-} from '../../src/providers/google/google-notification.js';
-import { ProviderError } from '../../src/providers/provider-error.js';
+} from '../../src/calendar/providers/google/google-notification.js';
+import { ProviderError } from '../../src/integrations/errors.js';
 import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/emulator.js';
 import { authorizeWithPkce, RefreshingTokens } from '../emulators/google/test-clients.js';
 import { bookingEvent, describeProviderContract, externalEvent, readBack } from './provider-contract.js';

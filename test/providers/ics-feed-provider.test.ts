@@ -1,11 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { KnownEvents, RemoteChanges } from '../../src/domain/calendar-provider.js';
-import { GuardedHttp } from '../../src/net/guarded-http.js';
-import { OutboundGuard } from '../../src/net/outbound-guard.js';
-import { IcsFeedProvider } from '../../src/providers/ics/ics-feed-provider.js';
-import { ProviderError } from '../../src/providers/provider-error.js';
+import type { KnownEvents, RemoteChanges } from '../../src/calendar/port/provider.js';
+import { GuardedHttp } from '../../src/integrations/http/guarded-http.js';
+import { OutboundGuard } from '../../src/integrations/http/outbound-guard.js';
+import { IcsFeedProvider } from '../../src/calendar/providers/ics/ics-feed-provider.js';
+import { ProviderError } from '../../src/integrations/errors.js';
 
 type FeedEvent = { uid: string; summary: string; start: string };
 

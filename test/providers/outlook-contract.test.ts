@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { KnownEvents, RemoteChanges } from '../../src/domain/calendar-provider.js';
-import { GuardedHttp } from '../../src/net/guarded-http.js';
-import { OutboundGuard } from '../../src/net/outbound-guard.js';
+import type { KnownEvents, RemoteChanges } from '../../src/calendar/port/provider.js';
+import { GuardedHttp } from '../../src/integrations/http/guarded-http.js';
+import { OutboundGuard } from '../../src/integrations/http/outbound-guard.js';
 import {
   OutlookCalendarProvider,
   type OutlookProviderOptions,
-} from '../../src/providers/outlook/outlook-provider.js';
-import { parseGraphLifecycle, parseGraphNotifications } from '../../src/providers/outlook/outlook-push.js';
-import { ProviderError } from '../../src/providers/provider-error.js';
+} from '../../src/calendar/providers/outlook/outlook-provider.js';
+import {
+  parseGraphLifecycle,
+  parseGraphNotifications,
+} from '../../src/calendar/providers/outlook/outlook-push.js';
+import { ProviderError } from '../../src/integrations/errors.js';
 import { type GraphEmulator, startGraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { graphCaller, utc } from '../emulators/graph/graph-test-client.js';
 import { HooksReceiver } from '../emulators/graph/hooks-receiver.js';

@@ -6,9 +6,9 @@ import type {
   OutgoingEvent,
   RemoteChanges,
   RemoteEvent,
-} from '../../src/domain/calendar-provider.js';
+} from '../../src/calendar/port/provider.js';
 import { expandObject } from '../../src/ical/expand-object.js';
-import { ProviderError } from '../../src/providers/provider-error.js';
+import { ProviderError } from '../../src/integrations/errors.js';
 import { BERLIN_VTIMEZONE } from '../support/berlin-vtimezone.js';
 
 /** What a provider's test gives the suite: the provider, and a way to change its calendar behind its back. */

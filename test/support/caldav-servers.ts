@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mkcalendarBody } from '../../src/providers/caldav/caldav-xml.js';
+import { mkcalendarBody } from '../../src/calendar/providers/caldav/caldav-xml.js';
 import { waitFor } from './wait-for.js';
 
 export type CalDavServerKind = 'radicale' | 'xandikos' | 'davical';

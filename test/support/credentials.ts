@@ -1,4 +1,4 @@
-import type { OAuthCredentials } from '../../src/services/calendar-tokens.js';
+import type { OAuthCredentials } from '../../src/calendar/store/tokens.js';
 import type { TestApp } from './test-app.js';
 
 /** What a connection holds in credentials_sealed, opened with the app's key. */

@@ -1,6 +1,6 @@
 import ICAL from 'ical.js';
 import { describe, expect, it } from 'vitest';
-import type { OutgoingEvent } from '../../src/domain/calendar-provider.js';
+import type { OutgoingEvent } from '../../src/calendar/port/provider.js';
 import { expandObject } from '../../src/ical/expand-object.js';
 import { escapeText, foldLine, renderBookingEvent, renderFeed } from '../../src/ical/render-event.js';
 

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { OutboundGuard, OutboundRefusedError, parseAllowList } from '../../src/net/outbound-guard.js';
+import {
+  OutboundGuard,
+  OutboundRefusedError,
+  parseAllowList,
+} from '../../src/integrations/http/outbound-guard.js';
 
 const strict = new OutboundGuard({ allow: [] });
 

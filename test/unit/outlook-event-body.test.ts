@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toGraphEvent } from '../../src/providers/outlook/map-outlook-event.js';
+import { toGraphEvent } from '../../src/calendar/providers/outlook/map-outlook-event.js';
 
 const event = {
   uid: 'b1@sched',

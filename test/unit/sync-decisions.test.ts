@@ -5,7 +5,7 @@ import {
   type ConflictPolicy,
   type ProviderVersion,
   type SchedVersion,
-} from '../../src/domain/sync-decisions.js';
+} from '../../src/calendar/policy/sync-decisions.js';
 
 const hour = 3_600_000;
 const booking: SchedVersion = {

@@ -9,10 +9,10 @@ import {
   PROVIDER_DISPLAY_NAMES,
   updateConnection,
   type CalendarDeps,
-} from '../../services/calendar-connections.js';
-import { listCalendarEvents } from '../../services/calendar-events.js';
-import { listConflicts, resolveConflict } from '../../services/calendar-reconcile.js';
-import { syncConnection } from '../../services/calendar-sync.js';
+} from '../../calendar/index.js';
+import { listCalendarEvents } from '../../calendar/index.js';
+import { listConflicts, resolveConflict } from '../../calendar/index.js';
+import { syncConnection } from '../../calendar/index.js';
 import { actorOf } from '../auth.js';
 import { commonErrors, Instant, PageQuery, ProblemRef, Strict, Uuid } from '../schemas.js';
 import { instant } from './availability.js';

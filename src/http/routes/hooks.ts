@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { CalendarDeps } from '../../services/calendar-connections.js';
-import { finishAuthorization } from '../../services/calendar-oauth.js';
+import type { CalendarDeps } from '../../calendar/index.js';
+import { finishAuthorization } from '../../calendar/index.js';
 import {
   acceptGoogleNotification,
   acceptOutlookLifecycle,
   acceptOutlookNotifications,
-} from '../../services/calendar-watches.js';
+} from '../../calendar/index.js';
 import { SchedError } from '../../services/errors.js';
 import { consentPage, wantsHtml } from '../consent-page.js';
 import { problemFor } from '../problem-details.js';

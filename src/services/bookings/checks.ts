@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { checkBookable, formatInstant, type Interval, overlaps } from '../../domain/index.js';
 import type { Db } from '../../storage/database.js';
-import { loadCalendarBusy } from '../calendar-busy.js';
+import { loadCalendarBusy } from '../../calendar/busy.js';
 import { type BookableResource, type BookedInterval, loadBookedIntervals } from '../bookable-resources.js';
 import { type BookingConflict, ErrorCode, SchedError, validationError } from '../errors.js';
 

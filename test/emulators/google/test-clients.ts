@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { AccessTokenSource } from '../../../src/domain/calendar-provider.js';
-import { ProviderError } from '../../../src/providers/provider-error.js';
+import type { AccessTokenSource } from '../../../src/calendar/port/provider.js';
+import { ProviderError } from '../../../src/integrations/errors.js';
 import type { GoogleEmulator } from './emulator.js';
 
 /** Small clients for tests that talk to the emulator: OAuth with PKCE, a token source, raw API calls. */

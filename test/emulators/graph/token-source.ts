@@ -1,5 +1,5 @@
-import type { AccessTokenSource } from '../../../src/domain/calendar-provider.js';
-import { ProviderError } from '../../../src/providers/provider-error.js';
+import type { AccessTokenSource } from '../../../src/calendar/port/provider.js';
+import { ProviderError } from '../../../src/integrations/errors.js';
 import type { GraphEmulator } from './graph-emulator.js';
 
 /**

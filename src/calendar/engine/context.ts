@@ -1,0 +1,33 @@
+import type { CalendarProvider } from '../port/provider.js';
+import type { ConnectionRow } from '../../storage/database.js';
+import type { CalendarDeps } from '../store/connections.js';
+import type { Actor } from '../../services/context.js';
+
+export type SyncStats = {
+  fetched: number;
+  created: number;
+  updated: number;
+  deleted: number;
+  pushed: number;
+  conflicts: number;
+};
+
+export type SyncContext = {
+  deps: CalendarDeps;
+  connection: ConnectionRow;
+  provider: CalendarProvider;
+  zone: string;
+  actor: Actor;
+  stats: SyncStats;
+  now: number;
+  /** Set when a pull decided that Sched's version must be written again. */
+  pushAgain: boolean;
+};
+
+export function syncActor(connection: ConnectionRow): Actor {
+  return {
+    organizationId: connection.organization_id,
+    label: `sync:${connection.provider}:${connection.connection_id}`,
+    scopes: ['write'],
+  };
+}

@@ -1,0 +1,254 @@
+import { sql } from 'kysely';
+import type { RemoteChanges } from '../port/provider.js';
+import { syncRetryDelayMs } from '../policy/sync-decisions.js';
+import { ProviderError } from '../../integrations/index.js';
+import type { ConnectionRow } from '../../storage/database.js';
+import { recordAudit } from '../../services/audit.js';
+import {
+  connectionView,
+  openProvider,
+  PROVIDER_DISPLAY_NAMES,
+  providerFailure,
+  type CalendarDeps,
+} from '../store/connections.js';
+import {
+  EXPANDED_FUTURE_MS,
+  expansionWindow,
+  fromRemote,
+  reexpandSeries,
+  REEXPAND_MARGIN_MS,
+  removeObjects,
+  storeObjects,
+} from '../store/events.js';
+import { ErrorCode, SchedError } from '../../services/errors.js';
+import { emitEvent } from '../../services/webhook-events.js';
+import { ensureWatch } from '../store/watches.js';
+import { pushPending } from './push.js';
+import { settleBookingEvents } from './settle.js';
+import { syncActor, type SyncContext, type SyncStats } from './context.js';
+
+export type { SyncStats } from './context.js';
+
+/** Longer than any sync should take; a process that dies mid-sync frees the connection after it. */
+const LEASE_MS = 5 * 60_000;
+const WAIT_FOR_LEASE_MS = 30_000;
+/**
+ * One sync of one connection: pending bookings are written to the provider, then its changes are
+ * read and stored, and changes to bookings' events are settled by the conflict policy. The
+ * connection's lease keeps any other process from syncing it at the same time.
+ */
+export async function syncConnection(
+  deps: CalendarDeps,
+  connectionId: string,
+  options: { wait?: boolean; log?: (message: string, error: unknown) => void } = {},
+): Promise<SyncStats> {
+  const connection = await claimLease(deps, connectionId, options.wait ?? false);
+  if (connection.status === 'pending_authorization') {
+    await releaseLease(deps, connectionId);
+    throw new SchedError(
+      ErrorCode.CALENDAR_NOT_ACTIVE,
+      `${PROVIDER_DISPLAY_NAMES[connection.provider]} ${connection.calendar_id} has not been authorized yet`,
+    );
+  }
+  const stats: SyncStats = { fetched: 0, created: 0, updated: 0, deleted: 0, pushed: 0, conflicts: 0 };
+  let cursor = connection.sync_cursor;
+  // A long first sync keeps its lease; only a process that died lets it run out.
+  const heartbeat = setInterval(() => {
+    deps.db
+      .updateTable('calendar_connections')
+      .set({ sync_lease_until: new Date(deps.clock() + LEASE_MS) })
+      .where('connection_id', '=', connectionId)
+      .where('sync_lease_until', 'is not', null)
+      .execute()
+      .catch(() => undefined);
+  }, LEASE_MS / 5);
+  heartbeat.unref();
+  try {
+    const resource = await deps.db
+      .selectFrom('resources')
+      .select('time_zone')
+      .where('resource_id', '=', connection.resource_id)
+      .executeTakeFirstOrThrow();
+    const context: SyncContext = {
+      deps,
+      connection,
+      provider: openProvider(deps, connection),
+      zone: resource.time_zone,
+      actor: syncActor(connection),
+      stats,
+      now: deps.clock(),
+      pushAgain: false,
+    };
+    const pushes = connection.direction !== 'pull' && context.provider.capabilities.write;
+    if (pushes) await pushPending(context);
+    if (connection.direction !== 'push') cursor = await pull(context);
+    if (pushes && context.pushAgain) await pushPending(context);
+    await keepExpansionCurrent(context);
+    // Under the lease, so two processes never open two channels for one connection.
+    await ensureWatch(deps, connection, context.provider, options.log);
+    await recordSuccess(context, cursor);
+    return stats;
+  } catch (error) {
+    await recordFailure(deps, connection, error);
+    if (error instanceof ProviderError) throw providerFailure(error, connection.provider);
+    throw error;
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+async function releaseLease(deps: CalendarDeps, connectionId: string): Promise<void> {
+  await deps.db
+    .updateTable('calendar_connections')
+    .set({ sync_lease_until: null })
+    .where('connection_id', '=', connectionId)
+    .execute();
+}
+
+async function claimLease(deps: CalendarDeps, connectionId: string, wait: boolean): Promise<ConnectionRow> {
+  const started = Date.now();
+  for (;;) {
+    const now = deps.clock();
+    const row = await deps.db
+      .updateTable('calendar_connections')
+      .set({ sync_lease_until: new Date(now + LEASE_MS) })
+      .where('connection_id', '=', connectionId)
+      .where((eb) => eb.or([eb('sync_lease_until', 'is', null), eb('sync_lease_until', '<', new Date(now))]))
+      .returningAll()
+      .executeTakeFirst();
+    if (row) return row;
+    const exists = await deps.db
+      .selectFrom('calendar_connections')
+      .select('connection_id')
+      .where('connection_id', '=', connectionId)
+      .executeTakeFirst();
+    if (!exists) throw new SchedError(ErrorCode.CALENDAR_NOT_FOUND, `no calendar connection ${connectionId}`);
+    if (!wait || Date.now() - started > WAIT_FOR_LEASE_MS) {
+      throw new SchedError(ErrorCode.SYNC_IN_PROGRESS, 'this calendar is being synchronized right now');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function pull(context: SyncContext): Promise<string | null> {
+  const { deps, connection, provider, stats } = context;
+  const knownRows = await deps.db
+    .selectFrom('calendar_events')
+    .select(['remote_id', 'etag'])
+    .where('connection_id', '=', connection.connection_id)
+    .execute();
+  const known = new Map(knownRows.map((row) => [row.remote_id, row.etag]));
+  let changes: RemoteChanges;
+  try {
+    changes = await provider.listChanges(connection.sync_cursor, known);
+  } catch (error) {
+    if (!(error instanceof ProviderError) || error.code !== 'CURSOR_INVALID') throw error;
+    changes = await provider.listChanges(null, known);
+  }
+  const window = expansionWindow(context.now);
+  const objects = changes.changed.map((event) => fromRemote(event, window, context.zone));
+  stats.fetched += changes.changed.length;
+  for (const object of objects) {
+    if (known.has(object.remoteId)) stats.updated++;
+    else stats.created++;
+  }
+  const removed = changes.removed.filter((remoteId) => known.has(remoteId));
+  await storeObjects(deps.db, connection, objects);
+  await removeObjects(deps.db, connection.connection_id, removed);
+  stats.deleted += removed.length;
+  await settleBookingEvents(context, changes.changed, removed);
+  return changes.cursor;
+}
+
+/** Series are stored expanded up to a horizon; it moves forward as time passes. */
+async function keepExpansionCurrent(context: SyncContext): Promise<void> {
+  const { deps, connection, now } = context;
+  const until = connection.expanded_until?.getTime() ?? 0;
+  const window = expansionWindow(now);
+  if (until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS && connection.expanded_until !== null) {
+    await reexpandSeries(deps.db, connection, context.zone, window);
+  }
+  if (connection.expanded_until === null || until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS) {
+    await deps.db
+      .updateTable('calendar_connections')
+      .set({ expanded_from: new Date(window.start), expanded_until: new Date(window.end) })
+      .where('connection_id', '=', connection.connection_id)
+      .execute();
+  }
+}
+
+async function recordSuccess(context: SyncContext, cursor: string | null): Promise<void> {
+  const { deps, connection, stats, now } = context;
+  const planned =
+    connection.frequency_minutes > 0 ? new Date(now + connection.frequency_minutes * 60_000) : null;
+  await deps.db
+    .updateTable('calendar_connections')
+    .set({
+      sync_cursor: cursor,
+      last_synced_at: new Date(now),
+      last_error: null,
+      failure_count: 0,
+      // Credentials that work again (a manual sync after a server fixed its auth) end reauth_required too.
+      status:
+        connection.status === 'error' || connection.status === 'reauth_required'
+          ? 'active'
+          : connection.status,
+      // A request to sync that came in meanwhile (a push notification) keeps the connection due now.
+      next_sync_at: sql<Date | null>`case when sync_requests <> ${connection.sync_requests}
+        then ${new Date(deps.clock())}::timestamptz
+        else ${planned}::timestamptz end`,
+      sync_lease_until: null,
+    })
+    .where('connection_id', '=', connection.connection_id)
+    .execute();
+  const changed = stats.created + stats.updated + stats.deleted + stats.pushed + stats.conflicts;
+  if (changed > 0) {
+    await recordAudit(deps.db, context.actor, {
+      action: 'calendar.synced',
+      targetType: 'calendar_connection',
+      targetId: connection.connection_id,
+      details: { ...stats },
+    });
+  }
+}
+
+/**
+ * A failed sync is kept on the connection and retried with backoff; refused credentials stop the
+ * retries until someone reconnects. Webhooks fire on the way into a failing state, not on every retry.
+ */
+async function recordFailure(deps: CalendarDeps, connection: ConnectionRow, error: unknown): Promise<void> {
+  const now = deps.clock();
+  const authFailed = error instanceof ProviderError && error.code === 'AUTH_FAILED';
+  const message =
+    error instanceof ProviderError
+      ? `${PROVIDER_DISPLAY_NAMES[connection.provider]}: ${error.message}`
+      : error instanceof SchedError
+        ? error.message
+        : 'internal error during synchronization';
+  const failures = connection.failure_count + 1;
+  const retryAfter = error instanceof ProviderError ? (error.details.retryAfterMs ?? 0) : 0;
+  const status = authFailed ? 'reauth_required' : 'error';
+  await deps.db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('calendar_connections')
+      .set({
+        status,
+        last_error: message,
+        failure_count: failures,
+        next_sync_at: authFailed ? null : new Date(now + Math.max(retryAfter, syncRetryDelayMs(failures))),
+        sync_lease_until: null,
+      })
+      .where('connection_id', '=', connection.connection_id)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row || connection.status === status) return;
+    const view = connectionView(row, deps.publicUrl);
+    await emitEvent(
+      trx,
+      connection.organization_id,
+      authFailed ? 'calendar.reauth_required' : 'calendar.sync_failed',
+      { ...view, error: message },
+      now,
+    );
+  });
+}

@@ -1,0 +1,360 @@
+import { createHash } from 'node:crypto';
+import type {
+  CalendarProvider,
+  KnownEvents,
+  OutgoingEvent,
+  ProviderCapabilities,
+  RemoteChanges,
+  RemoteEvent,
+  WrittenEvent,
+} from '../../port/provider.js';
+import { renderBookingEvent } from '../../../ical/render-event.js';
+import type { GuardedHttp } from '../../../integrations/index.js';
+import { ProviderError } from '../../../integrations/index.js';
+import { CalDavClient, statusError, type CalDavClientOptions } from './caldav-client.js';
+import {
+  type DavResponse,
+  PROP,
+  calendarQueryByUidBody,
+  decodePath,
+  encodePath,
+  multigetBody,
+  normalizeEtag,
+  parseMultiStatus,
+  propText,
+  syncCollectionBody,
+} from './caldav-xml.js';
+
+export type CalDavProviderOptions = CalDavClientOptions & {
+  http: GuardedHttp;
+  collectionUrl: string;
+  username: string;
+  password: string;
+  /** hrefs per calendar-multiget. */
+  batchSize?: number;
+};
+
+/** What the opaque cursor holds: the collection it belongs to, and a sync token or else a ctag. */
+type CursorState = { v: 1; c: string; t: string | null; g: string | null };
+
+type Listing = { etags: Map<string, string | null>; token: string | null; ctag: string | null };
+
+type Fetched = { etag: string | null; ics: string };
+
+export class CalDavProvider implements CalendarProvider {
+  readonly capabilities: ProviderCapabilities = { write: true, incremental: true, push: false };
+  readonly #client: CalDavClient;
+  readonly #collection: URL;
+  readonly #collectionPath: string;
+  readonly #batchSize: number;
+
+  constructor(options: CalDavProviderOptions) {
+    this.#client = new CalDavClient(options.http, options, options);
+    const url = new URL(options.collectionUrl);
+    if (!url.pathname.endsWith('/')) url.pathname += '/';
+    this.#collection = url;
+    this.#collectionPath = decodePath(url.pathname);
+    this.#batchSize = options.batchSize ?? 100;
+  }
+
+  async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    const state = this.#readCursor(cursor);
+    if (state?.t) {
+      const delta = await this.#syncSince(state.t, known);
+      if (delta) return delta;
+    } else if (state?.g) {
+      const answer = await this.#client.propfind(this.#collection.toString(), 0, [PROP.getctag]);
+      if (propText(answer.responses[0], PROP.getctag) === state.g) {
+        return { changed: [], removed: [], full: false, cursor };
+      }
+    }
+    return this.#fullListing(known);
+  }
+
+  async getEvent(remoteId: string): Promise<RemoteEvent | null> {
+    const url = this.#urlOf(remoteId);
+    const object = await this.#client.get(url);
+    if (!object || !hasEvent(object.body)) return null;
+    const etag = object.etag ?? (await this.#client.etagOf(url));
+    return { remoteId, etag, ics: object.body };
+  }
+
+  async findEvent(uid: string): Promise<RemoteEvent | null> {
+    const atUsualPlace = await this.#objectAt(`${this.#collectionPath}${objectName(uid)}.ics`);
+    if (atUsualPlace && uidOf(atUsualPlace.ics) === uid) return atUsualPlace;
+    return this.#findByUid(uid);
+  }
+
+  async createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
+    const ics = renderBookingEvent(event);
+    const path = `${this.#collectionPath}${objectName(event.uid)}.ics`;
+    const url = this.#urlOf(path);
+    const result = await this.#client.put(url, ics, { ifNoneMatch: '*' });
+    if (result.kind === 'written') {
+      const remoteId = result.location ? decodePath(new URL(result.location).pathname) : path;
+      return { remoteId, etag: result.etag ?? (await this.#client.etagOf(this.#urlOf(remoteId))) };
+    }
+    // An earlier attempt whose answer was lost, or the same booking written before: same UID, same object.
+    const existing =
+      result.kind === 'precondition-failed' ? await this.#objectAt(path) : await this.#findByUid(event.uid);
+    if (existing && uidOf(existing.ics) === event.uid) {
+      return { remoteId: existing.remoteId, etag: existing.etag };
+    }
+    if (!existing) {
+      throw new ProviderError(
+        'PRECONDITION_FAILED',
+        `the server refused to create ${url} but has no such object`,
+      );
+    }
+    throw new ProviderError('REJECTED', `${url} already holds another event (UID ${uidOf(existing.ics)})`);
+  }
+
+  async updateEvent(remoteId: string, etag: string | null, event: OutgoingEvent): Promise<WrittenEvent> {
+    const url = this.#urlOf(remoteId);
+    const result = await this.#client.put(url, renderBookingEvent(event), { ifMatch: etag ?? '*' });
+    if (result.kind === 'written') {
+      return { remoteId, etag: result.etag ?? (await this.#client.etagOf(url)) };
+    }
+    if (result.kind === 'uid-conflict') {
+      throw new ProviderError('REJECTED', `UID ${event.uid} already belongs to another object than ${url}`);
+    }
+    if (etag === null || !(await this.#client.get(url))) {
+      throw new ProviderError('NOT_FOUND', `${url} does not exist`, { status: 412 });
+    }
+    throw new ProviderError('PRECONDITION_FAILED', `${url} changed since etag ${etag}`, { status: 412 });
+  }
+
+  async deleteEvent(remoteId: string, etag: string | null): Promise<void> {
+    const url = this.#urlOf(remoteId);
+    const outcome = await this.#client.delete(url, etag);
+    if (outcome !== 'precondition-failed' || !(await this.#client.get(url))) return;
+    throw new ProviderError('PRECONDITION_FAILED', `${url} changed since etag ${String(etag)}`, {
+      status: 412,
+    });
+  }
+
+  /**
+   * RFC 6578 changes since the token; null when the token is refused and a full listing must follow.
+   * Servers refuse differently: 403/409 valid-sync-token (Radicale), 500 (Xandikos), or a silent full
+   * listing as if no token had been sent (DAViCal).
+   */
+  async #syncSince(token: string, known: KnownEvents): Promise<RemoteChanges | null> {
+    const url = this.#collection.toString();
+    const response = await this.#client.report(url, 1, syncCollectionBody(token));
+    if (response.status === 401 || response.status === 429) throw statusError(response, 'REPORT', url);
+    if (response.status !== 207) return null;
+    const answer = parseMultiStatus(response.body, response.url);
+    if (!answer.syncToken) return null;
+    const members = answer.responses.filter((r) => this.#isMember(r));
+    const present = members.filter((r) => r.status === null || (r.status >= 200 && r.status < 300));
+    const removed = members.filter((r) => r.status === 404 || r.status === 410).map((r) => r.path);
+    const unchanged = present.some((r) => {
+      const etag = normalizeEtag(propText(r, PROP.getetag));
+      return etag !== null && known.get(r.path) === etag;
+    });
+    if (unchanged) {
+      // Unchanged objects in a delta: either a full listing in disguise (DAViCal, unknown token),
+      // which leaves deletions out, or DAViCal re-sending what changed in the same instant as its
+      // first token. Only a listing tells them apart; the token counted if no deletion was missed.
+      const listing = await this.#propfindListing();
+      const missed = [...known.keys()].some((id) => !listing.etags.has(id) && !removed.includes(id));
+      const result = await this.#diff({ ...listing, token: answer.syncToken, ctag: null }, known);
+      return { ...result, full: missed };
+    }
+    const { changed, gone } = await this.#fetchEvents(
+      present.map((r) => r.path),
+      known,
+    );
+    return {
+      changed,
+      removed: unique([...removed, ...gone]),
+      full: false,
+      cursor: this.#writeCursor(answer.syncToken, null),
+    };
+  }
+
+  async #fullListing(known: KnownEvents): Promise<RemoteChanges> {
+    const url = this.#collection.toString();
+    const response = await this.#client.report(url, 1, syncCollectionBody(null));
+    if (response.status === 401 || response.status === 429) throw statusError(response, 'REPORT', url);
+    if (response.status === 207) {
+      const answer = parseMultiStatus(response.body, response.url);
+      const members = answer.responses.filter((r) => this.#isMember(r) && r.status !== 404);
+      return this.#diff(toListing(members, answer.syncToken, null), known);
+    }
+    // No sync-collection: list with PROPFIND and watch the ctag instead.
+    return this.#diff(await this.#propfindListing(), known);
+  }
+
+  async #propfindListing(): Promise<Listing> {
+    const url = this.#collection.toString();
+    const answer = await this.#client.propfind(url, 1, [PROP.getetag, PROP.resourcetype, PROP.getctag]);
+    const own = answer.responses.find((r) => sameCollection(r.path, this.#collectionPath));
+    const members = answer.responses.filter((r) => this.#isMember(r) && !isCollection(r));
+    return toListing(members, null, propText(own, PROP.getctag));
+  }
+
+  async #diff(listing: Listing, known: KnownEvents): Promise<RemoteChanges> {
+    const wanted = [...listing.etags].filter(([id, etag]) => etag === null || known.get(id) !== etag);
+    const removed = [...known.keys()].filter((id) => !listing.etags.has(id));
+    const { changed, gone } = await this.#fetchEvents(
+      wanted.map(([id]) => id),
+      known,
+    );
+    return {
+      changed,
+      removed: unique([...removed, ...gone]),
+      full: true,
+      cursor: this.#writeCursor(listing.token, listing.ctag),
+    };
+  }
+
+  /** Bodies by calendar-multiget. What vanished meanwhile is gone; what holds no VEVENT is gone if known. */
+  async #fetchEvents(
+    paths: string[],
+    known: KnownEvents,
+  ): Promise<{ changed: RemoteEvent[]; gone: string[] }> {
+    const changed: RemoteEvent[] = [];
+    const gone: string[] = [];
+    for (let i = 0; i < paths.length; i += this.#batchSize) {
+      const batch = paths.slice(i, i + this.#batchSize);
+      const fetched = await this.#multiget(batch);
+      for (const path of batch) {
+        const object = fetched.has(path) ? (fetched.get(path) ?? null) : await this.#getOne(path);
+        if (object && hasEvent(object.ics)) {
+          changed.push({ remoteId: path, etag: object.etag, ics: object.ics });
+        } else if (object === null || known.has(path)) {
+          gone.push(path);
+        }
+      }
+    }
+    return { changed, gone };
+  }
+
+  /**
+   * path → object, or null where the server says it is gone. Paths it leaves out (DAViCal omits
+   * missing hrefs) are absent from the map and read one by one.
+   */
+  async #multiget(paths: string[]): Promise<Map<string, Fetched | null>> {
+    const found = new Map<string, Fetched | null>();
+    if (paths.length === 0) return found;
+    const url = this.#collection.toString();
+    const response = await this.#client.report(url, 1, multigetBody(paths));
+    if (response.status !== 207) {
+      if ([401, 403, 429].includes(response.status) || response.status >= 500) {
+        throw statusError(response, 'REPORT', url);
+      }
+      return found;
+    }
+    for (const entry of parseMultiStatus(response.body, response.url).responses) {
+      if (entry.status === 404 || entry.status === 410) {
+        found.set(entry.path, null);
+        continue;
+      }
+      const ics = propText(entry, PROP.calendarData);
+      if (ics !== null) found.set(entry.path, { etag: normalizeEtag(propText(entry, PROP.getetag)), ics });
+    }
+    return found;
+  }
+
+  async #getOne(path: string): Promise<Fetched | null> {
+    const object = await this.#client.get(this.#urlOf(path));
+    return object ? { etag: object.etag, ics: object.body } : null;
+  }
+
+  async #objectAt(path: string): Promise<RemoteEvent | null> {
+    const url = this.#urlOf(path);
+    const object = await this.#client.get(url);
+    if (!object) return null;
+    return { remoteId: path, etag: object.etag ?? (await this.#client.etagOf(url)), ics: object.body };
+  }
+
+  /** For servers that refuse a second object with one UID (RFC 4791 no-uid-conflict) without naming it. */
+  async #findByUid(uid: string): Promise<RemoteEvent | null> {
+    const url = this.#collection.toString();
+    const response = await this.#client.report(url, 1, calendarQueryByUidBody(uid));
+    if (response.status !== 207) throw statusError(response, 'REPORT', url);
+    for (const entry of parseMultiStatus(response.body, response.url).responses) {
+      const ics = propText(entry, PROP.calendarData);
+      if (ics !== null && uidOf(ics) === uid) {
+        const etag = normalizeEtag(propText(entry, PROP.getetag));
+        return { remoteId: entry.path, etag: etag ?? (await this.#client.etagOf(entry.url)), ics };
+      }
+    }
+    return null;
+  }
+
+  #isMember(entry: DavResponse): boolean {
+    return !sameCollection(entry.path, this.#collectionPath) && !entry.path.endsWith('/');
+  }
+
+  #urlOf(remoteId: string): string {
+    const url = new URL(encodePath(remoteId), this.#collection);
+    if (url.origin !== this.#collection.origin) {
+      throw new ProviderError('NOT_FOUND', `${remoteId} is not an object of ${this.#collection.toString()}`);
+    }
+    return url.toString();
+  }
+
+  #readCursor(cursor: string | null): CursorState | null {
+    if (!cursor) return null;
+    try {
+      const state = JSON.parse(cursor) as Partial<CursorState> | null;
+      if (state?.v !== 1 || state.c !== this.#cursorScope()) return null;
+      return {
+        v: 1,
+        c: state.c,
+        t: typeof state.t === 'string' ? state.t : null,
+        g: typeof state.g === 'string' ? state.g : null,
+      };
+    } catch {
+      return null;
+    }
+  }
+
+  /** A token is only meaningful to the collection that issued it. */
+  #cursorScope(): string {
+    return `${this.#collection.origin}${this.#collectionPath}`;
+  }
+
+  #writeCursor(token: string | null, ctag: string | null): string {
+    const state: CursorState = { v: 1, c: this.#cursorScope(), t: token, g: ctag };
+    return JSON.stringify(state);
+  }
+}
+
+function toListing(entries: DavResponse[], token: string | null, ctag: string | null): Listing {
+  const etags = new Map<string, string | null>();
+  for (const entry of entries) etags.set(entry.path, normalizeEtag(propText(entry, PROP.getetag)));
+  return { etags, token, ctag };
+}
+
+function sameCollection(a: string, b: string): boolean {
+  return a.replace(/\/+$/, '') === b.replace(/\/+$/, '');
+}
+
+function isCollection(entry: DavResponse): boolean {
+  return entry.props.some(
+    (p) => p.name === 'resourcetype' && p.children.some((c) => c.name === 'collection'),
+  );
+}
+
+function hasEvent(ics: string): boolean {
+  return /^BEGIN:VEVENT\s*$/im.test(ics);
+}
+
+function uidOf(ics: string): string | null {
+  const unfolded = ics.replace(/\r?\n[ \t]/g, '');
+  const match = /^UID(?:;[^:\r\n]*)?:(.*?)\r?$/im.exec(unfolded);
+  return match?.[1]?.trim() ?? null;
+}
+
+/** The UID itself where it makes a plain file name; otherwise a hash of it, so names never clash. */
+function objectName(uid: string): string {
+  if (/^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$/.test(uid)) return uid;
+  return createHash('sha256').update(uid).digest('hex').slice(0, 40);
+}
+
+function unique(items: string[]): string[] {
+  return [...new Set(items)];
+}

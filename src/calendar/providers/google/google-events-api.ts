@@ -1,0 +1,114 @@
+import { ProviderError } from '../../../integrations/index.js';
+import type { GoogleClient, Query } from './google-client.js';
+import type { GoogleChannel, GoogleEvent, GoogleEventList } from './google-types.js';
+
+/** Google's largest page; fewer requests for a full listing. */
+export const MAX_PAGE_SIZE = 2500;
+/** A listing longer than this many pages is taken for a server that never says it is done. */
+const MAX_PAGES = 10_000;
+
+export type Listing = { items: GoogleEvent[]; syncToken: string | null };
+
+/** The raw Calendar v3 calls on one calendar's events, JSON in and out. */
+export class GoogleEventsApi {
+  readonly #events: string;
+
+  constructor(
+    private readonly client: GoogleClient,
+    readonly calendarId: string,
+    private readonly pageSize: number,
+  ) {
+    this.#events = `/calendars/${encodeURIComponent(calendarId)}/events`;
+  }
+
+  eventPath(id: string): string {
+    return `${this.#events}/${encodeURIComponent(id)}`;
+  }
+
+  /**
+   * Every page of a listing. Pages may be short or empty and still carry nextPageToken; only the last
+   * carries nextSyncToken. Null when Google refuses the sync token (410): a full listing must follow.
+   */
+  async list(query: Query): Promise<Listing | null> {
+    const items: GoogleEvent[] = [];
+    let pageToken: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const answer = await this.client.call<GoogleEventList>('GET', this.#events, {
+        query: { ...query, maxResults: this.pageSize, pageToken },
+        accept: query.syncToken === undefined ? [] : [410],
+      });
+      if (answer.status === 410) return null;
+      const body = answer.body ?? {};
+      if (!Array.isArray(body.items ?? [])) {
+        throw new ProviderError('BAD_RESPONSE', 'events.list: items is not a list');
+      }
+      for (const item of body.items ?? []) {
+        if (typeof item?.id !== 'string') {
+          throw new ProviderError('BAD_RESPONSE', 'events.list: an item has no id');
+        }
+        items.push(item);
+      }
+      if (body.nextPageToken) {
+        pageToken = body.nextPageToken;
+        continue;
+      }
+      return { items, syncToken: body.nextSyncToken ?? null };
+    }
+    throw new ProviderError('BAD_RESPONSE', `events.list: more than ${MAX_PAGES} pages`);
+  }
+
+  /** events.get; null when it does not exist. Cancelled (deleted) events are returned as they are. */
+  async get(id: string): Promise<GoogleEvent | null> {
+    if (id === '') return null;
+    const answer = await this.client.call<GoogleEvent>('GET', this.eventPath(id), { accept: [404, 410] });
+    return answer.status === 200 ? answer.body : null;
+  }
+
+  /**
+   * A series' exceptions, cancelled ones included. Exceptions share the master's iCalUID, so one
+   * listing by iCalUID finds them without expanding the series (events.instances would page through
+   * every generated instance of an open-ended rule).
+   */
+  async exceptionsOf(master: GoogleEvent): Promise<GoogleEvent[]> {
+    if (!master.recurrence?.length) return [];
+    const listing = await this.list({ iCalUID: master.iCalUID ?? master.id, showDeleted: true });
+    return (listing?.items ?? []).filter((item) => item.recurringEventId === master.id);
+  }
+
+  insert(body: Record<string, unknown>) {
+    return this.client.call<GoogleEvent>('POST', this.#events, {
+      query: { sendUpdates: 'none' },
+      body,
+      accept: [409],
+    });
+  }
+
+  patch(id: string, body: Record<string, unknown>, ifMatch: string) {
+    return this.client.call<GoogleEvent>('PATCH', this.eventPath(id), {
+      query: { sendUpdates: 'none' },
+      body,
+      ifMatch,
+      accept: [404, 410, 412],
+    });
+  }
+
+  delete(id: string, ifMatch: string | null) {
+    return this.client.call<unknown>('DELETE', this.eventPath(id), {
+      query: { sendUpdates: 'none' },
+      ...(ifMatch === null ? {} : { ifMatch }),
+      accept: [404, 410, 412],
+    });
+  }
+
+  async watch(body: Record<string, unknown>): Promise<GoogleChannel> {
+    const answer = await this.client.call<GoogleChannel>('POST', `${this.#events}/watch`, {
+      body,
+      retry: false,
+    });
+    return answer.body;
+  }
+
+  async stopChannel(id: string, resourceId: string): Promise<void> {
+    await this.client.call<unknown>('POST', '/channels/stop', { body: { id, resourceId }, accept: [404] });
+  }
+}

@@ -1,0 +1,323 @@
+import { randomUUID } from 'node:crypto';
+import type {
+  AccessTokenSource,
+  CalendarProvider,
+  KnownEvents,
+  OutgoingEvent,
+  ProviderCapabilities,
+  PushCapable,
+  RemoteChanges,
+  RemoteEvent,
+  WatchChannel,
+  WatchRequest,
+  WrittenEvent,
+} from '../../port/provider.js';
+import { formatInstant, isValidTimeZone } from '../../../domain/time-zones.js';
+import type { GuardedHttp } from '../../../integrations/index.js';
+import { ProviderError } from '../../../integrations/index.js';
+import { GoogleClient, type RetryPolicy } from './google-client.js';
+import { GoogleEventsApi, MAX_PAGE_SIZE } from './google-events-api.js';
+import { bookingIdOfUid, eventIdForBooking } from './google-ids.js';
+import { BOOKING_PROPERTY, type EventGroup, masterEtag, objectEtag, renderGroup } from './google-render.js';
+import type { GoogleEvent } from './google-types.js';
+
+export type GoogleProviderOptions = {
+  http: GuardedHttp;
+  /** SCHED_GOOGLE_API_URL, e.g. https://www.googleapis.com/calendar/v3 */
+  apiUrl: string;
+  /** A calendar id, or `primary`. */
+  calendarId: string;
+  tokens: AccessTokenSource;
+  timeoutMs?: number;
+  maxBytes?: number;
+  /** Items per events.list page (at most 2500). */
+  pageSize?: number;
+  retry?: Partial<RetryPolicy>;
+  sleep?: (ms: number) => Promise<void>;
+};
+
+/** What the opaque cursor holds: the calendar it belongs to and Google's sync token. */
+type CursorState = { v: 1; c: string; t: string };
+
+/**
+ * Google Calendar v3 behind the provider port. remoteId is the id of a single event or of a series
+ * master; a series' exceptions are folded into its master's object, so one object is one iCalendar
+ * UID, as on CalDAV.
+ */
+export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
+  readonly capabilities: ProviderCapabilities = { write: true, incremental: true, push: true };
+  readonly #api: GoogleEventsApi;
+  readonly #calendarId: string;
+
+  constructor(options: GoogleProviderOptions) {
+    const client = new GoogleClient({
+      http: options.http,
+      apiUrl: options.apiUrl,
+      tokens: options.tokens,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+      ...(options.retry === undefined ? {} : { retry: options.retry }),
+      ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
+    });
+    const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, options.pageSize ?? MAX_PAGE_SIZE));
+    this.#api = new GoogleEventsApi(client, options.calendarId, pageSize);
+    this.#calendarId = options.calendarId;
+  }
+
+  async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    const token = this.#readCursor(cursor);
+    if (token !== null) {
+      const listing = await this.#api.list({ syncToken: token });
+      if (listing !== null) return this.#incremental(listing.items, listing.syncToken, known);
+    }
+    const listing = await this.#api.list({});
+    return this.#full(listing!.items, listing!.syncToken, known);
+  }
+
+  async getEvent(remoteId: string): Promise<RemoteEvent | null> {
+    const event = await this.#api.get(remoteId);
+    if (event === null || event.status === 'cancelled') return null;
+    if (event.recurringEventId !== undefined) return this.getEvent(event.recurringEventId);
+    return this.#object({ master: event, exceptions: await this.#api.exceptionsOf(event) });
+  }
+
+  /**
+   * A booking's UID names its event id, so one events.get finds it; a listing by iCalUID finds any
+   * other event (and bookings written when the UID was still sent), the private tag the rest.
+   */
+  async findEvent(uid: string): Promise<RemoteEvent | null> {
+    const bookingId = bookingIdOfUid(uid);
+    if (bookingId !== null) {
+      const direct = await this.#api.get(eventIdForBooking(bookingId));
+      if (direct && direct.status !== 'cancelled' && isBookingEvent(direct, uid, bookingId)) {
+        return this.#object({ master: direct, exceptions: await this.#api.exceptionsOf(direct) });
+      }
+    }
+    const byUid = await this.#api.list({ iCalUID: uid });
+    const hit = byUid?.items.find((item) => item.status !== 'cancelled');
+    if (hit) return this.getEvent(hit.recurringEventId ?? hit.id);
+    if (bookingId !== null) {
+      const tagged = await this.#api.list({ privateExtendedProperty: `${BOOKING_PROPERTY}=${bookingId}` });
+      const found = tagged?.items.find((item) => item.status !== 'cancelled');
+      if (found) return this.getEvent(found.recurringEventId ?? found.id);
+    }
+    return null;
+  }
+
+  /**
+   * Exactly once by the client-chosen id: Google's insert docs say to supply only one of `id` and
+   * `iCalUID`, so only the id derived from the booking goes out, and a retried insert meets the first
+   * attempt's event as a 409. Google then makes the iCalUID itself; `renderGroup` gives the booking's
+   * UID back, and `findEvent` reaches the event by its id (docs/provider-notes.md, Google Calendar).
+   */
+  async createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
+    const id = eventIdForBooking(event.bookingId);
+    const answer = await this.#api.insert({ ...eventBody(event), id });
+    if (answer.status !== 409) return written(answer.body);
+    // The id is taken: an earlier attempt whose answer was lost, or this booking's event deleted
+    // since, which keeps its id as a tombstone and comes back by an update.
+    const existing = await this.#api.get(id);
+    if (existing && isBookingEvent(existing, event.uid, event.bookingId)) {
+      if (existing.status !== 'cancelled') return this.#written(existing);
+      const restored = await this.#api.patch(id, eventBody(event), existing.etag ?? '*');
+      if (restored.status === 200) return written(restored.body);
+      throw new ProviderError('PRECONDITION_FAILED', `event ${id} changed while being restored`, {
+        status: restored.status,
+      });
+    }
+    const found = await this.findEvent(event.uid);
+    if (found) return { remoteId: found.remoteId, etag: found.etag };
+    throw new ProviderError('REJECTED', `event id ${id} or UID ${event.uid} belongs to another event`, {
+      status: 409,
+    });
+  }
+
+  async updateEvent(remoteId: string, etag: string | null, event: OutgoingEvent): Promise<WrittenEvent> {
+    let ifMatch = etag === null ? null : masterEtag(etag);
+    if (ifMatch === null) {
+      // Google revives a deleted event on update; only an event that exists may be written.
+      const current = await this.#live(remoteId);
+      if (!current) throw notFound(remoteId);
+      ifMatch = current.etag ?? '*';
+    }
+    const answer = await this.#api.patch(remoteId, eventBody(event), ifMatch);
+    if (answer.status === 404 || answer.status === 410) throw notFound(remoteId);
+    if (answer.status === 412) {
+      if (!(await this.#live(remoteId))) throw notFound(remoteId);
+      throw new ProviderError('PRECONDITION_FAILED', `event ${remoteId} changed since etag ${String(etag)}`, {
+        status: 412,
+      });
+    }
+    return this.#written(answer.body);
+  }
+
+  async deleteEvent(remoteId: string, etag: string | null): Promise<void> {
+    const answer = await this.#api.delete(remoteId, etag === null ? null : masterEtag(etag));
+    if (answer.status !== 412 || !(await this.#live(remoteId))) return;
+    throw new ProviderError('PRECONDITION_FAILED', `event ${remoteId} changed since etag ${String(etag)}`, {
+      status: 412,
+    });
+  }
+
+  async startWatch(request: WatchRequest): Promise<WatchChannel> {
+    const channel = await this.#api.watch({
+      id: randomUUID(),
+      type: 'web_hook',
+      address: request.callbackUrl,
+      token: request.secret,
+      params: { ttl: String(Math.max(1, Math.floor(request.ttlSeconds))) },
+    });
+    const expiration = Number(channel.expiration);
+    if (typeof channel.id !== 'string' || typeof channel.resourceId !== 'string') {
+      throw new ProviderError('BAD_RESPONSE', 'events.watch: the channel has no id or resourceId');
+    }
+    return {
+      id: channel.id,
+      resourceId: channel.resourceId,
+      expiresAt: Number.isFinite(expiration) ? expiration : Date.now() + request.ttlSeconds * 1000,
+    };
+  }
+
+  /** Google channels cannot be extended: a new one starts, then the old one stops. */
+  async renewWatch(channel: WatchChannel, request: WatchRequest): Promise<WatchChannel> {
+    const fresh = await this.startWatch(request);
+    try {
+      await this.stopWatch(channel);
+    } catch (error) {
+      // The old channel ends at its expiry anyway; failing here would lose the new one.
+      if (!(error instanceof ProviderError)) throw error;
+    }
+    return fresh;
+  }
+
+  async stopWatch(channel: WatchChannel): Promise<void> {
+    if (channel.resourceId === null) return;
+    await this.#api.stopChannel(channel.id, channel.resourceId);
+  }
+
+  async #full(items: GoogleEvent[], syncToken: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    const groups = groupItems(items);
+    const changed: RemoteEvent[] = [];
+    const present = new Set<string>();
+    for (const [id, group] of groups) {
+      let master = group.master;
+      if (master === null) {
+        // Exceptions whose master is not listed: a cancelled-only group has nothing to show.
+        if (group.exceptions.every((e) => e.status === 'cancelled')) continue;
+        master = await this.#live(id);
+        if (master === null) continue;
+      }
+      if (master.status === 'cancelled') continue;
+      const whole = { master, exceptions: group.exceptions };
+      present.add(id);
+      const etag = objectEtag(whole);
+      if (etag === null || known.get(id) !== etag) changed.push(this.#object(whole));
+    }
+    const removed = [...known.keys()].filter((id) => !present.has(id));
+    return { changed, removed, full: true, cursor: syncToken === null ? null : this.#writeCursor(syncToken) };
+  }
+
+  async #incremental(
+    items: GoogleEvent[],
+    syncToken: string | null,
+    known: KnownEvents,
+  ): Promise<RemoteChanges> {
+    const changed: RemoteEvent[] = [];
+    const removed: string[] = [];
+    for (const [id, group] of groupItems(items)) {
+      const master = group.master ?? (await this.#api.get(id));
+      if (master === null || master.status === 'cancelled') {
+        if (group.master !== null || known.has(id)) removed.push(id);
+        continue;
+      }
+      const whole = { master, exceptions: await this.#api.exceptionsOf(master) };
+      const etag = objectEtag(whole);
+      if (etag === null || known.get(id) !== etag) changed.push(this.#object(whole));
+    }
+    return {
+      changed,
+      removed,
+      full: false,
+      cursor: syncToken === null ? null : this.#writeCursor(syncToken),
+    };
+  }
+
+  async #live(id: string): Promise<GoogleEvent | null> {
+    const event = await this.#api.get(id);
+    return event === null || event.status === 'cancelled' ? null : event;
+  }
+
+  #object(group: EventGroup): RemoteEvent {
+    return { remoteId: group.master.id, etag: objectEtag(group), ics: renderGroup(group) };
+  }
+
+  async #written(event: GoogleEvent): Promise<WrittenEvent> {
+    if (!event.recurrence?.length) return written(event);
+    return {
+      remoteId: event.id,
+      etag: objectEtag({ master: event, exceptions: await this.#api.exceptionsOf(event) }),
+    };
+  }
+
+  #readCursor(cursor: string | null): string | null {
+    if (!cursor) return null;
+    try {
+      const state = JSON.parse(cursor) as Partial<CursorState> | null;
+      if (state?.v !== 1 || state.c !== this.#calendarId || typeof state.t !== 'string') return null;
+      return state.t;
+    } catch {
+      return null;
+    }
+  }
+
+  #writeCursor(token: string): string {
+    const state: CursorState = { v: 1, c: this.#calendarId, t: token };
+    return JSON.stringify(state);
+  }
+}
+
+/** Listed items by the object they belong to: a master (or single event) and its exceptions. */
+function groupItems(
+  items: GoogleEvent[],
+): Map<string, { master: GoogleEvent | null; exceptions: GoogleEvent[] }> {
+  const groups = new Map<string, { master: GoogleEvent | null; exceptions: GoogleEvent[] }>();
+  for (const item of items) {
+    const id = item.recurringEventId ?? item.id;
+    let group = groups.get(id);
+    if (!group) groups.set(id, (group = { master: null, exceptions: [] }));
+    if (item.recurringEventId === undefined) group.master = item;
+    else group.exceptions.push(item);
+  }
+  return groups;
+}
+
+function isBookingEvent(event: GoogleEvent, uid: string, bookingId: string): boolean {
+  return event.iCalUID === uid || event.extendedProperties?.private?.[BOOKING_PROPERTY] === bookingId;
+}
+
+function written(event: GoogleEvent): WrittenEvent {
+  if (typeof event?.id !== 'string') throw new ProviderError('BAD_RESPONSE', 'the written event has no id');
+  return { remoteId: event.id, etag: event.etag ?? null };
+}
+
+function notFound(remoteId: string): ProviderError {
+  return new ProviderError('NOT_FOUND', `event ${remoteId} does not exist`, { status: 404 });
+}
+
+/**
+ * The fields Sched owns, as a PATCH body: anything else a user set (reminders, colour, conference
+ * data) stays. No `sequence`: Google raises it itself and refuses one below its own.
+ */
+function eventBody(event: OutgoingEvent): Record<string, unknown> {
+  const zone = isValidTimeZone(event.timeZone) ? event.timeZone : 'UTC';
+  return {
+    summary: event.title,
+    description: event.description ?? null,
+    start: { dateTime: formatInstant(event.startsAt, zone), timeZone: zone },
+    end: { dateTime: formatInstant(event.endsAt, zone), timeZone: zone },
+    attendees: event.attendees.map((a) => ({ email: a.email, ...(a.name ? { displayName: a.name } : {}) })),
+    status: event.status === 'cancelled' ? 'cancelled' : 'confirmed',
+    transparency: 'opaque',
+    extendedProperties: { private: { [BOOKING_PROPERTY]: event.bookingId } },
+  };
+}

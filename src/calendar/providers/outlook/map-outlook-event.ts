@@ -1,0 +1,183 @@
+import { Temporal } from 'temporal-polyfill';
+import type { OutgoingEvent } from '../../port/provider.js';
+import { escapeText, foldLine, formatUtc } from '../../../ical/render-event.js';
+import { windowsIdToIana } from '../../../ical/windows-zones.js';
+import { ProviderError } from '../../../integrations/index.js';
+
+/**
+ * The MAPI named property that tags Sched's events with their booking: a GUID of our own (not the
+ * one from Microsoft's documentation samples, which every copied example shares).
+ */
+export const BOOKING_PROPERTY_ID = 'String {78cc33b7-76a6-466c-923d-30c10ba4e527} Name schedBookingId';
+
+/**
+ * transactionId makes a retried create return the first event. It is also returned on every read,
+ * delta included, where extended properties cannot be expanded: so the booking id travels in it too.
+ */
+const TRANSACTION_PREFIX = 'sched-';
+
+export type DateTimeTimeZone = { dateTime?: unknown; timeZone?: unknown };
+
+/** The part of Graph's event JSON the adapter reads. */
+export type GraphEvent = {
+  id: string;
+  '@odata.etag'?: string;
+  '@removed'?: { reason?: string };
+  changeKey?: string;
+  iCalUId?: string;
+  type?: string;
+  subject?: string | null;
+  body?: { contentType?: string; content?: string } | null;
+  bodyPreview?: string;
+  start?: DateTimeTimeZone;
+  end?: DateTimeTimeZone;
+  isAllDay?: boolean;
+  isCancelled?: boolean;
+  showAs?: string;
+  lastModifiedDateTime?: string;
+  createdDateTime?: string;
+  transactionId?: string | null;
+  singleValueExtendedProperties?: { id?: string; value?: string }[];
+};
+
+export function transactionIdFor(bookingId: string): string {
+  return `${TRANSACTION_PREFIX}${bookingId}`;
+}
+
+export function isGraphEvent(value: unknown): value is GraphEvent {
+  return typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string';
+}
+
+/** The etag Sched stores: the changeKey in the weak form Graph puts in @odata.etag and accepts in If-Match. */
+export function etagOf(event: GraphEvent): string | null {
+  if (typeof event.changeKey === 'string' && event.changeKey !== '') return `W/"${event.changeKey}"`;
+  return typeof event['@odata.etag'] === 'string' ? event['@odata.etag'] : null;
+}
+
+export function bookingIdOf(event: GraphEvent): string | null {
+  const wanted = BOOKING_PROPERTY_ID.toLowerCase();
+  const property = event.singleValueExtendedProperties?.find((p) => p.id?.toLowerCase() === wanted);
+  if (typeof property?.value === 'string' && property.value !== '') return property.value;
+  const tx = event.transactionId;
+  if (typeof tx === 'string' && tx.startsWith(TRANSACTION_PREFIX) && tx.length > TRANSACTION_PREFIX.length) {
+    return tx.slice(TRANSACTION_PREFIX.length);
+  }
+  return null;
+}
+
+/** Graph writes 7 fractional digits and no offset; the zone is a Windows or IANA name. */
+function instantOf(value: DateTimeTimeZone | undefined, what: string, id: string): number {
+  const text = typeof value?.dateTime === 'string' ? value.dateTime : '';
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?$/.exec(text);
+  if (!match)
+    throw new ProviderError('BAD_RESPONSE', `event ${id} has no readable ${what}: ${JSON.stringify(value)}`);
+  const ms = (match[2] ?? '.000').slice(0, 4).padEnd(4, '0');
+  const zone = typeof value?.timeZone === 'string' ? value.timeZone.trim() : 'UTC';
+  if (zone === '' || /^(utc|gmt|etc\/utc|coordinated universal time)$/i.test(zone)) {
+    return Date.parse(`${match[1]}${ms}Z`);
+  }
+  const iana = windowsIdToIana(zone) ?? zone;
+  try {
+    return Temporal.PlainDateTime.from(`${match[1]}${ms}`).toZonedDateTime(iana).epochMilliseconds;
+  } catch {
+    throw new ProviderError('BAD_RESPONSE', `event ${id} is in an unknown time zone "${zone}"`);
+  }
+}
+
+/**
+ * All-day events come back midnight-to-midnight on their own dates whatever zone is asked for, so
+ * the date is read straight from the value, never converted.
+ */
+function dateOf(value: DateTimeTimeZone | undefined, what: string, id: string): string {
+  const text = typeof value?.dateTime === 'string' ? value.dateTime : '';
+  const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  if (!match) throw new ProviderError('BAD_RESPONSE', `event ${id} has no readable ${what} date`);
+  return `${match[1]}${match[2]}${match[3]}`;
+}
+
+function nextDay(date: string): string {
+  return Temporal.PlainDate.from(date).add({ days: 1 }).toString().replace(/-/g, '');
+}
+
+function modifiedAt(event: GraphEvent): number | null {
+  for (const text of [event.lastModifiedDateTime, event.createdDateTime]) {
+    if (typeof text !== 'string') continue;
+    const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?Z?$/.exec(text);
+    if (match) return Date.parse(`${match[1]}${(match[2] ?? '.000').slice(0, 4).padEnd(4, '0')}Z`);
+  }
+  return null;
+}
+
+function description(event: GraphEvent): string | null {
+  const body = event.body;
+  if (body && typeof body.content === 'string' && body.contentType?.toLowerCase() === 'text')
+    return body.content;
+  return typeof event.bodyPreview === 'string' && event.bodyPreview !== '' ? event.bodyPreview : null;
+}
+
+/**
+ * One Graph event (a single instance, an occurrence or an exception) as a VCALENDAR with one
+ * non-recurring VEVENT: Graph gives each instance its own id and iCalUId, so each is its own object.
+ */
+export function renderGraphEvent(event: GraphEvent): string {
+  const id = event.id;
+  const bookingId = bookingIdOf(event);
+  const uid = bookingId ? `${bookingId}@sched` : (event.iCalUId ?? id);
+  const stamp = formatUtc(modifiedAt(event) ?? 0);
+  const lines = ['BEGIN:VEVENT', `UID:${escapeText(uid)}`, `DTSTAMP:${stamp}`, `LAST-MODIFIED:${stamp}`];
+  if (event.isAllDay) {
+    const start = dateOf(event.start, 'start', id);
+    let end = dateOf(event.end, 'end', id);
+    if (end <= start) end = nextDay(`${start.slice(0, 4)}-${start.slice(4, 6)}-${start.slice(6)}`);
+    lines.push(`DTSTART;VALUE=DATE:${start}`, `DTEND;VALUE=DATE:${end}`);
+  } else {
+    const start = instantOf(event.start, 'start', id);
+    const end = Math.max(start, instantOf(event.end, 'end', id));
+    lines.push(`DTSTART:${formatUtc(start)}`, `DTEND:${formatUtc(end)}`);
+  }
+  lines.push(`SUMMARY:${escapeText(event.subject ?? '')}`);
+  const text = description(event);
+  if (text) lines.push(`DESCRIPTION:${escapeText(text)}`);
+  const status = event.isCancelled ? 'CANCELLED' : event.showAs === 'tentative' ? 'TENTATIVE' : 'CONFIRMED';
+  // Working elsewhere counts as free in Graph's own availability view (scheduleInformation).
+  const transparent = event.showAs === 'free' || event.showAs === 'workingElsewhere';
+  lines.push(`STATUS:${status}`, `TRANSP:${transparent ? 'TRANSPARENT' : 'OPAQUE'}`);
+  if (bookingId) lines.push(`X-SCHED-BOOKING-ID:${escapeText(bookingId)}`);
+  lines.push('END:VEVENT');
+  const calendar = [
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'PRODID:-//Sched//Outlook//EN',
+    ...lines,
+    'END:VCALENDAR',
+  ];
+  return `${calendar.map(foldLine).join('\r\n')}\r\n`;
+}
+
+function graphTime(epochMs: number): { dateTime: string; timeZone: string } {
+  return { dateTime: new Date(epochMs).toISOString().replace(/Z$/, '0000'), timeZone: 'UTC' };
+}
+
+/**
+ * The event body for POST and PATCH. Times go in UTC: Outlook shows them in each viewer's zone, and
+ * Sched's instants are exact. Attendees are named in the body, not as Graph attendees: Graph mails a
+ * meeting request to every attendee on each write, and sync must never send mail on its own (Google's
+ * writes use sendUpdates=none for the same reason).
+ */
+export function toGraphEvent(event: OutgoingEvent, create: boolean): Record<string, unknown> {
+  const attendees = event.attendees.map((a) => (a.name ? `${a.name} <${a.email}>` : a.email));
+  const content = [event.description ?? '', attendees.length > 0 ? `Attendees: ${attendees.join(', ')}` : '']
+    .filter((part) => part !== '')
+    .join('\n\n');
+  const body: Record<string, unknown> = {
+    subject: event.title,
+    body: { contentType: 'text', content },
+    start: graphTime(event.startsAt),
+    end: graphTime(event.endsAt),
+    isAllDay: false,
+    showAs: 'busy',
+    singleValueExtendedProperties: [{ id: BOOKING_PROPERTY_ID, value: event.bookingId }],
+  };
+  if (create) body.transactionId = transactionIdFor(event.bookingId);
+  return body;
+}

@@ -1,0 +1,104 @@
+import { ProviderError } from '../../../integrations/index.js';
+import {
+  BASE_PREFER,
+  type GraphRequest,
+  type OutlookClient,
+  graphError,
+  graphErrorCode,
+} from './outlook-client.js';
+import { type GraphEvent, isGraphEvent } from './map-outlook-event.js';
+
+/**
+ * What one calendarView/delta round gave: the last word on each id, and the link for the next round.
+ * `restarted` says Graph lost the round's sync state midway and the round began again from scratch:
+ * its items are then the whole window, not changes.
+ */
+export type DeltaRound = {
+  items: Map<string, GraphEvent>;
+  removed: Set<string>;
+  deltaLink: string;
+  restarted: boolean;
+};
+
+/** The sync state is gone (410, or a 4xx naming it): the round must start over from scratch. */
+export class SyncStateLost extends Error {}
+
+const RESET_CODES = new Set(['syncstatenotfound', 'resyncrequired', 'syncstateinvalid']);
+
+/** Rounds are bounded so a server that keeps handing out nextLinks cannot keep a sync busy forever. */
+export const MAX_PAGES = 10_000;
+/** A round that loses its sync state this many times in a row is given up as SyncStateLost. */
+const MAX_RESTARTS = 3;
+
+/**
+ * Follows one delta round from `first` (an initial calendarView/delta request or a stored deltaLink)
+ * through every nextLink to the deltaLink. Items may repeat and come in any order; the last word on
+ * each id wins.
+ *
+ * A 410 (or a sync-state error code) on any page means the round must start over with a full
+ * synchronization (delta query documentation). The round restarts from the answer's Location (a
+ * request with an empty `$deltatoken` and the round's window) or, without one, from `restart`; with
+ * neither, or after MAX_RESTARTS, it throws SyncStateLost.
+ */
+export async function runDeltaRound(
+  client: OutlookClient,
+  first: GraphRequest,
+  pageSize: number,
+  restart?: GraphRequest,
+): Promise<DeltaRound> {
+  const items = new Map<string, GraphEvent>();
+  const removed = new Set<string>();
+  let request: GraphRequest = first;
+  let restarts = 0;
+  const headers = { prefer: `${BASE_PREFER}, odata.maxpagesize=${pageSize}` };
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const response = await client.send({ ...request, headers });
+    const code = graphErrorCode(response)?.toLowerCase() ?? '';
+    if (
+      response.status === 410 ||
+      (response.status >= 400 && response.status < 500 && RESET_CODES.has(code))
+    ) {
+      const location = response.headers.location;
+      const again: GraphRequest | undefined = location ? { method: 'GET', path: location } : restart;
+      if (!again || restarts >= MAX_RESTARTS) {
+        throw new SyncStateLost(`delta answered ${response.status} ${code}`);
+      }
+      restarts++;
+      items.clear();
+      removed.clear();
+      request = again;
+      continue;
+    }
+    if (response.status !== 200) throw graphError(response, 'GET calendarView/delta');
+    const body = response.body as {
+      value?: unknown;
+      '@odata.nextLink'?: unknown;
+      '@odata.deltaLink'?: unknown;
+    } | null;
+    if (!body || !Array.isArray(body.value)) {
+      throw new ProviderError('BAD_RESPONSE', 'calendarView/delta answered without a value array');
+    }
+    for (const entry of body.value as unknown[]) {
+      if (!isGraphEvent(entry)) continue;
+      if (entry['@removed']) {
+        items.delete(entry.id);
+        removed.add(entry.id);
+      } else {
+        removed.delete(entry.id);
+        items.set(entry.id, entry);
+      }
+    }
+    const next = body['@odata.nextLink'];
+    const delta = body['@odata.deltaLink'];
+    if (typeof next === 'string') {
+      request = { method: 'GET', path: next };
+      continue;
+    }
+    if (typeof delta === 'string') return { items, removed, deltaLink: delta, restarted: restarts > 0 };
+    throw new ProviderError(
+      'BAD_RESPONSE',
+      'a calendarView/delta page carried neither a nextLink nor a deltaLink',
+    );
+  }
+  throw new ProviderError('BAD_RESPONSE', `calendarView/delta did not end within ${MAX_PAGES} pages`);
+}

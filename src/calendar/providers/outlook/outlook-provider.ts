@@ -1,0 +1,324 @@
+import type {
+  AccessTokenSource,
+  CalendarProvider,
+  KnownEvents,
+  OutgoingEvent,
+  ProviderCapabilities,
+  PushCapable,
+  RemoteChanges,
+  RemoteEvent,
+  WatchChannel,
+  WatchRequest,
+  WrittenEvent,
+} from '../../port/provider.js';
+import type { GuardedHttp } from '../../../integrations/index.js';
+import { ProviderError } from '../../../integrations/index.js';
+import { type GraphRequest, OutlookClient, graphError } from './outlook-client.js';
+import { type DeltaRound, MAX_PAGES, runDeltaRound, SyncStateLost } from './outlook-delta.js';
+import {
+  BOOKING_PROPERTY_ID,
+  type GraphEvent,
+  etagOf,
+  isGraphEvent,
+  renderGraphEvent,
+  toGraphEvent,
+} from './map-outlook-event.js';
+import {
+  DEFAULT_MAX_SUBSCRIPTION_MINUTES,
+  type SubscriptionTarget,
+  createSubscription,
+  deleteSubscription,
+  renewSubscription,
+} from './outlook-push.js';
+
+export type OutlookProviderOptions = {
+  http: GuardedHttp;
+  /** e.g. https://graph.microsoft.com/v1.0 (SCHED_OUTLOOK_API_URL). */
+  apiUrl: string;
+  /** A calendar id, or 'primary' for the mailbox's default calendar. */
+  calendarId: string;
+  tokens: AccessTokenSource;
+  timeoutMs?: number;
+  /** The calendarView window synced, relative to the start of each round. */
+  window?: { pastDays: number; futureDays: number };
+  /** Prefer: odata.maxpagesize on delta pages. */
+  pageSize?: number;
+  /** The largest subscription lifetime Graph grants for events. */
+  maxSubscriptionMinutes?: number;
+  /** Longest total wait on throttling within one call. */
+  retryBudgetMs?: number;
+  now?: () => number;
+};
+
+/** The cursor: the calendar, the window of the round that made it, and the deltaLink it ended with. */
+type Cursor = { v: 1; c: string; s: number; e: number; d: string };
+
+const DAY_MS = 86_400_000;
+const DEFAULT_WINDOW = { pastDays: 31, futureDays: 400 };
+/** A window is renewed once less than this share of its future remains. */
+const RENEW_AT_SHARE = 0.75;
+const EXPAND = `singleValueExtendedProperties($filter=id eq '${BOOKING_PROPERTY_ID}')`;
+
+const odataString = (value: string) => `'${value.replace(/'/g, "''")}'`;
+
+/** The stored cursor, or null when it is missing, not ours, or for another calendar or API. */
+function readCursor(text: string | null, calendarId: string, apiUrl: string): Cursor | null {
+  if (text === null) return null;
+  try {
+    const value = JSON.parse(text) as Partial<Cursor> | null;
+    if (
+      value?.v === 1 &&
+      value.c === calendarId &&
+      typeof value.s === 'number' &&
+      typeof value.e === 'number' &&
+      typeof value.d === 'string' &&
+      value.d.startsWith(apiUrl)
+    ) {
+      return value as Cursor;
+    }
+  } catch {
+    // Not ours: a full round replaces it.
+  }
+  return null;
+}
+
+/** calendarView answers at most this many events a page ($top, List calendarView). */
+const MAX_VIEW_PAGE = 1000;
+/**
+ * The only documented event subscription resource for a signed-in user: every event in the mailbox
+ * (there is no per-calendar path for events), see docs/provider-notes.md.
+ */
+const SUBSCRIPTION_RESOURCE = 'me/events';
+
+/**
+ * Outlook through Microsoft Graph v1.0, over a moving window: every single instance, occurrence and
+ * exception is its own remote object (Graph gives each its own id), rendered as one VEVENT; series
+ * masters are skipped, their instances carry the times.
+ *
+ * Graph v1.0 documents calendarView/delta for the primary calendar only, so the primary calendar is
+ * read incrementally with delta, and any other calendar with a full calendarView listing diffed
+ * against the known etags. Push is a subscription on `me/events` either way.
+ */
+export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
+  readonly capabilities: ProviderCapabilities;
+  readonly #client: OutlookClient;
+  readonly #calendarId: string;
+  readonly #apiUrl: string;
+  readonly #window: { pastDays: number; futureDays: number };
+  readonly #pageSize: number;
+  readonly #now: () => number;
+  readonly #push: SubscriptionTarget;
+
+  constructor(options: OutlookProviderOptions) {
+    this.#client = new OutlookClient(options);
+    this.#calendarId = options.calendarId;
+    this.#apiUrl = options.apiUrl.replace(/\/+$/, '');
+    this.#window = options.window ?? DEFAULT_WINDOW;
+    this.#pageSize = options.pageSize ?? 100;
+    this.#now = options.now ?? Date.now;
+    this.capabilities = { write: true, incremental: this.#primary(), push: true };
+    this.#push = {
+      client: this.#client,
+      resource: SUBSCRIPTION_RESOURCE,
+      maxMinutes: options.maxSubscriptionMinutes ?? DEFAULT_MAX_SUBSCRIPTION_MINUTES,
+      now: this.#now,
+    };
+  }
+
+  #primary(): boolean {
+    return this.#calendarId === 'primary';
+  }
+
+  #calendarPath(): string {
+    return `me/calendars/${encodeURIComponent(this.#calendarId)}`;
+  }
+
+  /** Where events are created and listed: /me/events is the default calendar's collection. */
+  #eventsPath(): string {
+    return this.#primary() ? 'me/events' : `${this.#calendarPath()}/events`;
+  }
+
+  #windowAt(now: number): { start: number; end: number; query: Record<string, string> } {
+    const start = now - this.#window.pastDays * DAY_MS;
+    const end = now + this.#window.futureDays * DAY_MS;
+    const query = { startDateTime: new Date(start).toISOString(), endDateTime: new Date(end).toISOString() };
+    return { start, end, query };
+  }
+
+  async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    const now = this.#now();
+    if (!this.#primary()) return this.#viewListing(known, now);
+    const state = readCursor(cursor, this.#calendarId, this.#apiUrl);
+    const renewBefore = now + this.#window.futureDays * RENEW_AT_SHARE * DAY_MS;
+    if (state && state.e >= renewBefore) {
+      try {
+        const round = await runDeltaRound(this.#client, { method: 'GET', path: state.d }, this.#pageSize);
+        if (round.restarted)
+          return this.#listed(round.items.values(), known, this.#cursor(state.s, state.e, round.deltaLink));
+        return this.#incremental(round, known, state);
+      } catch (error) {
+        if (!(error instanceof SyncStateLost)) throw error;
+      }
+    }
+    return this.#fullRound(known, now);
+  }
+
+  /** A first round: a 410 on any of its pages starts it over (from the Location, else from `first`). */
+  async #fullRound(known: KnownEvents, now: number): Promise<RemoteChanges> {
+    const { start, end, query } = this.#windowAt(now);
+    const first: GraphRequest = { method: 'GET', path: 'me/calendarView/delta', query };
+    let round: DeltaRound;
+    try {
+      round = await runDeltaRound(this.#client, first, this.#pageSize, first);
+    } catch (error) {
+      if (error instanceof SyncStateLost) {
+        throw new ProviderError(
+          'BAD_RESPONSE',
+          `a fresh calendarView/delta round was refused: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    return this.#listed(round.items.values(), known, this.#cursor(start, end, round.deltaLink));
+  }
+
+  /** A calendar other than the primary one: every event of the window through calendarView. */
+  async #viewListing(known: KnownEvents, now: number): Promise<RemoteChanges> {
+    const { query } = this.#windowAt(now);
+    const items: GraphEvent[] = [];
+    let request: GraphRequest = {
+      method: 'GET',
+      path: `${this.#calendarPath()}/calendarView`,
+      query: { ...query, $top: String(Math.min(MAX_VIEW_PAGE, this.#pageSize)), $expand: EXPAND },
+    };
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const body = await this.#client.json(request);
+      if (!Array.isArray(body.value)) {
+        throw new ProviderError('BAD_RESPONSE', 'calendarView answered without a value array');
+      }
+      items.push(...(body.value as unknown[]).filter(isGraphEvent));
+      const next = body['@odata.nextLink'];
+      if (typeof next !== 'string') return this.#listed(items, known, null);
+      request = { method: 'GET', path: next };
+    }
+    throw new ProviderError('BAD_RESPONSE', `calendarView did not end within ${MAX_PAGES} pages`);
+  }
+
+  /** A whole window's events diffed against the known etags. */
+  #listed(items: Iterable<GraphEvent>, known: KnownEvents, cursor: string | null): RemoteChanges {
+    const present = new Map<string, RemoteEvent>();
+    for (const item of items) {
+      if (item.type === 'seriesMaster' || item.isCancelled) continue;
+      present.set(item.id, toRemote(item));
+    }
+    const changed = [...present.values()].filter(
+      (e) => !known.has(e.remoteId) || known.get(e.remoteId) !== e.etag,
+    );
+    const removed = [...known.keys()].filter((id) => !present.has(id));
+    return { changed, removed, full: true, cursor };
+  }
+
+  #incremental(round: DeltaRound, known: KnownEvents, state: Cursor): RemoteChanges {
+    const changed: RemoteEvent[] = [];
+    const removed = new Set(round.removed);
+    for (const item of round.items.values()) {
+      if (item.type === 'seriesMaster') continue;
+      // A meeting its organizer cancelled stays in the calendar, marked; it no longer takes time.
+      if (item.isCancelled) {
+        removed.add(item.id);
+        continue;
+      }
+      const remote = toRemote(item);
+      if (known.has(item.id) && known.get(item.id) === remote.etag) continue;
+      changed.push(remote);
+    }
+    return {
+      changed,
+      removed: [...removed],
+      full: false,
+      cursor: this.#cursor(state.s, state.e, round.deltaLink),
+    };
+  }
+
+  #cursor(start: number, end: number, deltaLink: string): string {
+    const cursor: Cursor = { v: 1, c: this.#calendarId, s: start, e: end, d: deltaLink };
+    return JSON.stringify(cursor);
+  }
+
+  async getEvent(remoteId: string): Promise<RemoteEvent | null> {
+    const path = `me/events/${encodeURIComponent(remoteId)}`;
+    const response = await this.#client.send({ method: 'GET', path, query: { $expand: EXPAND } });
+    if (response.status === 404) return null;
+    if (response.status !== 200) throw graphError(response, `GET ${path}`);
+    if (!isGraphEvent(response.body))
+      throw new ProviderError('BAD_RESPONSE', `GET ${path} answered without an event`);
+    return toRemote(response.body);
+  }
+
+  async findEvent(uid: string): Promise<RemoteEvent | null> {
+    const booking = /^(.+)@sched$/.exec(uid);
+    const filter = booking
+      ? `singleValueExtendedProperties/Any(ep: ep/id eq ${odataString(BOOKING_PROPERTY_ID)} and ep/value eq ${odataString(booking[1]!)})`
+      : `iCalUId eq ${odataString(uid)}`;
+    const body = await this.#client.json({
+      method: 'GET',
+      path: this.#eventsPath(),
+      query: { $filter: filter, $expand: EXPAND, $top: '5' },
+    });
+    const found = (Array.isArray(body.value) ? (body.value as unknown[]) : [])
+      .filter(isGraphEvent)
+      .find((e) => e.type !== 'seriesMaster');
+    return found ? toRemote(found) : null;
+  }
+
+  async createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
+    const body = await this.#client.json({
+      method: 'POST',
+      path: this.#eventsPath(),
+      body: toGraphEvent(event, true),
+    });
+    return written(body, 'POST');
+  }
+
+  async updateEvent(remoteId: string, etag: string | null, event: OutgoingEvent): Promise<WrittenEvent> {
+    const body = await this.#client.json({
+      method: 'PATCH',
+      path: `me/events/${encodeURIComponent(remoteId)}`,
+      body: toGraphEvent(event, false),
+      headers: etag === null ? {} : { 'if-match': etag },
+    });
+    return written(body, 'PATCH');
+  }
+
+  async deleteEvent(remoteId: string, etag: string | null): Promise<void> {
+    const path = `me/events/${encodeURIComponent(remoteId)}`;
+    const response = await this.#client.send({
+      method: 'DELETE',
+      path,
+      headers: etag === null ? {} : { 'if-match': etag },
+    });
+    if (response.status === 404 || response.status === 410) return;
+    if (response.status < 200 || response.status >= 300) throw graphError(response, `DELETE ${path}`);
+  }
+
+  startWatch(request: WatchRequest): Promise<WatchChannel> {
+    return createSubscription(this.#push, request);
+  }
+
+  renewWatch(channel: WatchChannel, request: WatchRequest): Promise<WatchChannel> {
+    return renewSubscription(this.#push, channel, request);
+  }
+
+  stopWatch(channel: WatchChannel): Promise<void> {
+    return deleteSubscription(this.#push, channel);
+  }
+}
+
+function toRemote(event: GraphEvent): RemoteEvent {
+  return { remoteId: event.id, etag: etagOf(event), ics: renderGraphEvent(event) };
+}
+
+function written(body: Record<string, unknown>, method: string): WrittenEvent {
+  if (!isGraphEvent(body)) throw new ProviderError('BAD_RESPONSE', `${method} answered without an event id`);
+  return { remoteId: body.id, etag: etagOf(body) };
+}
