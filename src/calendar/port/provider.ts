@@ -7,6 +7,8 @@
  * parser and one recurrence expander serve every provider.
  */
 
+import type { OutgoingEvent } from '../../ical/outgoing-event.js';
+
 /** One object stored at the provider: a single event, or a recurring series with its overrides. */
 export type RemoteEvent = {
   /** The provider's stable name for the object: a CalDAV href, an ICS UID, a Google event id. */
@@ -31,27 +33,8 @@ export type RemoteChanges = {
 /** What the engine has stored: remoteId → etag (null where the provider gave none). */
 export type KnownEvents = ReadonlyMap<string, string | null>;
 
-/** What Sched writes for a booking. Adapters render it in their own format. */
-export type OutgoingEvent = {
-  /** Stable for the life of the booking: `<booking_id>@sched`. */
-  uid: string;
-  bookingId: string;
-  /** RFC 5545 SEQUENCE; rises with every change Sched makes. */
-  sequence: number;
-  startsAt: number;
-  endsAt: number;
-  /**
-   * The resource's zone. Providers whose events carry a zone (Google, Graph) are given it; iCalendar
-   * objects are written in UTC, which every client shows in its own local time.
-   */
-  timeZone: string;
-  title: string;
-  description: string | null;
-  status: 'confirmed' | 'cancelled';
-  attendees: { email: string; name?: string | undefined }[];
-  /** When Sched last changed the booking (epoch ms): LAST-MODIFIED / DTSTAMP. */
-  updatedAt: number;
-};
+/** What Sched writes for a booking (the iCalendar writer's input). Adapters render it in their own format. */
+export type { OutgoingEvent } from '../../ical/outgoing-event.js';
 
 export type ProviderCapabilities = {
   /** Whether events can be created, changed and deleted (false for ICS feeds). */
