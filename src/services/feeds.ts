@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { OutgoingEvent } from '../calendar/index.js';
+import type { OutgoingEvent } from '../ical/outgoing-event.js';
 import { renderFeed } from '../ical/render-event.js';
 import type { Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';

@@ -1,8 +1,9 @@
 import ICAL from 'ical.js';
 import { describe, expect, it } from 'vitest';
-import type { OutgoingEvent } from '../../src/calendar/port/provider.js';
+import type { OutgoingEvent } from '../../src/ical/outgoing-event.js';
 import { expandObject } from '../../src/ical/expand-object.js';
-import { escapeText, foldLine, renderBookingEvent, renderFeed } from '../../src/ical/render-event.js';
+import { renderBookingEvent, renderFeed } from '../../src/ical/render-event.js';
+import { escapeText, foldLine } from '../../src/ical/write.js';
 
 const booking: OutgoingEvent = {
   uid: 'b0000000-0000-4000-8000-000000000001@sched',

@@ -1,6 +1,21 @@
 import { createHash } from 'node:crypto';
 import { formatInstant, isValidTimeZone, parseInstant } from '../../../domain/time-zones.js';
-import { escapeText, foldLine, formatUtc } from '../../../ical/render-event.js';
+import {
+  type Component,
+  type DateValue,
+  date,
+  dates,
+  integer,
+  mailto,
+  parseContentLine,
+  type Property,
+  raw,
+  text,
+  utc,
+  vcalendar,
+  writeComponent,
+  zoned,
+} from '../../../ical/write.js';
 import { ProviderError } from '../../../integrations/index.js';
 import { eventIdForBooking } from './google-ids.js';
 import type { GoogleAttendee, GoogleDateTime, GoogleEvent } from './google-types.js';
@@ -38,88 +53,80 @@ function bad(event: GoogleEvent, what: string): ProviderError {
   return new ProviderError('BAD_RESPONSE', `Google event ${event.id}: ${what}`);
 }
 
-function paramValue(value: string): string {
-  const cleaned = value.replace(/["\r\n\p{Cc}]/gu, '');
-  return /[;:,]/.test(cleaned) ? `"${cleaned}"` : cleaned;
-}
-
 /**
  * DTSTART, DTEND, RECURRENCE-ID or EXDATE from an EventDateTime: a DATE for all-day values, the wall
  * time with TZID where a zone is known (recurrences expand in it, across DST), else UTC.
  */
-function timing(
-  name: string,
-  value: GoogleDateTime,
-  fallbackZone: string | undefined,
-  event: GoogleEvent,
-): string {
+function timing(value: GoogleDateTime, fallbackZone: string | undefined, event: GoogleEvent): DateValue {
   if (value.date !== undefined) {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(value.date)) throw bad(event, `unreadable date ${value.date}`);
-    return `${name};VALUE=DATE:${value.date.replace(/-/g, '')}`;
+    return date(value.date);
   }
   const instant = parseInstant(value.dateTime ?? '');
   if (instant === null) throw bad(event, `unreadable dateTime ${String(value.dateTime)}`);
   const zone = value.timeZone ?? fallbackZone;
   if (zone !== undefined && zone !== 'UTC' && isValidTimeZone(zone)) {
-    const wall = formatInstant(instant, zone).slice(0, 19).replace(/[-:]/g, '');
-    return `${name};TZID=${paramValue(zone)}:${wall}`;
+    return zoned(zone, formatInstant(instant, zone).slice(0, 19));
   }
-  return `${name}:${formatUtc(instant)}`;
+  return utc(instant);
 }
 
-function stamp(value: string | undefined): string | null {
+function stamp(value: string | undefined): DateValue | null {
   const instant = value === undefined ? null : parseInstant(value);
-  return instant === null ? null : formatUtc(instant);
+  return instant === null ? null : utc(instant);
 }
 
-function attendeeLine(attendee: GoogleAttendee): string | null {
-  const email = attendee.email?.replace(/[\r\n]/g, '');
-  if (!email) return null;
-  const params: string[] = [];
-  if (attendee.displayName) params.push(`CN=${paramValue(attendee.displayName)}`);
-  const partstat = {
-    accepted: 'ACCEPTED',
-    declined: 'DECLINED',
-    tentative: 'TENTATIVE',
-    needsAction: 'NEEDS-ACTION',
-  }[attendee.responseStatus ?? ''];
-  if (partstat) params.push(`PARTSTAT=${partstat}`);
-  return `ATTENDEE${params.map((p) => `;${p}`).join('')}:mailto:${email}`;
+const PARTSTAT: Record<string, string> = {
+  accepted: 'ACCEPTED',
+  declined: 'DECLINED',
+  tentative: 'TENTATIVE',
+  needsAction: 'NEEDS-ACTION',
+};
+
+function attendeeProperty(attendee: GoogleAttendee): Property | null {
+  if (!attendee.email?.replace(/[\r\n]/g, '')) return null;
+  const params: Record<string, string> = {};
+  if (attendee.displayName) params.CN = attendee.displayName;
+  const partstat = PARTSTAT[attendee.responseStatus ?? ''];
+  if (partstat) params.PARTSTAT = partstat;
+  return mailto('ATTENDEE', attendee.email, params);
 }
 
-function commonLines(event: GoogleEvent, uid: string): string[] {
-  const lines = [`UID:${escapeText(uid)}`];
-  const updated = stamp(event.updated) ?? stamp(event.created) ?? '19700101T000000Z';
-  lines.push(`DTSTAMP:${updated}`, `LAST-MODIFIED:${updated}`);
+function commonProperties(event: GoogleEvent, uid: string): Property[] {
+  const properties = [text('UID', uid)];
+  const updated = stamp(event.updated) ?? stamp(event.created) ?? utc(0);
+  properties.push(dates('DTSTAMP', updated), dates('LAST-MODIFIED', updated));
   const created = stamp(event.created);
-  if (created) lines.push(`CREATED:${created}`);
-  if (event.sequence !== undefined) lines.push(`SEQUENCE:${Math.max(0, Math.trunc(event.sequence))}`);
-  return lines;
+  if (created) properties.push(dates('CREATED', created));
+  if (event.sequence !== undefined) properties.push(integer('SEQUENCE', Math.max(0, event.sequence)));
+  return properties;
 }
 
-function contentLines(event: GoogleEvent): string[] {
-  const lines: string[] = [];
-  if (event.summary !== undefined) lines.push(`SUMMARY:${escapeText(event.summary)}`);
-  if (event.description) lines.push(`DESCRIPTION:${escapeText(event.description)}`);
-  if (event.location) lines.push(`LOCATION:${escapeText(event.location)}`);
-  lines.push(`STATUS:${event.status === 'tentative' ? 'TENTATIVE' : 'CONFIRMED'}`);
+function contentProperties(event: GoogleEvent): Property[] {
+  const properties: Property[] = [];
+  if (event.summary !== undefined) properties.push(text('SUMMARY', event.summary));
+  if (event.description) properties.push(text('DESCRIPTION', event.description));
+  if (event.location) properties.push(text('LOCATION', event.location));
+  properties.push(raw('STATUS', event.status === 'tentative' ? 'TENTATIVE' : 'CONFIRMED'));
   // Working-location entries say where someone works, not that they are busy.
   const transparent = event.transparency === 'transparent' || event.eventType === 'workingLocation';
-  lines.push(`TRANSP:${transparent ? 'TRANSPARENT' : 'OPAQUE'}`);
+  properties.push(raw('TRANSP', transparent ? 'TRANSPARENT' : 'OPAQUE'));
   for (const attendee of event.attendees ?? []) {
-    const line = attendeeLine(attendee);
-    if (line) lines.push(line);
+    const property = attendeeProperty(attendee);
+    if (property) properties.push(property);
   }
   const bookingId = event.extendedProperties?.private?.[BOOKING_PROPERTY];
-  if (bookingId) lines.push(`X-SCHED-BOOKING-ID:${escapeText(bookingId)}`);
-  return lines;
+  if (bookingId) properties.push(text('X-SCHED-BOOKING-ID', bookingId));
+  return properties;
 }
 
-function startEnd(event: GoogleEvent, fallbackZone: string | undefined): string[] {
+function startEnd(event: GoogleEvent, fallbackZone: string | undefined): Property[] {
   if (!event.start) throw bad(event, 'no start');
-  const lines = [timing('DTSTART', event.start, fallbackZone, event)];
-  if (event.end) lines.push(timing('DTEND', event.end, event.start.timeZone ?? fallbackZone, event));
-  return lines;
+  const properties = [dates('DTSTART', timing(event.start, fallbackZone, event))];
+  if (event.end) {
+    properties.push(dates('DTEND', timing(event.end, event.start.timeZone ?? fallbackZone, event)));
+  }
+  return properties;
 }
 
 /**
@@ -147,29 +154,30 @@ export function renderGroup(group: EventGroup): string {
   const uid = uidOf(master);
   const zone = master.start?.timeZone;
   const recurring = (master.recurrence?.length ?? 0) > 0;
-  const lines = ['BEGIN:VCALENDAR', 'VERSION:2.0', `PRODID:${PRODID}`, 'CALSCALE:GREGORIAN'];
-  lines.push('BEGIN:VEVENT', ...commonLines(master, uid), ...startEnd(master, zone));
+  const properties = [...commonProperties(master, uid), ...startEnd(master, zone)];
   for (const rule of master.recurrence ?? []) {
-    if (RECURRENCE_LINE.test(rule)) lines.push(rule);
+    const property = RECURRENCE_LINE.test(rule) ? parseContentLine(rule) : null;
+    if (property) properties.push(property);
   }
   const exceptions = recurring ? group.exceptions : [];
   for (const exception of exceptions) {
     if (exception.status === 'cancelled' && exception.originalStartTime) {
-      lines.push(timing('EXDATE', exception.originalStartTime, zone, exception));
+      properties.push(dates('EXDATE', timing(exception.originalStartTime, zone, exception)));
     }
   }
-  lines.push(...contentLines(master), 'END:VEVENT');
+  properties.push(...contentProperties(master));
+  const events: Component[] = [{ name: 'VEVENT', properties }];
   for (const exception of exceptions) {
     if (exception.status === 'cancelled' || !exception.originalStartTime || !exception.start) continue;
-    lines.push(
-      'BEGIN:VEVENT',
-      ...commonLines(exception, uid),
-      timing('RECURRENCE-ID', exception.originalStartTime, zone, exception),
-      ...startEnd(exception, zone),
-      ...contentLines(exception),
-      'END:VEVENT',
-    );
+    events.push({
+      name: 'VEVENT',
+      properties: [
+        ...commonProperties(exception, uid),
+        dates('RECURRENCE-ID', timing(exception.originalStartTime, zone, exception)),
+        ...startEnd(exception, zone),
+        ...contentProperties(exception),
+      ],
+    });
   }
-  lines.push('END:VCALENDAR');
-  return lines.map(foldLine).join('\r\n') + '\r\n';
+  return writeComponent(vcalendar(PRODID, events));
 }

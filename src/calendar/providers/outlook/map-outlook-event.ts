@@ -1,6 +1,15 @@
 import { Temporal } from 'temporal-polyfill';
 import type { OutgoingEvent } from '../../port/provider.js';
-import { escapeText, foldLine, formatUtc } from '../../../ical/render-event.js';
+import {
+  date,
+  dates,
+  type Property,
+  raw,
+  text,
+  utc,
+  vcalendar,
+  writeComponent,
+} from '../../../ical/write.js';
 import { windowsIdToIana } from '../../../ical/windows-zones.js';
 import { ProviderError } from '../../../integrations/index.js';
 
@@ -92,11 +101,11 @@ function dateOf(value: DateTimeTimeZone | undefined, what: string, id: string): 
   const text = typeof value?.dateTime === 'string' ? value.dateTime : '';
   const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
   if (!match) throw new ProviderError('BAD_RESPONSE', `event ${id} has no readable ${what} date`);
-  return `${match[1]}${match[2]}${match[3]}`;
+  return `${match[1]}-${match[2]}-${match[3]}`;
 }
 
-function nextDay(date: string): string {
-  return Temporal.PlainDate.from(date).add({ days: 1 }).toString().replace(/-/g, '');
+function nextDay(isoDate: string): string {
+  return Temporal.PlainDate.from(isoDate).add({ days: 1 }).toString();
 }
 
 function modifiedAt(event: GraphEvent): number | null {
@@ -123,35 +132,29 @@ export function renderGraphEvent(event: GraphEvent): string {
   const id = event.id;
   const bookingId = bookingIdOf(event);
   const uid = bookingId ? `${bookingId}@sched` : (event.iCalUId ?? id);
-  const stamp = formatUtc(modifiedAt(event) ?? 0);
-  const lines = ['BEGIN:VEVENT', `UID:${escapeText(uid)}`, `DTSTAMP:${stamp}`, `LAST-MODIFIED:${stamp}`];
+  const stamp = utc(modifiedAt(event) ?? 0);
+  const properties: Property[] = [text('UID', uid), dates('DTSTAMP', stamp), dates('LAST-MODIFIED', stamp)];
   if (event.isAllDay) {
     const start = dateOf(event.start, 'start', id);
     let end = dateOf(event.end, 'end', id);
-    if (end <= start) end = nextDay(`${start.slice(0, 4)}-${start.slice(4, 6)}-${start.slice(6)}`);
-    lines.push(`DTSTART;VALUE=DATE:${start}`, `DTEND;VALUE=DATE:${end}`);
+    if (end <= start) end = nextDay(start);
+    properties.push(dates('DTSTART', date(start)), dates('DTEND', date(end)));
   } else {
     const start = instantOf(event.start, 'start', id);
     const end = Math.max(start, instantOf(event.end, 'end', id));
-    lines.push(`DTSTART:${formatUtc(start)}`, `DTEND:${formatUtc(end)}`);
+    properties.push(dates('DTSTART', utc(start)), dates('DTEND', utc(end)));
   }
-  lines.push(`SUMMARY:${escapeText(event.subject ?? '')}`);
-  const text = description(event);
-  if (text) lines.push(`DESCRIPTION:${escapeText(text)}`);
+  properties.push(text('SUMMARY', event.subject ?? ''));
+  const body = description(event);
+  if (body) properties.push(text('DESCRIPTION', body));
   const status = event.isCancelled ? 'CANCELLED' : event.showAs === 'tentative' ? 'TENTATIVE' : 'CONFIRMED';
   // Working elsewhere counts as free in Graph's own availability view (scheduleInformation).
   const transparent = event.showAs === 'free' || event.showAs === 'workingElsewhere';
-  lines.push(`STATUS:${status}`, `TRANSP:${transparent ? 'TRANSPARENT' : 'OPAQUE'}`);
-  if (bookingId) lines.push(`X-SCHED-BOOKING-ID:${escapeText(bookingId)}`);
-  lines.push('END:VEVENT');
-  const calendar = [
-    'BEGIN:VCALENDAR',
-    'VERSION:2.0',
-    'PRODID:-//Sched//Outlook//EN',
-    ...lines,
-    'END:VCALENDAR',
-  ];
-  return `${calendar.map(foldLine).join('\r\n')}\r\n`;
+  properties.push(raw('STATUS', status), raw('TRANSP', transparent ? 'TRANSPARENT' : 'OPAQUE'));
+  if (bookingId) properties.push(text('X-SCHED-BOOKING-ID', bookingId));
+  return writeComponent(
+    vcalendar('-//Sched//Outlook//EN', [{ name: 'VEVENT', properties }], { gregorian: false }),
+  );
 }
 
 function graphTime(epochMs: number): { dateTime: string; timeZone: string } {
