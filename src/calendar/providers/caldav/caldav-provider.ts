@@ -8,6 +8,7 @@ import type {
   RemoteEvent,
   WrittenEvent,
 } from '../../port/provider.js';
+import { diffListing, type ListedObject, type ListingDiff } from '../../policy/listing-diff.js';
 import { renderBookingEvent } from '../../../ical/render-event.js';
 import type { GuardedHttp } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
@@ -37,7 +38,7 @@ export type CalDavProviderOptions = CalDavClientOptions & {
 /** What the opaque cursor holds: the collection it belongs to, and a sync token or else a ctag. */
 type CursorState = { v: 1; c: string; t: string | null; g: string | null };
 
-type Listing = { etags: Map<string, string | null>; token: string | null; ctag: string | null };
+type Listing = { listed: ListedObject[]; token: string | null; ctag: string | null };
 
 type Fetched = { etag: string | null; ics: string };
 
@@ -157,8 +158,9 @@ export class CalDavProvider implements CalendarProvider {
       // which leaves deletions out, or DAViCal re-sending what changed in the same instant as its
       // first token. Only a listing tells them apart; the token counted if no deletion was missed.
       const listing = await this.#propfindListing();
-      const missed = [...known.keys()].some((id) => !listing.etags.has(id) && !removed.includes(id));
-      const result = await this.#diff({ ...listing, token: answer.syncToken, ctag: null }, known);
+      const diff = diffListing(known, listing.listed);
+      const missed = diff.deleted.some((id) => !removed.includes(id));
+      const result = await this.#diff({ ...listing, token: answer.syncToken, ctag: null }, known, diff);
       return { ...result, full: missed };
     }
     const { changed, gone } = await this.#fetchEvents(
@@ -194,16 +196,18 @@ export class CalDavProvider implements CalendarProvider {
     return toListing(members, null, propText(own, PROP.getctag));
   }
 
-  async #diff(listing: Listing, known: KnownEvents): Promise<RemoteChanges> {
-    const wanted = [...listing.etags].filter(([id, etag]) => etag === null || known.get(id) !== etag);
-    const removed = [...known.keys()].filter((id) => !listing.etags.has(id));
+  async #diff(
+    listing: Listing,
+    known: KnownEvents,
+    diff: ListingDiff<ListedObject> = diffListing(known, listing.listed),
+  ): Promise<RemoteChanges> {
     const { changed, gone } = await this.#fetchEvents(
-      wanted.map(([id]) => id),
+      diff.changed.map((object) => object.remoteId),
       known,
     );
     return {
       changed,
-      removed: unique([...removed, ...gone]),
+      removed: unique([...diff.deleted, ...gone]),
       full: true,
       cursor: this.#writeCursor(listing.token, listing.ctag),
     };
@@ -324,9 +328,11 @@ export class CalDavProvider implements CalendarProvider {
 }
 
 function toListing(entries: DavResponse[], token: string | null, ctag: string | null): Listing {
-  const etags = new Map<string, string | null>();
-  for (const entry of entries) etags.set(entry.path, normalizeEtag(propText(entry, PROP.getetag)));
-  return { etags, token, ctag };
+  const listed = entries.map((entry) => ({
+    remoteId: entry.path,
+    etag: normalizeEtag(propText(entry, PROP.getetag)),
+  }));
+  return { listed, token, ctag };
 }
 
 function sameCollection(a: string, b: string): boolean {

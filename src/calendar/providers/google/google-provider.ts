@@ -12,6 +12,7 @@ import type {
   WatchRequest,
   WrittenEvent,
 } from '../../port/provider.js';
+import { diffListing } from '../../policy/listing-diff.js';
 import { formatInstant, isValidTimeZone } from '../../../domain/time-zones.js';
 import type { GuardedHttp } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
@@ -196,10 +197,8 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
   }
 
   async #full(items: GoogleEvent[], syncToken: string | null, known: KnownEvents): Promise<RemoteChanges> {
-    const groups = groupItems(items);
-    const changed: RemoteEvent[] = [];
-    const present = new Set<string>();
-    for (const [id, group] of groups) {
+    const listed: { remoteId: string; etag: string | null; whole: EventGroup }[] = [];
+    for (const [id, group] of groupItems(items)) {
       let master = group.master;
       if (master === null) {
         // Exceptions whose master is not listed: a cancelled-only group has nothing to show.
@@ -209,12 +208,15 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
       }
       if (master.status === 'cancelled') continue;
       const whole = { master, exceptions: group.exceptions };
-      present.add(id);
-      const etag = objectEtag(whole);
-      if (etag === null || known.get(id) !== etag) changed.push(this.#object(whole));
+      listed.push({ remoteId: id, etag: objectEtag(whole), whole });
     }
-    const removed = [...known.keys()].filter((id) => !present.has(id));
-    return { changed, removed, full: true, cursor: syncToken === null ? null : this.#writeCursor(syncToken) };
+    const { changed, deleted } = diffListing(known, listed);
+    return {
+      changed: changed.map((object) => this.#object(object.whole)),
+      removed: deleted,
+      full: true,
+      cursor: syncToken === null ? null : this.#writeCursor(syncToken),
+    };
   }
 
   async #incremental(

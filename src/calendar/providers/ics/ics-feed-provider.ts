@@ -7,6 +7,7 @@ import type {
   RemoteEvent,
   WrittenEvent,
 } from '../../port/provider.js';
+import { diffListing } from '../../policy/listing-diff.js';
 import { ICS_MAX_BYTES, splitCalendar } from '../../../ical/split-calendar.js';
 import { DEFAULT_TIMEOUT_MS, type GuardedHttp, type HttpResponse } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
@@ -51,10 +52,10 @@ export class IcsFeedProvider implements CalendarProvider {
     const validators = parseCursor(cursor);
     const fetched = await this.#fetch(validators);
     if (fetched.kind === 'not-modified') return { changed: [], removed: [], full: false, cursor };
-    const present = new Set(fetched.events.map((event) => event.remoteId));
+    const { changed, deleted } = diffListing(known, fetched.events);
     return {
-      changed: fetched.events.filter((event) => known.get(event.remoteId) !== event.etag),
-      removed: [...known.keys()].filter((remoteId) => !present.has(remoteId)),
+      changed,
+      removed: deleted,
       full: true,
       cursor: fetched.cursor,
     };

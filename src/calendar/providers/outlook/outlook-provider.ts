@@ -11,6 +11,7 @@ import type {
   WatchRequest,
   WrittenEvent,
 } from '../../port/provider.js';
+import { diffListing } from '../../policy/listing-diff.js';
 import type { GuardedHttp } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
 import { type GraphRequest, OutlookClient, graphError } from './outlook-client.js';
@@ -206,16 +207,13 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
 
   /** A whole window's events diffed against the known etags. */
   #listed(items: Iterable<GraphEvent>, known: KnownEvents, cursor: string | null): RemoteChanges {
-    const present = new Map<string, RemoteEvent>();
+    const listed: { remoteId: string; etag: string | null; item: GraphEvent }[] = [];
     for (const item of items) {
       if (item.type === 'seriesMaster' || item.isCancelled) continue;
-      present.set(item.id, toRemote(item));
+      listed.push({ remoteId: item.id, etag: etagOf(item), item });
     }
-    const changed = [...present.values()].filter(
-      (e) => !known.has(e.remoteId) || known.get(e.remoteId) !== e.etag,
-    );
-    const removed = [...known.keys()].filter((id) => !present.has(id));
-    return { changed, removed, full: true, cursor };
+    const { changed, deleted } = diffListing(known, listed);
+    return { changed: changed.map((object) => toRemote(object.item)), removed: deleted, full: true, cursor };
   }
 
   #incremental(round: DeltaRound, known: KnownEvents, state: Cursor): RemoteChanges {
