@@ -1,3 +1,4 @@
+import { googleEnvironment, graphEnvironment } from '../test/emulators/environment.js';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -268,17 +269,8 @@ async function bareGraph(agent: Agent, apiUrl: string, token: string): Promise<n
 function emulatorEnvironment(google: GoogleEmulator, graph: GraphEmulator): Record<string, string> {
   return {
     SCHED_CALENDAR_PROVIDERS: 'google,outlook,caldav,ics',
-    SCHED_GOOGLE_API_URL: google.apiUrl,
-    SCHED_GOOGLE_AUTH_URL: google.authUrl,
-    SCHED_GOOGLE_TOKEN_URL: google.tokenUrl,
-    SCHED_GOOGLE_REVOKE_URL: google.revokeUrl,
-    SCHED_GOOGLE_CLIENT_ID: google.clientId,
-    SCHED_GOOGLE_CLIENT_SECRET: google.clientSecret,
-    SCHED_OUTLOOK_API_URL: graph.apiUrl,
-    SCHED_OUTLOOK_AUTH_URL: graph.authUrl,
-    SCHED_OUTLOOK_TOKEN_URL: graph.tokenUrl,
-    SCHED_OUTLOOK_CLIENT_ID: graph.clientId,
-    ...(graph.clientSecret ? { SCHED_OUTLOOK_CLIENT_SECRET: graph.clientSecret } : {}),
+    ...googleEnvironment(google),
+    ...graphEnvironment(graph),
   };
 }
 

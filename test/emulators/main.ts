@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../../src/config.js';
+import { googleEnvironment, graphEnvironment } from './environment.js';
 import { startGoogleEmulator } from './google/emulator.js';
 import { startGraphEmulator } from './graph/graph-emulator.js';
 
@@ -45,17 +46,9 @@ process.stdout.write(
     'SCHED_OUTBOUND_ALLOW=127.0.0.1/32',
     `SCHED_PUBLIC_URL=${publicUrl}`,
     ...(google.caCertificate ? [`NODE_EXTRA_CA_CERTS=${caFile}`] : []),
-    `SCHED_GOOGLE_API_URL=${google.apiUrl}`,
-    `SCHED_GOOGLE_AUTH_URL=${google.authUrl}`,
-    `SCHED_GOOGLE_TOKEN_URL=${google.tokenUrl}`,
-    `SCHED_GOOGLE_REVOKE_URL=${google.revokeUrl}`,
-    `SCHED_GOOGLE_CLIENT_ID=${google.clientId}`,
-    `SCHED_GOOGLE_CLIENT_SECRET=${google.clientSecret}`,
-    `SCHED_OUTLOOK_API_URL=${graph.apiUrl}`,
-    `SCHED_OUTLOOK_AUTH_URL=${graph.authUrl}`,
-    `SCHED_OUTLOOK_TOKEN_URL=${graph.tokenUrl}`,
-    `SCHED_OUTLOOK_CLIENT_ID=${graph.clientId}`,
-    `SCHED_OUTLOOK_CLIENT_SECRET=${graph.clientSecret ?? ''}`,
+    ...Object.entries({ ...googleEnvironment(google), ...graphEnvironment(graph) }).map(
+      ([name, value]) => `${name}=${value}`,
+    ),
     '',
   ].join('\n'),
 );

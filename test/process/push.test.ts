@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { googleEnvironment, graphEnvironment } from '../emulators/environment.js';
 import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/emulator.js';
 import { type GraphEmulator, startGraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
@@ -46,17 +47,8 @@ describe.skipIf(postgresSkipReason !== null)(
           SCHED_BOOTSTRAP_API_KEY: key,
           SCHED_OUTBOUND_ALLOW: '127.0.0.1/32',
           SCHED_PUBLIC_URL: `http://127.0.0.1:${port}`,
-          SCHED_GOOGLE_API_URL: google.apiUrl,
-          SCHED_GOOGLE_AUTH_URL: google.authUrl,
-          SCHED_GOOGLE_TOKEN_URL: google.tokenUrl,
-          SCHED_GOOGLE_REVOKE_URL: google.revokeUrl,
-          SCHED_GOOGLE_CLIENT_ID: google.clientId,
-          SCHED_GOOGLE_CLIENT_SECRET: google.clientSecret,
-          SCHED_OUTLOOK_API_URL: graph.apiUrl,
-          SCHED_OUTLOOK_AUTH_URL: graph.authUrl,
-          SCHED_OUTLOOK_TOKEN_URL: graph.tokenUrl,
-          SCHED_OUTLOOK_CLIENT_ID: graph.clientId,
-          SCHED_OUTLOOK_CLIENT_SECRET: graph.clientSecret ?? '',
+          ...googleEnvironment(google),
+          ...graphEnvironment(graph),
         }),
         60_000,
         { entry: 'built' },
