@@ -1,23 +1,11 @@
 import ICAL from 'ical.js';
 import { describe, expect, it } from 'vitest';
-import type { OutgoingEvent } from '../../src/ical/outgoing-event.js';
 import { expandObject } from '../../src/ical/expand-object.js';
 import { renderBookingEvent, renderFeed } from '../../src/ical/render-event.js';
 import { escapeText, foldLine } from '../../src/ical/write.js';
+import { bookings } from './ical-fixtures.js';
 
-const booking: OutgoingEvent = {
-  uid: 'b0000000-0000-4000-8000-000000000001@sched',
-  bookingId: 'b0000000-0000-4000-8000-000000000001',
-  sequence: 3,
-  startsAt: Date.parse('2026-03-30T07:00:00Z'),
-  endsAt: Date.parse('2026-03-30T08:30:00Z'),
-  timeZone: 'Europe/Berlin',
-  title: 'Room A; team sync, weekly',
-  description: 'Line one\nLine two with a back\\slash',
-  status: 'confirmed',
-  attendees: [{ email: 'ana@example.com', name: 'Ana, Lopez' }, { email: 'bo@example.com' }],
-  updatedAt: Date.parse('2026-03-01T12:34:56.789Z'),
-};
+const booking = bookings.plain!;
 
 function unfold(text: string): string[] {
   return text.replace(/\r\n[ \t]/g, '').split('\r\n');
