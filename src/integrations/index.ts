@@ -30,3 +30,4 @@ export {
   type OAuthEndpoints,
   type TokenSet,
 } from './oauth/oauth-client.js';
+export { parseRetryAfter } from './http/retry-after.js';

@@ -10,6 +10,7 @@ import {
   propText,
   propfindBody,
 } from './caldav-xml.js';
+import { parseRetryAfter } from '../../../integrations/index.js';
 
 export type CalDavCredentials = { username: string; password: string };
 
@@ -152,7 +153,7 @@ export function statusError(response: HttpResponse, method: string, url: string)
   if (status === 404 || status === 410) return new ProviderError('NOT_FOUND', what, { status });
   if (status === 412) return new ProviderError('PRECONDITION_FAILED', what, { status });
   if (status === 429 || status === 503) {
-    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after'], Date.now());
     const details = retryAfterMs === undefined ? { status } : { status, retryAfterMs };
     return new ProviderError(status === 429 ? 'RATE_LIMITED' : 'UNAVAILABLE', what, details);
   }
@@ -161,13 +162,4 @@ export function statusError(response: HttpResponse, method: string, url: string)
   if (status >= 500) return new ProviderError('UNAVAILABLE', what, { status });
   if (status >= 400) return new ProviderError('REJECTED', what, { status });
   return new ProviderError('BAD_RESPONSE', `${what}, which CalDAV does not expect here`, { status });
-}
-
-/** Retry-After is either seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

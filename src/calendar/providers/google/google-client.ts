@@ -2,6 +2,7 @@ import type { AccessTokenSource } from '../../port/provider.js';
 import type { GuardedHttp, HttpResponse } from '../../../integrations/index.js';
 import { ProviderError, type ProviderErrorCode } from '../../../integrations/index.js';
 import type { GoogleErrorBody } from './google-types.js';
+import { parseRetryAfter } from '../../../integrations/index.js';
 
 export type RetryPolicy = {
   /** Retries after the first attempt for rate limits and 5xx; 0 for none. */
@@ -52,15 +53,6 @@ export function errorReason(body: unknown): string | null {
 function errorMessage(body: unknown): string | null {
   const message = (body as GoogleErrorBody | null)?.error?.message;
   return typeof message === 'string' ? message.slice(0, 300) : null;
-}
-
-/** Retry-After in seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
-export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, Math.round(seconds * 1000));
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 /** The closed error code a Google answer stands for, by status and (for 403 and 410) by reason. */
@@ -144,7 +136,7 @@ export class GoogleClient {
         return { status: response.status, body: body as T, reason };
       }
       const code = codeFor(response.status, reason);
-      const after = retryAfterMs(response.headers['retry-after']);
+      const after = parseRetryAfter(response.headers['retry-after'], Date.now());
       if ((code === 'RATE_LIMITED' || code === 'UNAVAILABLE') && options.retry !== false) {
         const delay = after ?? this.#retry.baseDelayMs * 2 ** attempt + Math.floor(Math.random() * 100);
         if (attempt < this.#retry.retries && waited + delay <= this.#retry.budgetMs) {

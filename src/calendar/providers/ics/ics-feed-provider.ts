@@ -11,6 +11,7 @@ import { diffListing } from '../../policy/listing-diff.js';
 import { ICS_MAX_BYTES, splitCalendar } from '../../../ical/split-calendar.js';
 import { DEFAULT_TIMEOUT_MS, type GuardedHttp, type HttpResponse } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
+import { parseRetryAfter } from '../../../integrations/index.js';
 
 export type IcsFeedProviderOptions = {
   http: GuardedHttp;
@@ -186,21 +187,13 @@ function throwForStatus(response: HttpResponse, label: string): void {
   if (status === 404 || status === 410) {
     throw new ProviderError('NOT_FOUND', `${label} does not exist (${status})`, { status });
   }
-  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], Date.now());
   const details = { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) };
   if (status === 429) throw new ProviderError('RATE_LIMITED', `${label} asks to slow down (429)`, details);
   if (status >= 500) throw new ProviderError('UNAVAILABLE', `${label} failed (${status})`, details);
   if (status >= 300 && status !== 304) {
     throw badResponse(`${label} answered ${status} instead of a calendar`, status);
   }
-}
-
-/** Retry-After is either seconds or an HTTP date (RFC 9110 §10.2.3). */
-function parseRetryAfter(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 /** Says what came back instead, since the usual cause is a login or error page. */

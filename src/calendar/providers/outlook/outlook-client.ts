@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AccessTokenSource } from '../../port/provider.js';
 import type { GuardedHttp, HttpResponse } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
+import { parseRetryAfter } from '../../../integrations/index.js';
 
 export type OutlookClientOptions = {
   http: GuardedHttp;
@@ -81,7 +82,8 @@ export class OutlookClient {
         continue;
       }
       if (RETRIED.has(response.status)) {
-        const wait = parseRetryAfter(response.headers['retry-after']) ?? FIRST_BACKOFF_MS * 2 ** attempt;
+        const wait =
+          parseRetryAfter(response.headers['retry-after'], Date.now()) ?? FIRST_BACKOFF_MS * 2 ** attempt;
         if (waited + wait <= this.#budget) {
           await this.#sleep(wait);
           waited += wait;
@@ -162,7 +164,7 @@ export function graphError(response: GraphResponse, what: string): ProviderError
   const code = graphErrorCode(response) ?? '';
   const detail = graphMessage(response);
   const text = `${what} answered ${status}${detail ? ` (${detail})` : ''}`;
-  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], Date.now());
   const withRetry = retryAfterMs === undefined ? { status } : { status, retryAfterMs };
   if (status === 401)
     return new ProviderError('AUTH_FAILED', `${text}: the access token was refused`, { status });
@@ -177,13 +179,4 @@ export function graphError(response: GraphResponse, what: string): ProviderError
   if (status >= 500) return new ProviderError('UNAVAILABLE', text, withRetry);
   if (status >= 400) return new ProviderError('REJECTED', text, { status });
   return new ProviderError('BAD_RESPONSE', `${text}, which Graph does not answer here`, { status });
-}
-
-/** Retry-After in seconds, fractional in Graph's throttling answers ("2.128"), or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
