@@ -9,10 +9,7 @@ import {
   GoogleCalendarProvider,
   type GoogleProviderOptions,
 } from '../../src/calendar/providers/google/google-provider.js';
-import {
-  matchesGoogleChannel,
-  parseGoogleNotification,
-} from '../../src/calendar/providers/google/google-notification.js';
+import { NOTIFICATION_PARSERS } from '../../src/calendar/port/notifications.js';
 import { ProviderError } from '../../src/integrations/errors.js';
 import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/emulator.js';
 import { authorizeWithPkce, RefreshingTokens } from '../emulators/google/test-clients.js';
@@ -366,22 +363,15 @@ describe('Google push channels against the emulator', () => {
       [channel.id, 'exists'],
     ]);
     expect(bodies).toEqual([0, 0]);
-    const [sync, exists] = received.map((h) => parseGoogleNotification(h)!);
-    expect(sync).toMatchObject({
-      channelId: channel.id,
-      token: 's3cret',
-      resourceId: channel.resourceId,
-      messageNumber: 1,
-    });
-    expect(exists!.messageNumber).toBeGreaterThan(1);
-    expect(exists!.resourceUri).toContain('/calendar/v3/calendars/');
-    expect(Math.abs(exists!.expiresAt! - channel.expiresAt)).toBeLessThan(1000);
-    expect(
-      matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 's3cret' }),
-    ).toBe(true);
-    expect(
-      matchesGoogleChannel(exists!, { id: channel.id, resourceId: channel.resourceId, secret: 'other' }),
-    ).toBe(false);
+    const parsed = received.map((headers) => NOTIFICATION_PARSERS.google({ headers, body: null }));
+    const held = { channelId: channel.id, token: 's3cret', resourceId: channel.resourceId };
+    expect(parsed).toEqual([[{ ...held, state: 'confirmed' }], [{ ...held, state: 'changed' }]]);
+    const [sync, exists] = received;
+    expect(sync!['x-goog-message-number']).toBe('1');
+    expect(Number(exists!['x-goog-message-number'])).toBeGreaterThan(1);
+    expect(exists!['x-goog-resource-uri']).toContain('/calendar/v3/calendars/');
+    const expiresAt = Date.parse(String(exists!['x-goog-channel-expiration']));
+    expect(Math.abs(expiresAt - channel.expiresAt)).toBeLessThan(1000);
 
     const renewed = await provider.renewWatch(channel, request);
     expect(renewed.id).not.toBe(channel.id);
@@ -426,7 +416,9 @@ describe('Google push channels against the emulator', () => {
   });
 });
 
-describe('parseGoogleNotification', () => {
+describe('Google notification parser (the one /hooks/google runs)', () => {
+  const parse = (headers: Record<string, string | string[] | undefined>) =>
+    NOTIFICATION_PARSERS.google({ headers, body: null });
   const headers = {
     'x-goog-channel-id': 'c-1',
     'x-goog-channel-token': 'tok',
@@ -435,23 +427,38 @@ describe('parseGoogleNotification', () => {
     'x-goog-message-number': '17',
     'x-goog-channel-expiration': 'Tue, 19 Nov 2030 01:13:52 GMT',
   };
+  const item = { channelId: 'c-1', token: 'tok', resourceId: 'r-1' };
 
-  it('reads the headers in any case and refuses incomplete or malformed ones', () => {
-    expect(parseGoogleNotification({ ...headers, 'X-Goog-Channel-ID': ['c-1'] })).toEqual({
-      channelId: 'c-1',
-      token: 'tok',
-      resourceId: 'r-1',
-      state: 'exists',
-      messageNumber: 17,
-      resourceUri: null,
-      expiresAt: Date.UTC(2030, 10, 19, 1, 13, 52),
-    });
-    expect(parseGoogleNotification({ ...headers, 'x-goog-channel-token': undefined })?.token).toBeNull();
-    expect(parseGoogleNotification({ ...headers, 'x-goog-resource-state': 'changed' })).toBeNull();
-    expect(parseGoogleNotification({ ...headers, 'x-goog-message-number': '1e3' })).toBeNull();
-    expect(parseGoogleNotification({ ...headers, 'x-goog-resource-id': '' })).toBeNull();
-    const parsed = parseGoogleNotification(headers)!;
-    expect(matchesGoogleChannel(parsed, { id: 'c-1', resourceId: 'r-1', secret: 'tok' })).toBe(true);
-    expect(matchesGoogleChannel(parsed, { id: 'c-1', resourceId: null, secret: 'tok' })).toBe(false);
+  it('reads the headers in any case, and what each resource state asks', () => {
+    const { 'x-goog-channel-id': _id, ...rest } = headers;
+    expect(parse({ ...rest, 'X-Goog-Channel-ID': [' c-1 ', 'c-2'] })).toEqual([
+      { ...item, state: 'changed' },
+    ]);
+    expect(parse({ ...headers, 'x-goog-resource-state': 'not_exists' })).toEqual([
+      { ...item, state: 'changed' },
+    ]);
+    expect(parse({ ...headers, 'x-goog-resource-state': 'sync', 'x-goog-message-number': '1' })).toEqual([
+      { ...item, state: 'confirmed' },
+    ]);
+    expect(parse({ ...headers, 'x-goog-channel-token': undefined })).toEqual([
+      { ...item, token: null, state: 'changed' },
+    ]);
+  });
+
+  it('refuses incomplete or malformed headers', () => {
+    for (const broken of [
+      { 'x-goog-resource-state': 'changed' },
+      { 'x-goog-resource-state': 'constructor' },
+      { 'x-goog-resource-state': undefined },
+      { 'x-goog-message-number': '1e3' },
+      { 'x-goog-message-number': undefined },
+      { 'x-goog-resource-id': '' },
+      { 'x-goog-resource-id': undefined },
+      { 'x-goog-channel-id': '' },
+      { 'x-goog-channel-id': undefined },
+    ]) {
+      expect(parse({ ...headers, ...broken }), JSON.stringify(broken)).toEqual([]);
+    }
+    expect(parse({})).toEqual([]);
   });
 });

@@ -7,10 +7,7 @@ import {
   OutlookCalendarProvider,
   type OutlookProviderOptions,
 } from '../../src/calendar/providers/outlook/outlook-provider.js';
-import {
-  parseGraphLifecycle,
-  parseGraphNotifications,
-} from '../../src/calendar/providers/outlook/outlook-push.js';
+import { NOTIFICATION_PARSERS } from '../../src/calendar/port/notifications.js';
 import { ProviderError } from '../../src/integrations/errors.js';
 import { type GraphEmulator, startGraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { graphCaller, utc } from '../emulators/graph/graph-test-client.js';
@@ -465,17 +462,18 @@ describe('Outlook provider on the Graph emulator', () => {
       expect(channel.expiresAt).toBeGreaterThan(Date.now() + 4000 * 60_000);
 
       const created = await provider.createEvent(bookingEvent());
+      const about = (body: unknown) =>
+        (body as { value: { subscriptionId: string; changeType: string; resourceData: { id: string } }[] })
+          .value;
       const hook = await hooks.waitFor('/hooks/outlook', (body) =>
-        (parseGraphNotifications(body) ?? []).some(
-          (n) => n.subscriptionId === channel.id && n.resourceId === created.remoteId,
-        ),
+        about(body).some((n) => n.subscriptionId === channel.id && n.resourceData.id === created.remoteId),
       );
-      const notification = parseGraphNotifications(hook.body)!.find((n) => n.subscriptionId === channel.id)!;
-      expect(notification).toMatchObject({
-        clientState: watch.secret,
-        changeType: 'created',
-        resourceId: created.remoteId,
-      });
+      expect(about(hook.body).find((n) => n.subscriptionId === channel.id)?.changeType).toBe('created');
+      expect(
+        NOTIFICATION_PARSERS.outlook({ headers: {}, body: hook.body }).filter(
+          (n) => n.channelId === channel.id,
+        ),
+      ).toEqual([{ channelId: channel.id, token: watch.secret, resourceId: null, state: 'changed' }]);
       await provider.stopWatch(channel);
       await provider.stopWatch(channel);
       expect(emulator.control.subscriptions().map((s) => s.id)).not.toContain(channel.id);
@@ -502,18 +500,27 @@ describe('Outlook provider on the Graph emulator', () => {
       const watch = request();
       const channel = await provider.startWatch(watch);
       await emulator.control.sendLifecycle(channel.id, 'reauthorizationRequired');
-      const hook = await hooks.waitFor('/hooks/outlook/lifecycle', (body) =>
-        (parseGraphLifecycle(body) ?? []).some((n) => n.subscriptionId === channel.id),
-      );
-      expect(parseGraphLifecycle(hook.body)).toEqual([
-        { subscriptionId: channel.id, clientState: watch.secret, lifecycleEvent: 'reauthorizationRequired' },
-      ]);
-      expect(parseGraphNotifications(hook.body)).toBeNull();
+      const lifecycle = (body: unknown) => NOTIFICATION_PARSERS.outlookLifecycle({ headers: {}, body });
+      /** What production reads from the lifecycle POST the emulator sent for this channel and event. */
+      const delivered = async (event: 'reauthorizationRequired' | 'subscriptionRemoved' | 'missed') => {
+        await emulator.control.sendLifecycle(channel.id, event);
+        const sent = (body: unknown) =>
+          (body as { value: { subscriptionId: string; lifecycleEvent: string }[] }).value.some(
+            (n) => n.subscriptionId === channel.id && n.lifecycleEvent === event,
+          );
+        const hook = await hooks.waitFor('/hooks/outlook/lifecycle', sent);
+        // A lifecycle notification is no change notification.
+        expect(NOTIFICATION_PARSERS.outlook({ headers: {}, body: hook.body })).toEqual([]);
+        return lifecycle(hook.body);
+      };
+      const held = { channelId: channel.id, token: watch.secret, resourceId: null };
+      expect(await delivered('reauthorizationRequired')).toEqual([{ ...held, state: 'renew' }]);
+      expect(await delivered('missed')).toEqual([{ ...held, state: 'changed' }]);
+      expect(await delivered('subscriptionRemoved')).toEqual([{ ...held, state: 'renew' }]);
       for (const junk of ['not json', { value: [{}] }, { value: 'x' }, null]) {
-        expect(parseGraphNotifications(junk)).toBeNull();
-        expect(parseGraphLifecycle(junk)).toBeNull();
+        expect(NOTIFICATION_PARSERS.outlook({ headers: {}, body: junk })).toEqual([]);
+        expect(lifecycle(junk)).toEqual([]);
       }
-      await emulator.control.sendLifecycle(channel.id, 'subscriptionRemoved');
       const again = await provider.renewWatch(channel, watch);
       expect(again.id).not.toBe(channel.id);
       await provider.stopWatch(again);
