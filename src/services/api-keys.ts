@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ConfigError } from '../config.js';
 import type { ApiKeyRow, Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';
-import type { Actor, Scope } from './context.js';
+import type { Actor, Scope, ServiceDeps } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
 import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
 
@@ -115,11 +115,15 @@ export async function listApiKeys(
   return { api_keys: items.map(toView), next_cursor: nextCursor };
 }
 
-export async function revokeApiKey(db: Db, actor: Actor, apiKeyId: string): Promise<void> {
+export async function revokeApiKey(
+  { db, clock }: ServiceDeps,
+  actor: Actor,
+  apiKeyId: string,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const row = await trx
       .updateTable('api_keys')
-      .set({ revoked_at: new Date() })
+      .set({ revoked_at: new Date(clock()) })
       .where('api_key_id', '=', apiKeyId)
       .where('organization_id', '=', actor.organizationId)
       .where('revoked_at', 'is', null)

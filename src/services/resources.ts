@@ -1,6 +1,6 @@
 import type { Db, ResourceRow } from '../storage/database.js';
 import { recordAudit } from './audit.js';
-import type { Actor } from './context.js';
+import type { Actor, ServiceDeps } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
 import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
 
@@ -111,7 +111,7 @@ export async function listResources(
 }
 
 export async function updateResource(
-  db: Db,
+  { db, clock }: ServiceDeps,
   actor: Actor,
   resourceId: string,
   patch: { name?: string; kind?: ResourceKind; time_zone?: string; email?: string | null },
@@ -120,7 +120,7 @@ export async function updateResource(
     const before = await findResource(trx, actor, resourceId);
     const row = await trx
       .updateTable('resources')
-      .set({ ...patch, updated_at: new Date() })
+      .set({ ...patch, updated_at: new Date(clock()) })
       .where('resource_id', '=', before.resource_id)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -139,12 +139,16 @@ export async function updateResource(
  * Soft delete: the resource disappears from the API, while its past bookings keep pointing at it.
  * Its confirmed bookings still hold their slots until cancelled, so nothing is silently lost.
  */
-export async function deleteResource(db: Db, actor: Actor, resourceId: string): Promise<void> {
+export async function deleteResource(
+  { db, clock }: ServiceDeps,
+  actor: Actor,
+  resourceId: string,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await findResource(trx, actor, resourceId);
     await trx
       .updateTable('resources')
-      .set({ deleted_at: new Date(), updated_at: new Date() })
+      .set({ deleted_at: new Date(clock()), updated_at: new Date(clock()) })
       .where('resource_id', '=', resourceId)
       .execute();
     await recordAudit(trx, actor, {

@@ -1,7 +1,7 @@
 import { defaultSchedule, type Schedule, type Weekday, validateSchedule } from '../domain/index.js';
 import type { Db, ScheduleRow, StoredWeekly } from '../storage/database.js';
 import { recordAudit } from './audit.js';
-import type { Actor } from './context.js';
+import type { Actor, ServiceDeps } from './context.js';
 import { validationErrors } from './errors.js';
 import { findResource } from './resources.js';
 
@@ -87,7 +87,7 @@ export async function getSchedule(db: Db, actor: Actor, resourceId: string): Pro
 
 /** PUT replaces the whole schedule; fields left out take their defaults, not their previous values. */
 export async function putSchedule(
-  db: Db,
+  { db, clock }: ServiceDeps,
   actor: Actor,
   resourceId: string,
   input: ScheduleInput,
@@ -114,7 +114,7 @@ export async function putSchedule(
       buffer_after_minutes: schedule.bufferAfterMinutes,
       minimum_notice_minutes: schedule.minimumNoticeMinutes,
       booking_horizon_days: schedule.bookingHorizonDays,
-      updated_at: new Date(),
+      updated_at: new Date(clock()),
     };
     await trx
       .insertInto('schedules')

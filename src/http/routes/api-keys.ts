@@ -72,7 +72,7 @@ export function apiKeyRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
-        await revokeApiKey(deps.db, actorOf(request), request.params.api_key_id);
+        await revokeApiKey(deps, actorOf(request), request.params.api_key_id);
         return reply.code(204).send(null);
       },
     );

@@ -137,7 +137,7 @@ export function resourceRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
           response: { 200: Resource, ...commonErrors },
         },
       },
-      async (request) => updateResource(deps.db, actorOf(request), request.params.resource_id, request.body),
+      async (request) => updateResource(deps, actorOf(request), request.params.resource_id, request.body),
     );
 
     app.delete(
@@ -152,7 +152,7 @@ export function resourceRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
         },
       },
       async (request, reply) => {
-        await deleteResource(deps.db, actorOf(request), request.params.resource_id);
+        await deleteResource(deps, actorOf(request), request.params.resource_id);
         return reply.code(204).send(null);
       },
     );
@@ -169,7 +169,7 @@ export function resourceRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
           response: { 200: Schedule, ...commonErrors },
         },
       },
-      async (request) => putSchedule(deps.db, actorOf(request), request.params.resource_id, request.body),
+      async (request) => putSchedule(deps, actorOf(request), request.params.resource_id, request.body),
     );
 
     app.get(
