@@ -24,6 +24,8 @@ export type CalendarSyncWorkerOptions = {
   pollingIntervalSeconds?: number;
   /** Told the outcome of every sync this process runs. */
   onOutcome?: (outcome: { provider: string; outcome: 'ok' | 'failed' | 'skipped' }) => void;
+  /** Told each time the scheduler has finished looking for due connections (and queued them). */
+  onScan?: () => void;
 };
 
 type SyncJob = { connectionId: string };
@@ -34,8 +36,8 @@ type SyncJob = { connectionId: string };
  * a scheduler in each process queues connections whose time has come or that have bookings to push.
  */
 export class CalendarSyncWorker {
-  readonly #o: Required<Omit<CalendarSyncWorkerOptions, 'logger' | 'onOutcome'>> &
-    Pick<CalendarSyncWorkerOptions, 'logger' | 'onOutcome'>;
+  readonly #o: Required<Omit<CalendarSyncWorkerOptions, 'logger' | 'onOutcome' | 'onScan'>> &
+    Pick<CalendarSyncWorkerOptions, 'logger' | 'onOutcome' | 'onScan'>;
   readonly #boss: PgBoss;
   #timer: NodeJS.Timeout | undefined;
   #unlisten: (() => Promise<void>) | undefined;
@@ -125,6 +127,7 @@ export class CalendarSyncWorker {
       .catch((error: unknown) => this.#o.logger?.error({ err: error }, 'calendar sync scan failed'))
       .finally(() => {
         this.#scanning = undefined;
+        this.#o.onScan?.();
         if (this.#rescan) {
           this.#rescan = false;
           this.wake();

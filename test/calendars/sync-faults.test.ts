@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalendarSyncWorker } from '../../src/calendar/worker.js';
 import { CalDavProvider } from '../../src/calendar/providers/caldav/caldav-provider.js';
 import { createConnectors } from '../../src/calendar/providers/connectors.js';
 import type { CalendarDeps } from '../../src/calendar/store/connections.js';
 import { syncConnection } from '../../src/calendar/engine/sync.js';
 import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';
+import { startObservedWorker } from '../support/observed-worker.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { connectionRow } from '../support/connection-row.js';
 import { createOpenResource } from '../support/resources.js';
 import { waitFor } from '../support/wait-for.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -74,14 +75,6 @@ describe.skipIf(skip)(`sync through provider faults (Radicale)${skip ? ` — SKI
     return response.json().booking_id as string;
   }
 
-  async function connectionRow(connectionId: string) {
-    return t.database.db
-      .selectFrom('calendar_connections')
-      .selectAll()
-      .where('connection_id', '=', connectionId)
-      .executeTakeFirstOrThrow();
-  }
-
   it('5xx, timeouts and lost answers for a while, then recovery: nothing lost, nothing written twice', async () => {
     const { resourceId, calendarUrl, connectionId, direct } = await connectThroughProxy();
     await t.request('POST', '/webhooks', {
@@ -92,7 +85,7 @@ describe.skipIf(skip)(`sync through provider faults (Radicale)${skip ? ` — SKI
 
     proxy.mode = 'error';
     await expect(syncConnection(deps, connectionId)).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
-    let row = await connectionRow(connectionId);
+    let row = await connectionRow(t, connectionId);
     expect(row).toMatchObject({ status: 'error', failure_count: 1 });
     expect(row.last_error).toMatch(/503/);
     expect(row.next_sync_at!.getTime()).toBeGreaterThan(t.clock.now);
@@ -122,7 +115,7 @@ describe.skipIf(skip)(`sync through provider faults (Radicale)${skip ? ` — SKI
 
     proxy.mode = 'hang';
     await expect(syncConnection(deps, connectionId)).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' });
-    expect((await connectionRow(connectionId)).failure_count).toBe(2);
+    expect((await connectionRow(t, connectionId)).failure_count).toBe(2);
 
     // The server performs the first write, but its answer never arrives.
     proxy.mode = 'lose-answer';
@@ -136,7 +129,7 @@ describe.skipIf(skip)(`sync through provider faults (Radicale)${skip ? ` — SKI
     proxy.mode = 'pass';
     const stats = await syncConnection(deps, connectionId);
     expect(stats.conflicts).toBe(0);
-    row = await connectionRow(connectionId);
+    row = await connectionRow(t, connectionId);
     expect(row).toMatchObject({ status: 'active', failure_count: 0, last_error: null });
 
     const objects = (await direct.listChanges(null, new Map())).changed;
@@ -165,29 +158,29 @@ describe.skipIf(skip)(`sync through provider faults (Radicale)${skip ? ` — SKI
   it('the worker retries a failing connection only after its backoff, then catches up by itself', async () => {
     const { resourceId, connectionId, direct } = await connectThroughProxy();
     proxy.mode = 'error';
-    const worker = new CalendarSyncWorker({
+    const { worker, nextScans } = await startObservedWorker({
       database: t.database,
       deps,
       scanIntervalMs: 100,
       pollingIntervalSeconds: 0.5,
     });
-    await worker.start();
     try {
       const bookingId = await book(resourceId, 15);
       await waitFor(
         'the first failed attempt',
-        async () => (await connectionRow(connectionId)).failure_count >= 1,
+        async () => (await connectionRow(t, connectionId)).failure_count >= 1,
       );
       const seenAfterFailure = { ...proxy.seen };
-      const row = await connectionRow(connectionId);
-      // The clock stands still, so the backoff never runs out: no second attempt may come.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const row = await connectionRow(t, connectionId);
+      // The clock stands still, so the backoff never runs out: three whole scans after the failure
+      // queue nothing and send nothing.
+      expect(await nextScans(3)).not.toContain(connectionId);
       expect(proxy.seen).toEqual(seenAfterFailure);
-      expect((await connectionRow(connectionId)).failure_count).toBe(row.failure_count);
+      expect((await connectionRow(t, connectionId)).failure_count).toBe(row.failure_count);
 
       proxy.mode = 'pass';
       t.clock.set(new Date(row.next_sync_at!.getTime() + 1000).toISOString());
-      await waitFor('recovery', async () => (await connectionRow(connectionId)).status === 'active');
+      await waitFor('recovery', async () => (await connectionRow(t, connectionId)).status === 'active');
       const objects = (await direct.listChanges(null, new Map())).changed;
       expect(objects.filter((object) => object.ics.includes(bookingId))).toHaveLength(1);
     } finally {

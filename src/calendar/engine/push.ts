@@ -5,11 +5,10 @@ import type { BookingRow } from '../../storage/database.js';
 import { deletedVersion, providerVersionOf, settle } from './settle.js';
 import { removeObjects } from '../store/events.js';
 import type { SyncContext } from './context.js';
+import { decideFailure } from '../policy/failure-policy.js';
 
 /** Bookings written per sync; the rest stay pending and the next sync, queued at once, goes on. */
 const MAX_PUSH_PER_SYNC = 500;
-/** A write the provider keeps refusing (not a transient failure) is given up after this many tries. */
-const MAX_REJECTED_PUSHES = 5;
 
 type PendingRow = BookingRow & {
   link_create_attempted: boolean;
@@ -37,13 +36,17 @@ export async function pushPending(context: SyncContext): Promise<void> {
     try {
       await pushOne(context, row);
     } catch (error) {
-      if (!(error instanceof ProviderError) || error.transient || error.code === 'AUTH_FAILED') throw error;
+      const attempts = row.link_attempts + 1;
+      const code = error instanceof ProviderError ? error.code : null;
+      const decision = decideFailure({ code, step: 'push', failures: attempts });
+      // The whole sync fails (transient, refused credentials, not the provider's failure).
+      if (decision.scope === 'connection' || !(error instanceof ProviderError)) throw error;
       await deps.db
         .updateTable('booking_calendar_links')
         .set({
           last_error: error.message,
-          push_attempts: row.link_attempts + 1,
-          push_pending: row.link_attempts + 1 < MAX_REJECTED_PUSHES,
+          push_attempts: attempts,
+          push_pending: decision.action === 'retry',
         })
         .where('booking_id', '=', row.booking_id)
         .where('connection_id', '=', connection.connection_id)
@@ -109,7 +112,8 @@ async function pushOne(context: SyncContext, row: PendingRow): Promise<void> {
     await finishPush(context, row, { ...written, sequence });
   } catch (error) {
     if (!(error instanceof ProviderError)) throw error;
-    if (error.code !== 'PRECONDITION_FAILED' && error.code !== 'NOT_FOUND') throw error;
+    const decision = decideFailure({ code: error.code, step: 'update', failures: row.link_attempts + 1 });
+    if (decision.action !== 'settle') throw error;
     // Changed or deleted at the provider since our last write: settled like a change found by a pull.
     const current = error.code === 'NOT_FOUND' ? null : await provider.getEvent(row.link_remote_id);
     const link = {

@@ -1,16 +1,18 @@
 import { sql } from 'kysely';
 import type { RemoteChanges } from '../port/provider.js';
-import { syncRetryDelayMs } from '../policy/sync-decisions.js';
+import { decideFailure, type FailureStep } from '../policy/failure-policy.js';
 import { ProviderError } from '../../integrations/index.js';
 import type { ConnectionRow } from '../../storage/database.js';
 import { recordAudit } from '../../services/audit.js';
 import {
   connectionView,
+  failureMessage,
   openProvider,
   PROVIDER_DISPLAY_NAMES,
   providerFailure,
   type CalendarDeps,
 } from '../store/connections.js';
+import { failedAtTokenRefresh } from '../store/tokens.js';
 import {
   EXPANDED_FUTURE_MS,
   expansionWindow,
@@ -52,6 +54,8 @@ export async function syncConnection(
   }
   const stats: SyncStats = { fetched: 0, created: 0, updated: 0, deleted: 0, pushed: 0, conflicts: 0 };
   let cursor = connection.sync_cursor;
+  // Where a failure happened decides what it means: a 404 of the listing is the calendar gone.
+  let step: FailureStep = 'push';
   // A long first sync keeps its lease; only a process that died lets it run out.
   const heartbeat = setInterval(() => {
     deps.db
@@ -81,16 +85,24 @@ export async function syncConnection(
     };
     const pushes = connection.direction !== 'pull' && context.provider.capabilities.write;
     if (pushes) await pushPending(context);
+    step = 'pull';
     if (connection.direction !== 'push') cursor = await pull(context);
+    step = 'push';
     if (pushes && context.pushAgain) await pushPending(context);
+    step = 'pull';
     await keepExpansionCurrent(context);
     // Under the lease, so two processes never open two channels for one connection.
     await ensureWatch(deps, connection, context.provider, options.log);
     await recordSuccess(context, cursor);
     return stats;
   } catch (error) {
-    await recordFailure(deps, connection, error);
-    if (error instanceof ProviderError) throw providerFailure(error, connection.provider);
+    const explanation = await recordFailure(
+      deps,
+      connection,
+      error,
+      failedAtTokenRefresh(error) ? 'token' : step,
+    );
+    if (error instanceof ProviderError) throw providerFailure(error, connection.provider, explanation);
     throw error;
   } finally {
     clearInterval(heartbeat);
@@ -138,12 +150,17 @@ async function pull(context: SyncContext): Promise<string | null> {
     .where('connection_id', '=', connection.connection_id)
     .execute();
   const known = new Map(knownRows.map((row) => [row.remote_id, row.etag]));
-  let changes: RemoteChanges;
-  try {
-    changes = await provider.listChanges(connection.sync_cursor, known);
-  } catch (error) {
-    if (!(error instanceof ProviderError) || error.code !== 'CURSOR_INVALID') throw error;
-    changes = await provider.listChanges(null, known);
+  let changes: RemoteChanges | undefined;
+  let cursor = connection.sync_cursor;
+  for (let refusals = 1; !changes; refusals++) {
+    try {
+      changes = await provider.listChanges(cursor, known);
+    } catch (error) {
+      if (!(error instanceof ProviderError)) throw error;
+      const decision = decideFailure({ code: error.code, step: 'pull', failures: refusals });
+      if (decision.action !== 'reset_cursor') throw error;
+      cursor = null;
+    }
   }
   const window = expansionWindow(context.now);
   const objects = changes.changed.map((event) => fromRemote(event, window, context.zone));
@@ -213,21 +230,31 @@ async function recordSuccess(context: SyncContext, cursor: string | null): Promi
 }
 
 /**
- * A failed sync is kept on the connection and retried with backoff; refused credentials stop the
- * retries until someone reconnects. Webhooks fire on the way into a failing state, not on every retry.
+ * A failed sync is kept on the connection, and the failure policy says when it is tried again (with
+ * backoff, never for refused credentials or a calendar that is gone) and whether the failure webhook
+ * fires. Returns the policy's explanation for the user, if it gave one.
  */
-async function recordFailure(deps: CalendarDeps, connection: ConnectionRow, error: unknown): Promise<void> {
+async function recordFailure(
+  deps: CalendarDeps,
+  connection: ConnectionRow,
+  error: unknown,
+  step: FailureStep,
+): Promise<string | undefined> {
   const now = deps.clock();
-  const authFailed = error instanceof ProviderError && error.code === 'AUTH_FAILED';
+  const failures = connection.failure_count + 1;
+  const decision = decideFailure({
+    code: error instanceof ProviderError ? error.code : null,
+    step,
+    failures,
+    retryAfterMs: error instanceof ProviderError ? error.details.retryAfterMs : undefined,
+  });
   const message =
     error instanceof ProviderError
-      ? `${PROVIDER_DISPLAY_NAMES[connection.provider]}: ${error.message}`
+      ? failureMessage(connection.provider, error.message, decision.message)
       : error instanceof SchedError
         ? error.message
         : 'internal error during synchronization';
-  const failures = connection.failure_count + 1;
-  const retryAfter = error instanceof ProviderError ? (error.details.retryAfterMs ?? 0) : 0;
-  const status = authFailed ? 'reauth_required' : 'error';
+  const status = decision.status ?? 'error';
   await deps.db.transaction().execute(async (trx) => {
     const row = await trx
       .updateTable('calendar_connections')
@@ -235,20 +262,24 @@ async function recordFailure(deps: CalendarDeps, connection: ConnectionRow, erro
         status,
         last_error: message,
         failure_count: failures,
-        next_sync_at: authFailed ? null : new Date(now + Math.max(retryAfter, syncRetryDelayMs(failures))),
+        next_sync_at: decision.delayMs === undefined ? null : new Date(now + decision.delayMs),
+        ...(decision.action === 'reset_cursor' ? { sync_cursor: null } : {}),
         sync_lease_until: null,
       })
       .where('connection_id', '=', connection.connection_id)
       .returningAll()
       .executeTakeFirst();
-    if (!row || connection.status === status) return;
+    const announce =
+      decision.announce === 'now' || (decision.announce === 'on_entry' && connection.status !== status);
+    if (!row || !announce) return;
     const view = connectionView(row, deps.publicUrl);
     await emitEvent(
       trx,
       connection.organization_id,
-      authFailed ? 'calendar.reauth_required' : 'calendar.sync_failed',
+      status === 'reauth_required' ? 'calendar.reauth_required' : 'calendar.sync_failed',
       { ...view, error: message },
       now,
     );
   });
+  return decision.message;
 }

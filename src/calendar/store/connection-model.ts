@@ -117,10 +117,26 @@ export function connectionView(row: ConnectionRow, publicUrl: string | undefined
   };
 }
 
-/** Maps a provider failure onto the contract's 502 PROVIDER_* problems, or a 400 for a refused URL. */
-export function providerFailure(error: ProviderError, provider: CalendarProviderName): SchedError {
+/**
+ * What a user reads of a provider failure: the provider's name, the failure policy's explanation
+ * when it gave one (a calendar that is gone), and the provider's own words.
+ */
+export function failureMessage(
+  provider: CalendarProviderName,
+  providerMessage: string,
+  explanation?: string,
+): string {
   const name = PROVIDER_DISPLAY_NAMES[provider];
-  if (error.code === 'URL_REFUSED') return validationError('url', error.message);
+  return explanation ? `${name}: ${explanation} (${providerMessage})` : `${name}: ${providerMessage}`;
+}
+
+/** Maps a provider failure onto the contract's 502 PROVIDER_* problems, or a 400 for a refused URL. */
+export function providerFailure(
+  error: ProviderError,
+  provider: CalendarProviderName,
+  explanation?: string,
+): SchedError {
+  if (error.code === 'URL_REFUSED' && !explanation) return validationError('url', error.message);
   const code =
     {
       AUTH_FAILED: ErrorCode.PROVIDER_AUTH_FAILED,
@@ -134,7 +150,7 @@ export function providerFailure(error: ProviderError, provider: CalendarProvider
       BAD_RESPONSE: ErrorCode.PROVIDER_BAD_RESPONSE,
       REJECTED: ErrorCode.PROVIDER_REJECTED,
     }[error.code as string] ?? ErrorCode.PROVIDER_ERROR;
-  return new SchedError(code, `${name}: ${error.message}`);
+  return new SchedError(code, failureMessage(provider, error.message, explanation));
 }
 
 export function connectorFor(deps: CalendarDeps, provider: CalendarProviderName): Connector {

@@ -26,6 +26,14 @@ export function credentialsFromTokens(tokens: TokenSet, previous?: OAuthCredenti
   };
 }
 
+/** Failures of the refresh itself, so the sync tells them from a failure of the calendar. */
+const refreshFailures = new WeakSet<object>();
+
+/** Whether `error` came from refreshing the access token (a refused grant, an unreachable token endpoint). */
+export function failedAtTokenRefresh(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && refreshFailures.has(error);
+}
+
 function fresh(credentials: OAuthCredentials, now: number): boolean {
   return credentials.expires_at === null || credentials.expires_at - now > REFRESH_MARGIN_MS;
 }
@@ -51,7 +59,12 @@ export class ConnectionTokens implements AccessTokenSource {
 
   async get(options: { forceRefresh?: boolean } = {}): Promise<string> {
     if (!options.forceRefresh && fresh(this.#current, Date.now())) return this.#current.access_token;
-    this.#current = await this.#refresh(this.#current.access_token);
+    try {
+      this.#current = await this.#refresh(this.#current.access_token);
+    } catch (error) {
+      if (typeof error === 'object' && error !== null) refreshFailures.add(error);
+      throw error;
+    }
     return this.#current.access_token;
   }
 

@@ -1,9 +1,16 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
 import { canPush, type CalendarProvider, type WatchChannel, type WatchRequest } from '../port/provider.js';
+import {
+  NOTIFICATION_PARSERS,
+  type NotificationRequest,
+  type WatchNotification,
+} from '../port/notifications.js';
 import type { ConnectionRow, Db } from '../../storage/database.js';
 import type { CalendarDeps } from './connection-model.js';
 import { pushUnavailableReason } from '../policy/push-availability.js';
+import { decideFailure } from '../policy/failure-policy.js';
+import { ProviderError } from '../../integrations/index.js';
 
 /** Asked of providers; Graph grants less (about 3 days), Google up to its own limit. */
 export const WATCH_TTL_SECONDS = 7 * 24 * 3600;
@@ -92,7 +99,8 @@ export async function ensureWatch(
       .execute();
   } catch (error) {
     log('push channel could not be set up; polling continues', error);
-    if (row) {
+    const code = error instanceof ProviderError ? error.code : null;
+    if (row && decideFailure({ code, step: 'watch', failures: 1 }).action === 'retry') {
       await deps.db
         .updateTable('calendar_watches')
         .set({ renew_now: true })
@@ -146,79 +154,61 @@ async function findWatch(db: Db, provider: 'google' | 'outlook', channelId: stri
     .executeTakeFirst();
 }
 
+/** At most this many notifications of one request are looked at. */
+const MAX_NOTIFICATIONS = 1000;
+
 /**
- * Google sends only headers. The channel must be one we hold, with our token and resource id;
- * anything else (an unknown or stopped channel, a forged call) is ignored.
+ * Acts on the notifications that name a channel we hold, with its secret and, where it has one, its
+ * resource id; anything else (an unknown or stopped channel, a forged call) is ignored. Returns how
+ * many were held, and how many connections were made due.
  */
-export async function acceptGoogleNotification(
+async function acceptNotifications(
   deps: CalendarDeps,
-  headers: Record<string, string | string[] | undefined>,
-): Promise<'accepted' | 'ignored'> {
-  const header = (name: string) => {
-    const value = headers[name];
-    return Array.isArray(value) ? value[0] : value;
-  };
-  const channelId = header('x-goog-channel-id');
-  const state = header('x-goog-resource-state');
-  if (!channelId || !state) return 'ignored';
-  const watch = await findWatch(deps.db, 'google', channelId);
-  if (!watch || !sameSecret(header('x-goog-channel-token'), watch.secret_hash)) return 'ignored';
-  if (watch.resource_id && header('x-goog-resource-id') !== watch.resource_id) return 'ignored';
-  // "sync" only confirms that the channel works; changes come as "exists" (or "not_exists").
-  if (state === 'sync') return 'accepted';
-  await requestSync(deps, [watch.connection_id]);
-  return 'accepted';
-}
-
-type GraphItem = { subscriptionId?: unknown; clientState?: unknown; lifecycleEvent?: unknown };
-
-function graphItems(body: unknown): GraphItem[] {
-  const value = (body as { value?: unknown } | null)?.value;
-  return Array.isArray(value)
-    ? (value.filter((item) => item && typeof item === 'object') as GraphItem[])
-    : [];
-}
-
-/** Graph change notifications: each must name a subscription we hold and carry its clientState. */
-export async function acceptOutlookNotifications(deps: CalendarDeps, body: unknown): Promise<number> {
+  provider: 'google' | 'outlook',
+  notifications: readonly WatchNotification[],
+): Promise<{ held: number; due: number }> {
   const due = new Set<string>();
-  for (const item of graphItems(body).slice(0, 1000)) {
-    if (typeof item.subscriptionId !== 'string') continue;
-    const watch = await findWatch(deps.db, 'outlook', item.subscriptionId);
-    if (
-      watch &&
-      sameSecret(typeof item.clientState === 'string' ? item.clientState : undefined, watch.secret_hash)
-    ) {
-      due.add(watch.connection_id);
-    }
-  }
-  return requestSync(deps, [...due]);
-}
-
-/**
- * Graph lifecycle notifications: reauthorizationRequired and subscriptionRemoved mark the channel for
- * renewal (a removed one is recreated when renewal answers 404); missed and all others catch up by
- * delta. Both ways the connection syncs at once.
- */
-export async function acceptOutlookLifecycle(deps: CalendarDeps, body: unknown): Promise<number> {
-  const due = new Set<string>();
-  for (const item of graphItems(body).slice(0, 1000)) {
-    if (typeof item.subscriptionId !== 'string') continue;
-    const watch = await findWatch(deps.db, 'outlook', item.subscriptionId);
-    if (
-      !watch ||
-      !sameSecret(typeof item.clientState === 'string' ? item.clientState : undefined, watch.secret_hash)
-    ) {
-      continue;
-    }
-    if (item.lifecycleEvent === 'reauthorizationRequired' || item.lifecycleEvent === 'subscriptionRemoved') {
+  let held = 0;
+  for (const notification of notifications.slice(0, MAX_NOTIFICATIONS)) {
+    const watch = await findWatch(deps.db, provider, notification.channelId);
+    if (!watch || !sameSecret(notification.token ?? undefined, watch.secret_hash)) continue;
+    if (watch.resource_id && notification.resourceId !== watch.resource_id) continue;
+    held++;
+    if (notification.state === 'renew') {
+      // A removed channel is recreated when its renewal answers 404.
       await deps.db
         .updateTable('calendar_watches')
         .set({ renew_now: true })
         .where('connection_id', '=', watch.connection_id)
         .execute();
     }
-    due.add(watch.connection_id);
+    // "confirmed" only says that a new channel works.
+    if (notification.state !== 'confirmed') due.add(watch.connection_id);
   }
-  return requestSync(deps, [...due]);
+  return { held, due: await requestSync(deps, [...due]) };
+}
+
+/** Google sends only headers. */
+export async function acceptGoogleNotification(
+  deps: CalendarDeps,
+  headers: NotificationRequest['headers'],
+): Promise<'accepted' | 'ignored'> {
+  const parsed = NOTIFICATION_PARSERS.google({ headers, body: null });
+  const { held } = await acceptNotifications(deps, 'google', parsed);
+  return held > 0 ? 'accepted' : 'ignored';
+}
+
+/** Graph change notifications: each must name a subscription we hold and carry its clientState. */
+export async function acceptOutlookNotifications(deps: CalendarDeps, body: unknown): Promise<number> {
+  const parsed = NOTIFICATION_PARSERS.outlook({ headers: {}, body });
+  return (await acceptNotifications(deps, 'outlook', parsed)).due;
+}
+
+/**
+ * Graph lifecycle notifications: reauthorizationRequired and subscriptionRemoved mark the channel for
+ * renewal; missed and all others catch up by delta. Both ways the connection syncs at once.
+ */
+export async function acceptOutlookLifecycle(deps: CalendarDeps, body: unknown): Promise<number> {
+  const parsed = NOTIFICATION_PARSERS.outlookLifecycle({ headers: {}, body });
+  return (await acceptNotifications(deps, 'outlook', parsed)).due;
 }
