@@ -103,6 +103,10 @@ describeOnBackends('inbound provider notifications', (t) => {
     expect(await sent({ 'x-goog-channel-id': `ch-${randomUUID()}` })).toBe(0);
     expect(await sent({ 'x-goog-channel-id': undefined })).toBe(0);
     expect(await sent({ 'x-goog-resource-state': undefined })).toBe(0);
+    // Google always sends a resource id and a message number; a request without is no notification.
+    expect(await sent({ 'x-goog-resource-id': undefined })).toBe(0);
+    expect(await sent({ 'x-goog-message-number': undefined })).toBe(0);
+    expect(await sent({ 'x-goog-resource-state': 'changed' })).toBe(0);
   });
 
   it('a Google notification for a channel of another provider is ignored', async () => {
@@ -110,7 +114,9 @@ describeOnBackends('inbound provider notifications', (t) => {
     const res = await google({
       'x-goog-channel-id': watched.channelId,
       'x-goog-channel-token': watched.secret,
+      'x-goog-resource-id': 'res-1',
       'x-goog-resource-state': 'exists',
+      'x-goog-message-number': '2',
     });
     expect(res.statusCode).toBe(200);
     expect(await syncRequests(t(), watched.connectionId)).toBe(0);
@@ -157,6 +163,23 @@ describeOnBackends('inbound provider notifications', (t) => {
     expect(await syncRequests(t(), first.connectionId)).toBe(1);
     expect(await syncRequests(t(), second.connectionId)).toBe(1);
     expect(await syncRequests(t(), forged.connectionId)).toBe(0);
+  });
+
+  it('looks at the first 1000 notifications of a request only', async () => {
+    const early = await watchedConnection(t(), 'outlook', null);
+    const late = await watchedConnection(t(), 'outlook', null);
+    const item = (watched: Watched) => ({
+      subscriptionId: watched.channelId,
+      clientState: watched.secret,
+      changeType: 'updated',
+    });
+    const value = [...Array.from({ length: 999 }, () => item(early)), item(early), item(late)];
+    for (const route of ['/hooks/outlook', '/hooks/outlook/lifecycle']) {
+      const body = { value: value.map((entry) => ({ ...entry, lifecycleEvent: 'missed' })) };
+      expect((await t().request('POST', route, { key: null, body })).statusCode).toBe(202);
+    }
+    expect(await syncRequests(t(), early.connectionId)).toBe(2);
+    expect(await syncRequests(t(), late.connectionId)).toBe(0);
   });
 
   it('Graph bodies that are not notifications change nothing', async () => {

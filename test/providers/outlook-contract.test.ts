@@ -24,10 +24,15 @@ let emulator: GraphEmulator;
 const http = new GuardedHttp(new OutboundGuard({ allow: ['127.0.0.1/32'] }));
 const none: KnownEvents = new Map();
 
+/** Where the contract's watches deliver. */
+let receiver: HooksReceiver;
+
 beforeAll(async () => {
   emulator = await startGraphEmulator();
+  receiver = await new HooksReceiver().start();
 });
 afterAll(async () => {
+  await receiver?.stop();
   await emulator?.stop();
   await http.close();
 });
@@ -87,6 +92,16 @@ for (const variant of ['primary calendar, delta', 'another calendar, calendarVie
         },
         close: async () => {
           if (!primary) await asUser('DELETE', `me/calendars/${encodeURIComponent(calendarId)}`);
+        },
+        push: {
+          callbackUrl: `${receiver.origin}/hooks/outlook`,
+          lifecycleUrl: `${receiver.origin}/hooks/outlook/lifecycle`,
+          parse: NOTIFICATION_PARSERS.outlook,
+          delivered: () =>
+            receiver.received
+              .filter((hook) => hook.path === '/hooks/outlook')
+              .map((hook) => ({ headers: {}, body: hook.body })),
+          idle: () => emulator.control.notificationsIdle(),
         },
       };
     },

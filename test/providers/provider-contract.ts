@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type {
-  CalendarProvider,
-  KnownEvents,
-  OutgoingEvent,
-  RemoteChanges,
-  RemoteEvent,
+import type { NotificationParser, NotificationRequest } from '../../src/calendar/port/notifications.js';
+import {
+  canPush,
+  type CalendarProvider,
+  type KnownEvents,
+  type OutgoingEvent,
+  type RemoteChanges,
+  type RemoteEvent,
+  type WatchChannel,
+  type WrittenEvent,
 } from '../../src/calendar/port/provider.js';
 import { expandObject } from '../../src/ical/expand-object.js';
 import { ProviderError } from '../../src/integrations/errors.js';
@@ -21,6 +25,19 @@ export type ContractFixture = {
     remove(remoteId: string): Promise<void>;
   };
   close(): Promise<void>;
+  /** For providers that push (capabilities.push): where the emulator delivers, and how it is read. */
+  push?: PushFixture;
+};
+
+export type PushFixture = {
+  callbackUrl: string;
+  lifecycleUrl: string;
+  /** The parser of the hook at callbackUrl, as production runs it. */
+  parse: NotificationParser;
+  /** The requests the emulator delivered to callbackUrl so far, oldest first. */
+  delivered(): NotificationRequest[];
+  /** Resolves once every notification the emulator has sent so far has been answered. */
+  idle(): Promise<void>;
 };
 
 export const CONTRACT_CASES = [
@@ -35,6 +52,7 @@ export const CONTRACT_CASES = [
   'update-moves',
   'delete',
   'recurring-external',
+  'push',
 ] as const;
 export type ContractCase = (typeof CONTRACT_CASES)[number];
 
@@ -361,6 +379,60 @@ export function describeProviderContract(
         '2026-04-06T07:00:00.000Z',
         '2026-04-13T07:00:00.000Z',
       ]);
+    });
+
+    test('push', 'push: a watch notifies of changes with its secret, is renewed, and stops', async () => {
+      // A provider that says it pushes implements the watch calls, and its test can receive them.
+      expect(canPush(provider)).toBe(provider.capabilities.push);
+      expect(fixture.push !== undefined).toBe(provider.capabilities.push);
+      if (!canPush(provider) || !fixture.push) return;
+      const push = fixture.push;
+      const request = {
+        callbackUrl: push.callbackUrl,
+        lifecycleUrl: push.lifecycleUrl,
+        secret: randomUUID(),
+        ttlSeconds: 3600,
+      };
+      /** What the hook reads from the notifications sent while `change` ran. */
+      const during = async (change: () => Promise<unknown>) => {
+        await push.idle();
+        const before = push.delivered().length;
+        await change();
+        await push.idle();
+        return push
+          .delivered()
+          .slice(before)
+          .flatMap((delivered) => push.parse(delivered));
+      };
+      const expectChanged = (received: ReturnType<NotificationParser>, channel: WatchChannel) => {
+        const about = received.filter((notification) => notification.channelId === channel.id);
+        expect(about.length).toBeGreaterThan(0);
+        const held = { channelId: channel.id, token: request.secret, resourceId: channel.resourceId };
+        expect(about).toEqual(about.map(() => ({ ...held, state: 'changed' })));
+      };
+
+      const channel = await provider.startWatch(request);
+      expect(channel.expiresAt).toBeGreaterThan(Date.now());
+      const event = bookingEvent();
+      let created: WrittenEvent | undefined;
+      expectChanged(await during(async () => (created = await provider.createEvent(event))), channel);
+
+      const renewed = await provider.renewWatch(channel, request);
+      let updated: WrittenEvent | undefined;
+      const afterRenewal = await during(
+        async () =>
+          (updated = await provider.updateEvent(created!.remoteId, created!.etag, { ...event, sequence: 1 })),
+      );
+      expectChanged(afterRenewal, renewed);
+      if (renewed.id !== channel.id) {
+        // A channel replaced on renewal no longer notifies.
+        expect(afterRenewal.filter((notification) => notification.channelId === channel.id)).toEqual([]);
+      }
+
+      await provider.stopWatch(renewed);
+      await provider.stopWatch(renewed);
+      const afterStop = await during(() => provider.deleteEvent(created!.remoteId, updated!.etag));
+      expect(afterStop.filter((notification) => notification.channelId === renewed.id)).toEqual([]);
     });
   });
 }
