@@ -1,7 +1,7 @@
 /**
  * The closed set of ways a provider call fails. Adapters map their protocol's answers onto it;
- * services/calendar-sync.ts alone decides what each means for a sync (retry, reset the cursor,
- * ask for new credentials, give up).
+ * calendar/policy/failure-policy.ts alone decides what each means for a sync (retry, reset the
+ * cursor, ask for new credentials, stop).
  */
 export const ProviderErrorCode = {
   /** Credentials refused (401, invalid_grant): the connection needs new ones; retrying will not help. */
