@@ -533,6 +533,7 @@ async function seedCalendars(
       database.db,
       connection,
       remote.map((event) => fromRemote(event, span, 'Europe/Berlin')),
+      Date.now(),
     );
   }
 }

@@ -170,7 +170,7 @@ async function pull(context: SyncContext): Promise<string | null> {
     else stats.created++;
   }
   const removed = changes.removed.filter((remoteId) => known.has(remoteId));
-  await storeObjects(deps.db, connection, objects);
+  await storeObjects(deps.db, connection, objects, deps.clock());
   await removeObjects(deps.db, connection.connection_id, removed);
   stats.deleted += removed.length;
   await settleBookingEvents(context, changes.changed, removed);
@@ -183,7 +183,7 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
   const until = connection.expanded_until?.getTime() ?? 0;
   const window = expansionWindow(now);
   if (until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS && connection.expanded_until !== null) {
-    await reexpandSeries(deps.db, connection, context.zone, window);
+    await reexpandSeries(deps.db, connection, context.zone, window, deps.clock());
   }
   if (connection.expanded_until === null || until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS) {
     await deps.db

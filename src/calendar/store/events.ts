@@ -55,6 +55,7 @@ export async function storeObjects(
   db: Db,
   connection: ConnectionRow,
   objects: readonly StoredObject[],
+  now: number,
 ): Promise<void> {
   for (let index = 0; index < objects.length; index += BATCH) {
     const batch = objects.slice(index, index + BATCH);
@@ -74,7 +75,7 @@ export async function storeObjects(
             recurring: object.result.ok && object.result.summary.recurring,
             title: object.result.ok ? object.result.summary.title : null,
             parse_error: object.result.ok ? null : object.result.error,
-            updated_at: new Date(),
+            updated_at: new Date(now),
           })),
         )
         .onConflict((oc) =>
@@ -196,6 +197,7 @@ export async function reexpandSeries(
   connection: ConnectionRow,
   zone: string,
   window: Interval,
+  now: number,
 ): Promise<void> {
   let after = '';
   for (;;) {
@@ -213,6 +215,7 @@ export async function reexpandSeries(
       db,
       connection,
       rows.map((row) => withIcs(row.remote_id, row.etag, row.ics, expandForStorage(row.ics, window, zone))),
+      now,
     );
     after = rows.at(-1)?.remote_id ?? after;
   }
