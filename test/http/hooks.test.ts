@@ -1,5 +1,8 @@
+import type { KyselyPlugin, RootOperationNode } from 'kysely';
 import { createHash, randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
+import { acceptOutlookNotifications } from '../../src/calendar/index.js';
+import { HOOK_RATE_LIMIT_PER_MINUTE } from '../../src/http/routes/hooks.js';
 import { describeOnBackends } from '../support/backends.js';
 import type { TestApp } from '../support/test-app.js';
 
@@ -131,6 +134,7 @@ describeOnBackends('inbound provider notifications', (t) => {
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toMatch(/^text\/plain/);
       expect(res.body).toBe('Validation: token & more');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
     }
   });
 
@@ -233,5 +237,59 @@ describeOnBackends('inbound provider notifications', (t) => {
     expect(await renewNow(t(), missed.connectionId)).toBe(false);
     expect(await syncRequests(t(), forged.connectionId)).toBe(0);
     expect(await renewNow(t(), forged.connectionId)).toBe(false);
+  });
+
+  it('looks up every channel of a notification body in one query, however many items it has', async () => {
+    const connections = await Promise.all(
+      Array.from({ length: 5 }, () => watchedConnection(t(), 'outlook', null)),
+    );
+    const seen: RootOperationNode['kind'][] = [];
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => {
+        seen.push(args.node.kind);
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const value = connections.flatMap((watched) =>
+      Array.from({ length: 20 }, () => ({
+        subscriptionId: watched.channelId,
+        clientState: watched.secret,
+        changeType: 'updated',
+      })),
+    );
+    value.push(
+      ...Array.from({ length: 50 }, () => ({
+        subscriptionId: `sub-${randomUUID()}`,
+        clientState: 'x',
+        changeType: 'updated',
+      })),
+    );
+    const due = await acceptOutlookNotifications(
+      { ...t().calendarDeps, db: t().database.db.withPlugin(counting) },
+      { value },
+    );
+    expect(due).toBe(5);
+    expect(seen.filter((kind) => kind === 'SelectQueryNode')).toHaveLength(1);
+    expect(seen.filter((kind) => kind === 'UpdateQueryNode')).toHaveLength(1);
+    for (const watched of connections) expect(await syncRequests(t(), watched.connectionId)).toBe(1);
+  });
+
+  it('limits /hooks/* per client address with a 429 problem and Retry-After; other addresses go on', async () => {
+    const from = (remoteAddress: string) =>
+      t().app.inject({ method: 'POST', url: '/hooks/google', remoteAddress });
+    for (let i = 0; i < HOOK_RATE_LIMIT_PER_MINUTE; i++) {
+      const res = await from('127.0.0.77');
+      if (res.statusCode !== 200) expect.fail(`request ${i + 1} answered ${res.statusCode}`);
+    }
+    const limited = await from('127.0.0.77');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+    expect(limited.json()).toMatchObject({ status: 429, code: 'RATE_LIMITED', title: 'Too Many Requests' });
+    expect((await from('127.0.0.78')).statusCode).toBe(200);
+    // Only the hooks are limited: the API itself answers the same address as before.
+    const api = await t().app.inject({ method: 'GET', url: '/resources', remoteAddress: '127.0.0.77' });
+    expect(api.statusCode).toBe(401);
   });
 });

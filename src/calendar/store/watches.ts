@@ -145,14 +145,19 @@ export async function requestSync(deps: CalendarDeps, connectionIds: readonly st
   return rows.length;
 }
 
-async function findWatch(db: Db, provider: 'google' | 'outlook', channelId: string) {
-  return db
+/** The channels of one notification body, found in one query however many items it has. */
+async function findWatches(db: Db, provider: 'google' | 'outlook', channelIds: readonly string[]) {
+  if (channelIds.length === 0) return new Map<string, WatchLookup>();
+  const rows = await db
     .selectFrom('calendar_watches')
-    .select(['connection_id', 'resource_id', 'secret_hash'])
+    .select(['channel_id', 'connection_id', 'resource_id', 'secret_hash'])
     .where('provider', '=', provider)
-    .where('channel_id', '=', channelId)
-    .executeTakeFirst();
+    .where('channel_id', 'in', [...new Set(channelIds)])
+    .execute();
+  return new Map(rows.map((row) => [row.channel_id, row]));
 }
+
+type WatchLookup = { connection_id: string; resource_id: string | null; secret_hash: string };
 
 /** At most this many notifications of one request are looked at. */
 const MAX_NOTIFICATIONS = 1000;
@@ -160,30 +165,39 @@ const MAX_NOTIFICATIONS = 1000;
 /**
  * Acts on the notifications that name a channel we hold, with its secret and, where it has one, its
  * resource id; anything else (an unknown or stopped channel, a forged call) is ignored. Returns how
- * many were held, and how many connections were made due.
+ * many were held, and how many connections were made due. The work is bounded whatever the body:
+ * at most MAX_NOTIFICATIONS items, one lookup query, one renewal update and one sync request.
  */
 async function acceptNotifications(
   deps: CalendarDeps,
   provider: 'google' | 'outlook',
   notifications: readonly WatchNotification[],
 ): Promise<{ held: number; due: number }> {
+  const considered = notifications.slice(0, MAX_NOTIFICATIONS);
+  const watches = await findWatches(
+    deps.db,
+    provider,
+    considered.map((notification) => notification.channelId),
+  );
   const due = new Set<string>();
+  const renew = new Set<string>();
   let held = 0;
-  for (const notification of notifications.slice(0, MAX_NOTIFICATIONS)) {
-    const watch = await findWatch(deps.db, provider, notification.channelId);
+  for (const notification of considered) {
+    const watch = watches.get(notification.channelId);
     if (!watch || !sameSecret(notification.token ?? undefined, watch.secret_hash)) continue;
     if (watch.resource_id && notification.resourceId !== watch.resource_id) continue;
     held++;
-    if (notification.state === 'renew') {
-      // A removed channel is recreated when its renewal answers 404.
-      await deps.db
-        .updateTable('calendar_watches')
-        .set({ renew_now: true })
-        .where('connection_id', '=', watch.connection_id)
-        .execute();
-    }
+    // A removed channel is recreated when its renewal answers 404.
+    if (notification.state === 'renew') renew.add(watch.connection_id);
     // "confirmed" only says that a new channel works.
     if (notification.state !== 'confirmed') due.add(watch.connection_id);
+  }
+  if (renew.size > 0) {
+    await deps.db
+      .updateTable('calendar_watches')
+      .set({ renew_now: true })
+      .where('connection_id', 'in', [...renew])
+      .execute();
   }
   return { held, due: await requestSync(deps, [...due]) };
 }

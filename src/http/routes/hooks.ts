@@ -1,4 +1,6 @@
+import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { CalendarDeps } from '../../calendar/index.js';
 import { finishAuthorization } from '../../calendar/index.js';
@@ -9,12 +11,43 @@ import {
 } from '../../calendar/index.js';
 import { SchedError } from '../../services/errors.js';
 import { consentPage, wantsHtml } from '../consent-page.js';
-import { problemFor } from '../problem-details.js';
+import { errorHandler, problemFor } from '../problem-details.js';
 import { commonErrors, ProblemRef, Strict } from '../schemas.js';
 
 const OAuthProvider = Type.Union([Type.Literal('google'), Type.Literal('outlook')]);
 /** Graph's validation handshake: the token comes back as plain text, within 10 seconds. */
 const ValidationQuery = Type.Object({ validationToken: Type.Optional(Type.String({ maxLength: 4096 })) });
+
+/** Requests per minute a client address may make to /hooks/*; providers retry a 429 later. */
+export const HOOK_RATE_LIMIT_PER_MINUTE = 600;
+
+const RATE_LIMITED = 'RATE_LIMITED';
+
+/** Each hook route counts its own requests per client address. */
+const hookRateLimit = {
+  rateLimit: { max: HOOK_RATE_LIMIT_PER_MINUTE, timeWindow: 60_000 },
+};
+
+/** Graph's token, echoed as it came: plain text that no browser may sniff into anything else. */
+function echoValidationToken(reply: FastifyReply, token: string) {
+  return reply
+    .code(200)
+    .type('text/plain; charset=utf-8')
+    .header('x-content-type-options', 'nosniff')
+    .send(token);
+}
+
+/** A 429 from the hook limiter, as problem+json; Retry-After is already set by the limiter. */
+function hookErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error.code !== RATE_LIMITED) return errorHandler(error, request, reply);
+  return reply.code(429).type('application/problem+json').send({
+    type: 'https://sched.dev/problems/rate-limited',
+    title: 'Too Many Requests',
+    status: 429,
+    detail: error.message,
+    code: RATE_LIMITED,
+  });
+}
 
 /**
  * Routes the providers and users' browsers call, without an API key. Each is verified on its own
@@ -23,6 +56,17 @@ const ValidationQuery = Type.Object({ validationToken: Type.Optional(Type.String
  */
 export function hookRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
+    // Only the routes that ask for it (config.rateLimit) are limited: the /hooks/* ones.
+    await app.register(fastifyRateLimit, {
+      global: false,
+      errorResponseBuilder: (_request, context) =>
+        Object.assign(new Error(`too many notifications from this address; retry in ${context.after}`), {
+          statusCode: 429,
+          code: RATE_LIMITED,
+        }),
+    });
+    app.setErrorHandler(hookErrorHandler);
+
     app.get(
       '/oauth/:provider/callback',
       {
@@ -88,6 +132,7 @@ export function hookRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
           summary: 'Google Calendar push notifications (channel id, token and resource id checked)',
           security: [],
         },
+        config: hookRateLimit,
       },
       async (request, reply) => {
         await acceptGoogleNotification(deps, request.headers);
@@ -105,10 +150,11 @@ export function hookRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
           security: [],
           querystring: ValidationQuery,
         },
+        config: hookRateLimit,
       },
       async (request, reply) => {
         const token = request.query.validationToken;
-        if (token !== undefined) return reply.code(200).type('text/plain; charset=utf-8').send(token);
+        if (token !== undefined) return echoValidationToken(reply, token);
         await acceptOutlookNotifications(deps, request.body);
         return reply.code(202).send();
       },
@@ -123,10 +169,11 @@ export function hookRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
           security: [],
           querystring: ValidationQuery,
         },
+        config: hookRateLimit,
       },
       async (request, reply) => {
         const token = request.query.validationToken;
-        if (token !== undefined) return reply.code(200).type('text/plain; charset=utf-8').send(token);
+        if (token !== undefined) return echoValidationToken(reply, token);
         await acceptOutlookLifecycle(deps, request.body);
         return reply.code(202).send();
       },
