@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { toArray } from './auth.js';
 import type { Clock } from '../services/context.js';
@@ -8,6 +8,7 @@ import {
   completeIdempotencyKey,
   releaseIdempotencyKey,
 } from '../services/idempotency.js';
+import { SecretBox } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 
 declare module 'fastify' {
@@ -35,7 +36,17 @@ export function hashRequest(method: string, url: string, body: unknown): string 
     .digest('hex');
 }
 
-export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock): void {
+/**
+ * Stored responses are sealed with `secretBox`. Give the app's own box, so that replays survive a restart
+ * and reach every process on a shared database; left out, a key of this process alone is used, and a
+ * response stored by another process counts as absent.
+ */
+export function registerIdempotency(
+  app: FastifyInstance,
+  db: Db,
+  clock: Clock,
+  secretBox: SecretBox = new SecretBox(randomBytes(32)),
+): void {
   app.decorateRequest('idempotencyKey', undefined);
 
   const claim = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -47,7 +58,14 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock):
       throw validationError('Idempotency-Key', 'must be 1 to 255 printable characters without spaces');
     }
     const requestHash = hashRequest(request.method, request.url, request.body);
-    const outcome = await claimIdempotencyKey(db, request.actor.organizationId, key, requestHash, clock());
+    const outcome = await claimIdempotencyKey(
+      db,
+      secretBox,
+      request.actor.organizationId,
+      key,
+      requestHash,
+      clock(),
+    );
     if (outcome.kind === 'replay') {
       return reply
         .code(outcome.status)
@@ -65,7 +83,14 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock):
     if (reply.statusCode >= 500 || typeof payload !== 'string') {
       await releaseIdempotencyKey(db, request.actor.organizationId, key);
     } else {
-      await completeIdempotencyKey(db, request.actor.organizationId, key, reply.statusCode, payload);
+      await completeIdempotencyKey(
+        db,
+        secretBox,
+        request.actor.organizationId,
+        key,
+        reply.statusCode,
+        payload,
+      );
     }
     return payload;
   };

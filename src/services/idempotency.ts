@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { SecretBox } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 import { ErrorCode, SchedError } from './errors.js';
 
@@ -12,22 +13,51 @@ export const ABANDONED_AFTER_MS = 5 * 60 * 1000;
 
 export type IdempotencyClaim = { kind: 'claimed' } | { kind: 'replay'; status: number; body: string };
 
+/**
+ * Stored responses carry what a route hands out once (API keys, webhook secrets, feed URLs), so every
+ * one is sealed, whatever the route. The sealed form starts with the SecretBox version and a dot, which
+ * no JSON text does: a row written before sealing (a JSON body) is told apart and still replayed as it is.
+ */
+const SEALED_PREFIX = 'v1.';
+
+/** The body to replay, or undefined when it was sealed with a key this process does not hold. */
+function openStoredBody(box: SecretBox, stored: string): string | undefined {
+  if (!stored.startsWith(SEALED_PREFIX)) return stored;
+  try {
+    return box.open(stored);
+  } catch {
+    return undefined;
+  }
+}
+
+function deleteKey(db: Db, organizationId: string, key: string) {
+  return db
+    .deleteFrom('idempotency_keys')
+    .where('organization_id', '=', organizationId)
+    .where('idempotency_key', '=', key);
+}
+
 export async function claimIdempotencyKey(
   db: Db,
+  box: SecretBox,
   organizationId: string,
   key: string,
   requestHash: string,
   now: number,
 ): Promise<IdempotencyClaim> {
-  // Expired and abandoned claims are cleared first, so the insert below can win them back.
+  // An abandoned claim of this key is cleared first, so the insert below can win it back. Expired rows
+  // go too, of every key: none is kept past its day (a row from before sealing holds a plaintext body).
   await db
     .deleteFrom('idempotency_keys')
-    .where('organization_id', '=', organizationId)
-    .where('idempotency_key', '=', key)
     .where((eb) =>
       eb.or([
         eb('expires_at', '<', new Date(now)),
-        eb.and([eb('state', '=', 'in_progress'), eb('created_at', '<', new Date(now - ABANDONED_AFTER_MS))]),
+        eb.and([
+          eb('organization_id', '=', organizationId),
+          eb('idempotency_key', '=', key),
+          eb('state', '=', 'in_progress'),
+          eb('created_at', '<', new Date(now - ABANDONED_AFTER_MS)),
+        ]),
       ]),
     )
     .execute();
@@ -51,7 +81,7 @@ export async function claimIdempotencyKey(
     .where('organization_id', '=', organizationId)
     .where('idempotency_key', '=', key)
     .executeTakeFirst();
-  if (!existing) return claimIdempotencyKey(db, organizationId, key, requestHash, now);
+  if (!existing) return claimIdempotencyKey(db, box, organizationId, key, requestHash, now);
   if (existing.request_hash !== requestHash) {
     throw new SchedError(
       ErrorCode.IDEMPOTENCY_KEY_REUSED,
@@ -69,11 +99,19 @@ export async function claimIdempotencyKey(
       'the first request with this Idempotency-Key is still running; retry in a moment',
     );
   }
-  return { kind: 'replay', status: existing.response_status, body: existing.response_body };
+  const body = openStoredBody(box, existing.response_body);
+  if (body === undefined) {
+    // Sealed under another key (the key was replaced): the response cannot be given back, so the key
+    // counts as unused rather than blocking the client for a day.
+    await deleteKey(db, organizationId, key).where('state', '=', 'done').execute();
+    return claimIdempotencyKey(db, box, organizationId, key, requestHash, now);
+  }
+  return { kind: 'replay', status: existing.response_status, body };
 }
 
 export async function completeIdempotencyKey(
   db: Db,
+  box: SecretBox,
   organizationId: string,
   key: string,
   status: number,
@@ -81,7 +119,7 @@ export async function completeIdempotencyKey(
 ): Promise<void> {
   await db
     .updateTable('idempotency_keys')
-    .set({ state: 'done', response_status: status, response_body: body })
+    .set({ state: 'done', response_status: status, response_body: box.seal(body) })
     .where('organization_id', '=', organizationId)
     .where('idempotency_key', '=', key)
     .execute();
@@ -89,10 +127,5 @@ export async function completeIdempotencyKey(
 
 /** A server error is not a result worth replaying: the client should be able to try again. */
 export async function releaseIdempotencyKey(db: Db, organizationId: string, key: string): Promise<void> {
-  await db
-    .deleteFrom('idempotency_keys')
-    .where('organization_id', '=', organizationId)
-    .where('idempotency_key', '=', key)
-    .where('state', '=', 'in_progress')
-    .execute();
+  await deleteKey(db, organizationId, key).where('state', '=', 'in_progress').execute();
 }
