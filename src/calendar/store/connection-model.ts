@@ -130,13 +130,19 @@ export function failureMessage(
   return explanation ? `${name}: ${explanation} (${providerMessage})` : `${name}: ${providerMessage}`;
 }
 
-/** Maps a provider failure onto the contract's 502 PROVIDER_* problems, or a 400 for a refused URL. */
+/**
+ * Maps a provider failure onto the contract's 502 PROVIDER_* problems. `refusedField` names the input
+ * field of a URL the user gave at connect: this server refusing that address is the user's 400. Any
+ * other refusal (an address the provider pointed us to, or one that became internal by sync time) is
+ * the provider side failing, a 502.
+ */
 export function providerFailure(
   error: ProviderError,
   provider: CalendarProviderName,
   explanation?: string,
+  refusedField?: string,
 ): SchedError {
-  if (error.code === 'URL_REFUSED' && !explanation) return validationError('url', error.message);
+  if (error.code === 'URL_REFUSED' && refusedField) return validationError(refusedField, error.message);
   const code =
     {
       AUTH_FAILED: ErrorCode.PROVIDER_AUTH_FAILED,

@@ -49,7 +49,7 @@ export async function connectCalendar(
   try {
     prepared = await connector.prepare(input);
   } catch (error) {
-    if (error instanceof ProviderError) throw providerFailure(error, provider);
+    if (error instanceof ProviderError) throw providerFailure(error, provider, undefined, 'url');
     throw error;
   }
   const now = deps.clock();
@@ -74,9 +74,19 @@ export async function connectCalendar(
       .returningAll()
       .executeTakeFirst();
     if (!row) {
+      // The unique (resource, provider, calendar) key decided it; for an ICS feed the calendar id is a
+      // digest of its URL, so the same feed connected twice lands here. Name the connection it would repeat.
+      const existing = await trx
+        .selectFrom('calendar_connections')
+        .select('connection_id')
+        .where('resource_id', '=', input.resource_id)
+        .where('provider', '=', provider)
+        .where('calendar_id', '=', prepared.calendarId)
+        .executeTakeFirst();
+      const which = existing ? `connection ${existing.connection_id}` : 'another connection';
       throw new SchedError(
         ErrorCode.CALENDAR_ALREADY_CONNECTED,
-        `${PROVIDER_DISPLAY_NAMES[provider]} ${prepared.calendarId} is already connected to resource ${input.resource_id}`,
+        `${PROVIDER_DISPLAY_NAMES[provider]} ${prepared.calendarId} is already connected to resource ${input.resource_id} as ${which}`,
       );
     }
     return connectionActivated(trx, actor, row, now, deps.publicUrl);
