@@ -2,7 +2,7 @@ import { defaultSchedule, type Schedule, type Weekday, validateSchedule } from '
 import type { Db, ScheduleRow, StoredWeekly } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import type { Actor, ServiceDeps } from './context.js';
-import { validationErrors } from './errors.js';
+import { validationError, validationErrors } from './errors.js';
 import { findResource } from './resources.js';
 
 type WallPair = [string, string];
@@ -85,8 +85,81 @@ export async function getSchedule(db: Db, actor: Actor, resourceId: string): Pro
     : scheduleView(resourceId, defaultSchedule(resource.time_zone), true);
 }
 
-/** PUT replaces the whole schedule; fields left out take their defaults, not their previous values. */
+function scheduleOfInput(input: ScheduleInput, base: Schedule): Schedule {
+  return {
+    timeZone: input.time_zone ?? base.timeZone,
+    weekly: input.weekly ?? base.weekly,
+    overrides: input.overrides
+      ? input.overrides.map((o) => ({ localDate: o.date, intervals: o.intervals }))
+      : base.overrides,
+    bufferBeforeMinutes: input.buffer_before_minutes ?? base.bufferBeforeMinutes,
+    bufferAfterMinutes: input.buffer_after_minutes ?? base.bufferAfterMinutes,
+    minimumNoticeMinutes: input.minimum_notice_minutes ?? base.minimumNoticeMinutes,
+    bookingHorizonDays: input.booking_horizon_days ?? base.bookingHorizonDays,
+  };
+}
+
+/** Validates and stores a whole schedule, with its audit entry, in the caller's transaction. */
+async function storeSchedule(
+  trx: Db,
+  actor: Actor,
+  resourceId: string,
+  schedule: Schedule,
+  now: number,
+): Promise<ScheduleView> {
+  const problems = validateSchedule(schedule);
+  if (problems.length > 0) throw validationErrors(problems);
+  const view = scheduleView(resourceId, schedule, false);
+  const values = {
+    time_zone: schedule.timeZone,
+    weekly: JSON.stringify(view.weekly satisfies StoredWeekly),
+    overrides: JSON.stringify(view.overrides),
+    buffer_before_minutes: schedule.bufferBeforeMinutes,
+    buffer_after_minutes: schedule.bufferAfterMinutes,
+    minimum_notice_minutes: schedule.minimumNoticeMinutes,
+    booking_horizon_days: schedule.bookingHorizonDays,
+    updated_at: new Date(now),
+  };
+  await trx
+    .insertInto('schedules')
+    .values({ resource_id: resourceId, organization_id: actor.organizationId, ...values })
+    .onConflict((oc) => oc.column('resource_id').doUpdateSet(values))
+    .execute();
+  await recordAudit(trx, actor, {
+    action: 'schedule.updated',
+    targetType: 'resource',
+    targetId: resourceId,
+    details: { schedule: view },
+  });
+  return view;
+}
+
+/**
+ * PUT replaces the whole schedule: `weekly` is required (the route says so), and the other fields
+ * left out take their defaults, not their previous values.
+ */
 export async function putSchedule(
+  { db, clock }: ServiceDeps,
+  actor: Actor,
+  resourceId: string,
+  input: ScheduleInput,
+): Promise<ScheduleView> {
+  // Checked here rather than in the body schema, so that a bad value of another field is named too.
+  if (input.weekly === undefined) {
+    throw validationError(
+      'weekly',
+      'is required: PUT replaces the whole schedule; PATCH changes some fields',
+    );
+  }
+  return db.transaction().execute(async (trx) => {
+    const resource = await findResource(trx, actor, resourceId);
+    const base = { ...defaultSchedule(resource.time_zone), weekly: {}, overrides: [] };
+    return storeSchedule(trx, actor, resourceId, scheduleOfInput(input, base), clock());
+  });
+}
+
+/** PATCH changes only the fields given; the others keep their stored values (or the defaults). */
+export async function patchSchedule(
   { db, clock }: ServiceDeps,
   actor: Actor,
   resourceId: string,
@@ -94,40 +167,13 @@ export async function putSchedule(
 ): Promise<ScheduleView> {
   return db.transaction().execute(async (trx) => {
     const resource = await findResource(trx, actor, resourceId);
-    const base = defaultSchedule(input.time_zone ?? resource.time_zone);
-    const schedule: Schedule = {
-      timeZone: base.timeZone,
-      weekly: input.weekly ?? {},
-      overrides: (input.overrides ?? []).map((o) => ({ localDate: o.date, intervals: o.intervals })),
-      bufferBeforeMinutes: input.buffer_before_minutes ?? base.bufferBeforeMinutes,
-      bufferAfterMinutes: input.buffer_after_minutes ?? base.bufferAfterMinutes,
-      minimumNoticeMinutes: input.minimum_notice_minutes ?? base.minimumNoticeMinutes,
-      bookingHorizonDays: input.booking_horizon_days ?? base.bookingHorizonDays,
-    };
-    const problems = validateSchedule(schedule);
-    if (problems.length > 0) throw validationErrors(problems);
-    const values = {
-      time_zone: schedule.timeZone,
-      weekly: JSON.stringify(schedule.weekly satisfies StoredWeekly | Schedule['weekly']),
-      overrides: JSON.stringify(input.overrides ?? []),
-      buffer_before_minutes: schedule.bufferBeforeMinutes,
-      buffer_after_minutes: schedule.bufferAfterMinutes,
-      minimum_notice_minutes: schedule.minimumNoticeMinutes,
-      booking_horizon_days: schedule.bookingHorizonDays,
-      updated_at: new Date(clock()),
-    };
-    await trx
-      .insertInto('schedules')
-      .values({ resource_id: resourceId, organization_id: actor.organizationId, ...values })
-      .onConflict((oc) => oc.column('resource_id').doUpdateSet(values))
-      .execute();
-    const view = scheduleView(resourceId, schedule, false);
-    await recordAudit(trx, actor, {
-      action: 'schedule.updated',
-      targetType: 'resource',
-      targetId: resourceId,
-      details: { schedule: view },
-    });
-    return view;
+    const row = await trx
+      .selectFrom('schedules')
+      .selectAll()
+      .where('resource_id', '=', resourceId)
+      .forUpdate()
+      .executeTakeFirst();
+    const base = row ? scheduleFromRow(row) : defaultSchedule(resource.time_zone);
+    return storeSchedule(trx, actor, resourceId, scheduleOfInput(input, base), clock());
   });
 }

@@ -146,4 +146,81 @@ describeOnBackends('resources and schedules', (t) => {
     expect(backwards.statusCode).toBe(400);
     expect(backwards.json().errors[0].field).toBe('weekly.mon[0]');
   });
+
+  it('refuses a PUT without weekly, naming it, and leaves the stored hours alone', async () => {
+    const created = (
+      await t().request('POST', '/resources', { body: { name: 'S4', kind: 'person', time_zone: 'UTC' } })
+    ).json();
+    const url = `/resources/${created.resource_id}/schedule`;
+    const weekly = { tue: [['10:00', '11:00']] };
+    expect((await t().request('PUT', url, { body: { weekly } })).statusCode).toBe(200);
+    const partial = await t().request('PUT', url, { body: { buffer_after_minutes: 5 } });
+    expect(partial.statusCode).toBe(400);
+    expect(partial.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(partial.json().errors.map((error: { field: string }) => error.field)).toContain('weekly');
+    const still = (await t().request('GET', url)).json();
+    expect(still).toMatchObject({ weekly, buffer_after_minutes: 0 });
+  });
+
+  it('PATCH changes only the fields given, validates like PUT and is audited', async () => {
+    const created = (
+      await t().request('POST', '/resources', {
+        body: { name: 'S5', kind: 'room', time_zone: 'Europe/Berlin' },
+      })
+    ).json();
+    const url = `/resources/${created.resource_id}/schedule`;
+    // On a resource without a schedule, PATCH starts from the default one.
+    const first = await t().request('PATCH', url, { body: { buffer_before_minutes: 15 } });
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.json()).toMatchObject({
+      time_zone: 'Europe/Berlin',
+      weekly: { mon: [['09:00', '17:00']], fri: [['09:00', '17:00']] },
+      buffer_before_minutes: 15,
+      is_default: false,
+    });
+    const weekly = { sat: [['08:00', '12:00']] };
+    const overrides = [{ date: '2026-12-24', intervals: [] }];
+    expect(
+      (await t().request('PUT', url, { body: { weekly, overrides, minimum_notice_minutes: 30 } })).statusCode,
+    ).toBe(200);
+    const patched = await t().request('PATCH', url, { body: { booking_horizon_days: 30, time_zone: 'UTC' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const expected = {
+      resource_id: created.resource_id,
+      time_zone: 'UTC',
+      weekly,
+      overrides,
+      buffer_before_minutes: 0,
+      buffer_after_minutes: 0,
+      minimum_notice_minutes: 30,
+      booking_horizon_days: 30,
+      is_default: false,
+    };
+    expect(patched.json()).toEqual(expected);
+    expect((await t().request('GET', url)).json()).toEqual(expected);
+
+    const overlapping = await t().request('PATCH', url, {
+      body: {
+        weekly: {
+          sat: [
+            ['08:00', '12:00'],
+            ['11:00', '13:00'],
+          ],
+        },
+      },
+    });
+    expect(overlapping.statusCode).toBe(400);
+    expect(overlapping.json().errors[0].field).toBe('weekly.sat[1]');
+    const unknown = await t().request('PATCH', url, { body: { weekly_hours: {} } });
+    expect(unknown.statusCode).toBe(400);
+    expect((await t().request('GET', url)).json()).toEqual(expected);
+
+    const audit = await t()
+      .database.db.selectFrom('audit_log')
+      .select(['action'])
+      .where('target_id', '=', created.resource_id)
+      .where('action', '=', 'schedule.updated')
+      .execute();
+    expect(audit).toHaveLength(3);
+  });
 });

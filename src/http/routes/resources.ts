@@ -7,7 +7,7 @@ import {
   listResources,
   updateResource,
 } from '../../services/resources.js';
-import { getSchedule, putSchedule } from '../../services/schedules.js';
+import { getSchedule, patchSchedule, putSchedule } from '../../services/schedules.js';
 import { actorOf } from '../auth.js';
 import type { RouteDeps } from '../build-app.js';
 import {
@@ -164,12 +164,31 @@ export function resourceRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
         schema: {
           tags: ['schedules'],
           summary: 'Set when a resource can be booked (replaces the whole schedule)',
+          description:
+            '`weekly` is required (400 naming it when absent): a PUT replaces every field, and the fields ' +
+            'left out take their defaults. ' +
+            'To change some fields only, use PATCH.',
           params: ResourceParams,
           body: Strict(ScheduleFields),
           response: { 200: Schedule, ...commonErrors },
         },
       },
       async (request) => putSchedule(deps, actorOf(request), request.params.resource_id, request.body),
+    );
+
+    app.patch(
+      '/resources/:resource_id/schedule',
+      {
+        config: { scope: 'write' },
+        schema: {
+          tags: ['schedules'],
+          summary: 'Change some fields of the schedule; the others keep their values',
+          params: ResourceParams,
+          body: Strict(ScheduleFields),
+          response: { 200: Schedule, ...commonErrors },
+        },
+      },
+      async (request) => patchSchedule(deps, actorOf(request), request.params.resource_id, request.body),
     );
 
     app.get(
