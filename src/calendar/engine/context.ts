@@ -1,6 +1,7 @@
 import type { CalendarProvider } from '../port/provider.js';
 import type { ConnectionRow } from '../../storage/database.js';
 import type { CalendarDeps } from '../store/connections.js';
+import type { CalendarBudget } from '../store/events.js';
 import type { Actor } from '../../services/context.js';
 
 export type SyncStats = {
@@ -22,6 +23,8 @@ export type SyncContext = {
   now: number;
   /** Set when a pull decided that Sched's version must be written again. */
   pushAgain: boolean;
+  /** What this sync may still spend on parsing, expanding and storing the calendar. */
+  budget: CalendarBudget;
 };
 
 export function syncActor(connection: ConnectionRow): Actor {

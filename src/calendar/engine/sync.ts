@@ -14,9 +14,11 @@ import {
 } from '../store/connections.js';
 import { failedAtTokenRefresh } from '../store/tokens.js';
 import {
+  budgetWarning,
+  calendarBudget,
   EXPANDED_FUTURE_MS,
+  expandWithinBudget,
   expansionWindow,
-  fromRemote,
   reexpandSeries,
   REEXPAND_MARGIN_MS,
   removeObjects,
@@ -82,6 +84,7 @@ export async function syncConnection(
       stats,
       now: deps.clock(),
       pushAgain: false,
+      budget: calendarBudget(),
     };
     const pushes = connection.direction !== 'pull' && context.provider.capabilities.write;
     if (pushes) await pushPending(context);
@@ -96,6 +99,8 @@ export async function syncConnection(
     await recordSuccess(context, cursor);
     return stats;
   } catch (error) {
+    // Deleted while its changes were being fetched: nothing is left to store them for.
+    if (error instanceof ConnectionVanished) return stats;
     const explanation = await recordFailure(
       deps,
       connection,
@@ -108,6 +113,8 @@ export async function syncConnection(
     clearInterval(heartbeat);
   }
 }
+
+class ConnectionVanished extends Error {}
 
 async function releaseLease(deps: CalendarDeps, connectionId: string): Promise<void> {
   await deps.db
@@ -163,14 +170,26 @@ async function pull(context: SyncContext): Promise<string | null> {
     }
   }
   const window = expansionWindow(context.now);
-  const objects = changes.changed.map((event) => fromRemote(event, window, context.zone));
+  const objects = expandWithinBudget(changes.changed, window, context.zone, context.budget);
   stats.fetched += changes.changed.length;
   for (const object of objects) {
     if (known.has(object.remoteId)) stats.updated++;
     else stats.created++;
   }
   const removed = changes.removed.filter((remoteId) => known.has(remoteId));
-  await storeObjects(deps.db, connection, objects, deps.clock());
+  try {
+    await storeObjects(deps.db, connection, objects, deps.clock());
+  } catch (error) {
+    // A foreign-key refusal (23503) here means the connection was deleted during the listing.
+    const gone =
+      (error as { code?: unknown }).code === '23503' &&
+      !(await deps.db
+        .selectFrom('calendar_connections')
+        .select('connection_id')
+        .where('connection_id', '=', connection.connection_id)
+        .executeTakeFirst());
+    throw gone ? new ConnectionVanished() : error;
+  }
   await removeObjects(deps.db, connection.connection_id, removed);
   stats.deleted += removed.length;
   await settleBookingEvents(context, changes.changed, removed);
@@ -183,7 +202,7 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
   const until = connection.expanded_until?.getTime() ?? 0;
   const window = expansionWindow(now);
   if (until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS && connection.expanded_until !== null) {
-    await reexpandSeries(deps.db, connection, context.zone, window, deps.clock());
+    await reexpandSeries(deps.db, connection, context.zone, window, deps.clock(), context.budget);
   }
   if (connection.expanded_until === null || until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS) {
     await deps.db
@@ -203,7 +222,8 @@ async function recordSuccess(context: SyncContext, cursor: string | null): Promi
     .set({
       sync_cursor: cursor,
       last_synced_at: new Date(now),
-      last_error: null,
+      // A calendar larger than one sync may read is kept up to the limits, and says so.
+      last_error: budgetWarning(context.budget),
       failure_count: 0,
       // Credentials that work again (a manual sync after a server fixed its auth) end reauth_required too.
       status:

@@ -1,0 +1,156 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CALENDAR_LIMITS } from '../../src/calendar/store/events.js';
+import { backends } from '../support/backends.js';
+import {
+  cloneTemplateDatabase,
+  randomApiKey,
+  spawnServer,
+  type ClonedDatabase,
+  type SpawnedServer,
+} from '../support/spawn-server.js';
+import { waitForValue } from '../support/wait-for.js';
+
+/** A feed server on 127.0.0.1 serving whatever body each path is given. */
+function feedServer() {
+  const state = { bodies: new Map<string, string>(), base: '', server: undefined as http.Server | undefined };
+  state.server = http.createServer((request, response) => {
+    const body = state.bodies.get(request.url ?? '');
+    if (body === undefined) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/calendar; charset=utf-8' }).end(body);
+  });
+  return state;
+}
+
+function calendar(events: string[][], extra: string[] = []): string {
+  return [
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'PRODID:-//Example//Hostile//EN',
+    ...extra,
+    ...events.flatMap((lines) => ['BEGIN:VEVENT', 'DTSTAMP:20260501T000000Z', ...lines, 'END:VEVENT']),
+    'END:VCALENDAR',
+    '',
+  ].join('\r\n');
+}
+
+/** Samples a figure every 20 ms until stopped; the caller asserts on what was seen. */
+function sampler(read: () => Promise<number> | number) {
+  const samples: number[] = [];
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      samples.push(await read());
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return { max: Math.max(...samples), count: samples.length };
+    },
+  };
+}
+
+/** Resident memory of another process, from /proc (Linux). */
+function rssOf(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) * 1024;
+}
+
+const postgres = backends.find((backend) => backend.name === 'postgres')!;
+
+describe.skipIf(postgres.skipReason)(
+  `a sched serve process syncing a FREQ=SECONDLY feed${postgres.skipReason ? ` — SKIPPED: ${postgres.skipReason}` : ''}`,
+  () => {
+    const server = feedServer();
+    const key = randomApiKey();
+    let database: ClonedDatabase;
+    let sched: SpawnedServer | undefined;
+
+    beforeAll(async () => {
+      await new Promise<void>((resolve) => server.server!.listen(0, '127.0.0.1', resolve));
+      server.base = `http://127.0.0.1:${(server.server!.address() as AddressInfo).port}`;
+      database = await cloneTemplateDatabase('hostile');
+      sched = await spawnServer({
+        DATABASE_URL: database.url,
+        SCHED_BOOTSTRAP_API_KEY: key,
+        SCHED_OUTBOUND_ALLOW: '127.0.0.1/32',
+      });
+    }, 120_000);
+    afterAll(async () => {
+      await sched?.stop();
+      await database?.drop();
+      await new Promise<void>((resolve) => server.server!.close(() => resolve()));
+    });
+
+    async function call(method: string, path: string, body?: unknown) {
+      const response = await fetch(`${sched!.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, any> };
+    }
+
+    it('stores 3,000 series up to the occurrence budget, says so, and stays under 512 MB', async () => {
+      // Each series starts at the next full hour and would give 10,000 occurrences on its own.
+      const start = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000);
+      const stamp = start.toISOString().replace(/[-:]|\.\d{3}/g, '');
+      const events = Array.from({ length: 3000 }, (_, i) => [
+        `UID:tick-${i}@example.com`,
+        `DTSTART:${stamp}`,
+        'DURATION:PT1S',
+        'RRULE:FREQ=SECONDLY',
+        `SUMMARY:Tick ${i}`,
+      ]);
+      server.bodies.set('/secondly.ics', calendar(events));
+      const resource = await call('POST', '/resources', { name: 'Ana', kind: 'person', time_zone: 'UTC' });
+      expect(resource.status).toBe(201);
+      const rss = sampler(() => rssOf(sched!.pid));
+      const connected = await call('POST', '/calendars/ics/connect', {
+        resource_id: resource.body.resource_id,
+        url: `${server.base}/secondly.ics`,
+      });
+      expect(connected.status, JSON.stringify(connected.body)).toBe(201);
+      const id = connected.body.connection_id as string;
+      // The server's own worker syncs the new connection.
+      const shown = await waitForValue(
+        'the first sync of the feed',
+        async () => {
+          const view = await call('GET', `/calendars/ics/${id}`);
+          return view.body.last_synced_at ? view.body : undefined;
+        },
+        90_000,
+        200,
+      );
+      const memory = await rss.stop();
+      console.log(
+        `SECONDLY feed: max RSS of the server ${Math.round(memory.max / 2 ** 20)} MB (${memory.count} samples)`,
+      );
+      expect(memory.max).toBeLessThan(512 * 2 ** 20);
+      expect(shown.status).toBe('active');
+      const n = CALENDAR_LIMITS.occurrences;
+      expect(shown.last_error).toContain(
+        `more than ${n} occurrences in the stored span; only the first ${n} are used`,
+      );
+      expect(shown.next_sync_at).not.toBeNull();
+      const client = await database.connect();
+      try {
+        const counted = await client.query(
+          'select count(*)::int as n from calendar_occurrences where connection_id = $1',
+          [id],
+        );
+        expect(counted.rows[0].n).toBe(n);
+      } finally {
+        await client.end();
+      }
+    }, 120_000);
+  },
+);
