@@ -53,11 +53,54 @@ export type ConnectorOptions = {
   timeoutMs?: number;
 };
 
+/**
+ * `https://user:pass@host/` is taken apart at connect: the user name and password go to the sealed
+ * credentials (where the fields are absent), and only the URL without them is used and stored, so they
+ * never reach `calendar_id`, `settings`, the audit log or an error message.
+ */
+function caldavLogin(input: Record<string, unknown>): { url: string; username: string; password: string } {
+  const { url: given } = requireStrings(input, ['url'] as const);
+  let parsed: URL;
+  try {
+    parsed = new URL(given);
+  } catch {
+    throw validationError('url', 'must be an absolute http(s) URL');
+  }
+  if (!parsed.username && !parsed.password) {
+    return { url: given, ...requireStrings(input, ['username', 'password'] as const) };
+  }
+  const fromUrl = {
+    username: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+  };
+  for (const field of ['username', 'password'] as const) {
+    const value = input[field];
+    if (
+      typeof value === 'string' &&
+      value.length > 0 &&
+      fromUrl[field].length > 0 &&
+      value !== fromUrl[field]
+    ) {
+      throw validationError(
+        'url',
+        `carries a ${field === 'username' ? 'user name' : 'password'} that differs from ${field}; give it once`,
+      );
+    }
+  }
+  parsed.username = '';
+  parsed.password = '';
+  const merged = {
+    username: typeof input.username === 'string' && input.username ? input.username : fromUrl.username,
+    password: typeof input.password === 'string' && input.password ? input.password : fromUrl.password,
+  };
+  return { url: parsed.toString(), ...requireStrings(merged, ['username', 'password'] as const) };
+}
+
 export function caldavConnector(http: GuardedHttp, options: ConnectorOptions = {}): Connector {
   return {
     readOnly: false,
     async prepare(input): Promise<PreparedConnection> {
-      const { url, username, password } = requireStrings(input, ['url', 'username', 'password'] as const);
+      const { url, username, password } = caldavLogin(input);
       const { calendars } = await discoverCalendars(http, { url, username, password }, options);
       const calendar = chooseCalendar(calendars, input.calendar_id);
       return {
