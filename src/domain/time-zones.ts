@@ -64,6 +64,20 @@ export function parseInstant(text: string): number | null {
   );
 }
 
+/** The years an instant given to the API may name (as written, before its offset is applied). */
+export const MIN_API_YEAR = 1900;
+export const MAX_API_YEAR = 9999;
+
+/**
+ * An instant as the API accepts it: RFC 3339 with an offset, in the years 1900–9999. Provider data goes
+ * through parseInstant, which takes any year the format can spell.
+ */
+export function parseApiInstant(text: string): number | null {
+  const year = Number(text.slice(0, 4));
+  if (!(year >= MIN_API_YEAR && year <= MAX_API_YEAR)) return null;
+  return parseInstant(text);
+}
+
 export function isValidLocalDate(text: string): boolean {
   return parseLocalDate(text) !== null;
 }

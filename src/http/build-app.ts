@@ -3,7 +3,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { isValidLocalDate, isValidTimeZone, isValidWallTime, parseInstant } from '../domain/index.js';
+import { isValidLocalDate, isValidTimeZone, isValidWallTime, parseApiInstant } from '../domain/index.js';
 import { OutboundGuard } from '../integrations/index.js';
 import { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
@@ -11,6 +11,7 @@ import type { DatabaseKind } from '../storage/open-database.js';
 import type { Db } from '../storage/database.js';
 import { registerAuth } from './auth.js';
 import { registerIdempotency } from './idempotency.js';
+import { registerInputGuard } from './input-guard.js';
 import { createMetrics, type Metrics, registerRequestMetrics } from './metrics.js';
 import { errorHandler, notFoundHandler } from './problem-details.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -23,7 +24,7 @@ import { calendarRoutes } from './routes/calendars.js';
 import { feedRoutes } from './routes/feeds.js';
 import { hookRoutes } from './routes/hooks.js';
 import type { Connectors } from '../calendar/index.js';
-import { Problem } from './schemas.js';
+import { Problem, UUID_PATTERN } from './schemas.js';
 
 export type AppDeps = {
   db: Db;
@@ -58,14 +59,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       customOptions: {
         // Unknown fields are an error, never silently dropped.
         removeAdditional: false,
-        coerceTypes: 'array',
+        // JSON types are strict: a string is never taken for a number, a boolean or a list. Query
+        // strings are parsed by their schema's type before validation (input-guard.ts).
+        coerceTypes: false,
         useDefaults: true,
         formats: {
-          instant: (value: string) => parseInstant(value) !== null,
+          instant: (value: string) => parseApiInstant(value) !== null,
           'time-zone': (value: string) => isValidTimeZone(value),
           'local-date': (value: string) => isValidLocalDate(value),
           'wall-time': (value: string) => isValidWallTime(value),
         },
+      },
+      // ajv-formats' uuid also takes a `urn:uuid:` prefix, which PostgreSQL does not: only the canonical form.
+      onCreate: (ajv) => {
+        ajv.addFormat('uuid', UUID_PATTERN);
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -78,6 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     done();
   });
   app.addSchema(Problem);
+  registerInputGuard(app);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -113,14 +113,33 @@ const FORMAT_MESSAGES: Record<string, string> = {
   email: 'must be an email address',
 };
 
+/** A union of literals fails as one `const` error per literal and an `anyOf`: together, one enum error. */
+function allowedValuesByPath(errors: AjvError[]): Map<string, unknown[]> {
+  const allowed = new Map<string, unknown[]>();
+  for (const error of errors) {
+    const path = error.instancePath ?? '';
+    if (error.keyword === 'const')
+      allowed.set(path, [...(allowed.get(path) ?? []), error.params?.allowedValue]);
+    const values: unknown = error.params?.allowedValues;
+    if (error.keyword === 'enum' && Array.isArray(values))
+      allowed.set(path, [...(allowed.get(path) ?? []), ...(values as unknown[])]);
+  }
+  return allowed;
+}
+
 function describeValidation(errors: AjvError[]): FieldError[] {
   const seen = new Set<string>();
   const out: FieldError[] = [];
+  const allowed = allowedValuesByPath(errors);
   for (const error of errors) {
     const params = error.params ?? {};
     let field: string;
     let message: string;
-    if (error.keyword === 'additionalProperties') {
+    const values = allowed.get(error.instancePath ?? '');
+    if (values !== undefined && ['const', 'enum', 'anyOf'].includes(error.keyword ?? '')) {
+      field = fieldName(error.instancePath);
+      message = `must be one of: ${values.map((value) => String(value)).join(', ')}`;
+    } else if (error.keyword === 'additionalProperties') {
       field = fieldName(error.instancePath, String(params.additionalProperty));
       message = 'is not a known field';
     } else if (error.keyword === 'required') {

@@ -12,7 +12,9 @@ export const TimeZone = Type.String({
   description: 'IANA time zone name, e.g. Europe/Berlin',
   examples: ['Europe/Berlin'],
 });
-export const Uuid = Type.String({ format: 'uuid' });
+/** The canonical 8-4-4-4-12 hex form, either case; no `urn:uuid:` prefix, no braces. */
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const Uuid = Type.String({ format: 'uuid', description: 'A UUID: 8-4-4-4-12 hex digits' });
 export const LocalDate = Type.String({ format: 'local-date', description: 'YYYY-MM-DD' });
 export const WallTime = Type.String({ format: 'wall-time', description: 'HH:MM, 00:00 to 24:00' });
 export const Email = Type.String({ format: 'email', maxLength: 320 });

@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
+import { isCalendarDate } from '../domain/civil-date.js';
 import { validationError } from './errors.js';
 
 export const DEFAULT_LIMIT = 50;
@@ -8,7 +9,30 @@ export const MAX_LIMIT = 500;
 export type TimeIdKey = readonly [string, string];
 export type Page = { limit: number; after: TimeIdKey | undefined };
 
-const PG_TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d)?$/;
+const PG_TIMESTAMP = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d{1,6})?[+-](\d\d)(?::(\d\d))?$/;
+
+/**
+ * A timestamp PostgreSQL could have printed: a real calendar date in years 1–9999, a real time of day
+ * and an offset within ±15:59. A cursor is opaque but arrives from the client, so a forged one must be
+ * a 400, never an SQL error.
+ */
+function isPgTimestamp(text: string): boolean {
+  const m = PG_TIMESTAMP.exec(text);
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second, , offsetHour, offsetMinute] = m.slice(1).map(Number);
+  return (
+    year !== undefined &&
+    month !== undefined &&
+    day !== undefined &&
+    year >= 1 &&
+    isCalendarDate(year, month, day) &&
+    Number(hour) <= 23 &&
+    Number(minute) <= 59 &&
+    Number(second) <= 59 &&
+    Number(offsetHour) <= 15 &&
+    (offsetMinute === undefined || Number.isNaN(offsetMinute) || offsetMinute <= 59)
+  );
+}
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Cursors are opaque to clients: base64url of the last row's sort key. */
@@ -25,7 +49,7 @@ export function decodeCursor(cursor: string | undefined): TimeIdKey | undefined 
       key.length === 2 &&
       typeof key[0] === 'string' &&
       typeof key[1] === 'string' &&
-      PG_TIMESTAMP.test(key[0]) &&
+      isPgTimestamp(key[0]) &&
       UUID.test(key[1])
     ) {
       return [key[0], key[1]];

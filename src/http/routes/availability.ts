@@ -34,10 +34,10 @@ export function availabilityRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
           tags: ['availability'],
           summary: 'Free slots for one resource, all of several (collective) or any of several (round-robin)',
           querystring: Strict({
-            resource_ids: Type.String({
-              minLength: 1,
-              maxLength: 4000,
-              description: 'Comma-separated resource ids, at most 100',
+            resource_ids: Type.Array(Uuid, {
+              minItems: 1,
+              maxItems: 100,
+              description: 'Resource ids, comma-separated (`A,B`) or repeated; at most 100',
             }),
             start: Instant,
             end: Instant,
