@@ -82,7 +82,27 @@ function checkEvents(events: readonly string[]): WebhookEventType[] {
   return [...new Set(events)] as WebhookEventType[];
 }
 
+/**
+ * A login in the URL would be stored and shown with it wherever the URL is; deliveries are authenticated
+ * by their signature instead, so such a URL is refused (without echoing it).
+ */
+function refuseUserinfo(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return; // the guard below names what is wrong with it
+  }
+  if (parsed.username || parsed.password) {
+    throw validationError(
+      'url',
+      'must not carry a user name or password; check the webhook signature instead',
+    );
+  }
+}
+
 async function checkUrl(guard: OutboundGuard, url: string): Promise<string> {
+  refuseUserinfo(url);
   try {
     return (await guard.checkUrlResolved(url, { httpOnlyIfAllowed: true })).toString();
   } catch (error) {
