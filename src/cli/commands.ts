@@ -1,12 +1,28 @@
-import { type Config, ConfigError } from '../config.js';
+import { type Config, ConfigError, loadConfig } from '../config.js';
 import { composeServer, composeWorker, databaseOptions } from '../dependencies.js';
 import { createBootstrapKey } from '../services/api-keys.js';
 import type { Scope } from '../services/context.js';
+import { MissingEncryptionKeyError } from '../security/secret-box.js';
+import { EmbeddedDatabaseBusyError } from '../storage/embedded-lock.js';
 import { migrateToLatest } from '../storage/migrate.js';
 import { openAndMigrate, openDatabase } from '../storage/open-database.js';
 import type { Kysely } from 'kysely';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** The settings from the environment; a bad value is a ConfigError naming the variable. */
+export function loadServerConfig(): Config {
+  return loadConfig();
+}
+
+/** A failure an operator fixes (a setting, a busy data dir, a missing key): its message, no stack. */
+export function operatorMessage(error: unknown): string | null {
+  return error instanceof ConfigError ||
+    error instanceof EmbeddedDatabaseBusyError ||
+    error instanceof MissingEncryptionKeyError
+    ? error.message
+    : null;
+}
 
 export async function serveCommand(config: Config): Promise<number> {
   const server = await composeServer(config);

@@ -1,104 +1,139 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from '../config.js';
-import type { Scope } from '../services/context.js';
-import { MissingEncryptionKeyError } from '../security/secret-box.js';
-import { EmbeddedDatabaseBusyError } from '../storage/embedded-lock.js';
-import { parseArgs } from './args.js';
-import { createApiKeyCommand, migrateCommand, serveCommand, workerCommand } from './commands.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type CommandSpec, commandHelp, COMMANDS, findCommand, USAGE } from './help.js';
 
-export const USAGE = `Sched: scheduling that never double-books.
+// Only node: modules and the help text are loaded up front: `--help` and usage errors answer at
+// once, and a command loads the application (database, Fastify, providers) when it runs.
 
-Usage:
-  sched serve                         start the HTTP API (default command)
-  sched worker                        run background work only (webhook deliveries, calendar sync), beside API processes
-  sched migrate                       apply database migrations and exit
-  sched api-keys create --org NAME --scopes admin[,write,read] [--name LABEL]
-                                      print a new API key for an organization (created if new)
-  sched --help                        this text
+export { USAGE };
 
-Only the new key goes to standard output, so KEY=$(npx sched api-keys create --org acme --scopes admin) works.
+const SCOPES = ['read', 'write', 'admin'] as const;
+type Scope = (typeof SCOPES)[number];
 
-Environment:
-  PORT (3000)  HOST (127.0.0.1)  SCHED_DATA_DIR (./data)  DATABASE_URL (PostgreSQL instead of the
-  embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY (required with DATABASE_URL)
-  SCHED_BOOTSTRAP_API_KEY  SCHED_OUTBOUND_ALLOW (CIDRs user-given URLs may reach)
-  SCHED_WEBHOOK_LEASE_SECONDS (60)  SCHED_PUBLIC_URL (https, for push and OAuth callbacks)
-  SCHED_CALENDAR_PROVIDERS (google,outlook,caldav,ics)  SCHED_GOOGLE_* / SCHED_OUTLOOK_* (README)
-  LOG_LEVEL (info)
-`;
+class UsageError extends Error {
+  constructor(
+    message: string,
+    /** The command whose help follows the message; the general usage when absent. */
+    readonly command?: CommandSpec,
+  ) {
+    super(message);
+  }
+}
 
-const SCOPES: readonly Scope[] = ['read', 'write', 'admin'];
+/** Every flag of every command, so the command is found wherever its flags stand. */
+const ALL_OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries(
+  COMMANDS.flatMap((command) =>
+    Object.entries(command.flags).map(([name, flag]) => [
+      name,
+      { type: flag.type, ...(flag.short ? { short: flag.short } : {}) },
+    ]),
+  ),
+);
 
-class UsageError extends Error {}
+export type Invocation =
+  { kind: 'help'; text: string } | { kind: 'run'; command: CommandSpec; values: Record<string, unknown> };
 
-function requireFlag(flags: Map<string, string | true>, name: string): string {
-  const value = flags.get(name);
-  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${name} needs a value`);
+/** node:util's own refusal, in this CLI's words: the flag it is about, and what is wrong with it. */
+function flagProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const flag = /'(-[^' ]+)/.exec(message)?.[1];
+  const code = (error as { code?: unknown }).code;
+  if (flag && code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${flag}`;
+  if (flag && code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return `${flag} needs a value`;
+  return message;
+}
+
+export function parseInvocation(argv: readonly string[]): Invocation {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: ALL_OPTIONS,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
+  } catch (error) {
+    throw new UsageError(flagProblem(error));
+  }
+  const { positionals, values, tokens } = parsed;
+  const helpAsked = values.help === true || positionals[0] === 'help';
+  const words = positionals[0] === 'help' ? positionals.slice(1) : positionals;
+  if (words.length === 0 && helpAsked) return { kind: 'help', text: USAGE };
+  const [first = 'serve', second] = words;
+  const name = first === 'api-keys' && second !== undefined ? `api-keys ${second}` : first;
+  const command = findCommand(name);
+  if (!command) {
+    if (first === 'api-keys') throw new UsageError('the api-keys command knows only "create"');
+    throw new UsageError(`unknown command "${name}"`);
+  }
+  const extra = words.slice(name.split(' ').length);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, command);
+  for (const token of tokens) {
+    if (token.kind === 'option' && !(token.name in command.flags)) {
+      throw new UsageError(`${token.rawName} is not an option of "sched ${command.name}"`, command);
+    }
+  }
+  if (helpAsked) return { kind: 'help', text: commandHelp(command) };
+  return { kind: 'run', command, values };
+}
+
+function requireFlag(values: Record<string, unknown>, name: string, command: CommandSpec): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new UsageError(`--${name} needs a value`, command);
   return value.trim();
 }
 
 async function run(argv: readonly string[]): Promise<number> {
-  const { positionals, flags } = parseArgs(argv);
-  if (flags.has('help') || positionals[0] === 'help') {
-    process.stdout.write(USAGE);
+  const invocation = parseInvocation(argv);
+  if (invocation.kind === 'help') {
+    process.stdout.write(invocation.text);
     return 0;
   }
-  const command = positionals[0] ?? 'serve';
-  if (!['serve', 'worker', 'migrate', 'api-keys'].includes(command))
-    throw new UsageError(`unknown command "${command}"`);
-  const config = loadConfig();
-  switch (command) {
-    case 'serve':
-      return serveCommand(config);
-    case 'worker':
-      return workerCommand(config);
-    case 'migrate':
-      return migrateCommand(config);
-    case 'api-keys': {
-      if (positionals[1] !== 'create') throw new UsageError('the api-keys command knows only "create"');
-      const scopes = requireFlag(flags, 'scopes')
-        .split(',')
-        .map((s) => s.trim());
-      for (const scope of scopes) {
-        if (!SCOPES.includes(scope as Scope)) {
-          throw new UsageError(`--scopes: unknown scope "${scope}"; use ${SCOPES.join(', ')}`);
-        }
+  const { command, values } = invocation;
+  if (command.name === 'api-keys create') {
+    const scopes = requireFlag(values, 'scopes', command)
+      .split(',')
+      .map((scope) => scope.trim());
+    for (const scope of scopes) {
+      if (!SCOPES.includes(scope as Scope)) {
+        throw new UsageError(`--scopes: unknown scope "${scope}"; use ${SCOPES.join(', ')}`, command);
       }
-      const name = flags.get('name');
-      return createApiKeyCommand(config, {
-        organization: requireFlag(flags, 'org'),
-        scopes: scopes as Scope[],
-        ...(typeof name === 'string' ? { name } : {}),
-      });
     }
-    default:
-      throw new UsageError(`unknown command "${command}"`);
+    const organization = requireFlag(values, 'org', command);
+    const commands = await import('./commands.js');
+    const config = commands.loadServerConfig();
+    return commands.createApiKeyCommand(config, {
+      organization,
+      scopes: scopes as Scope[],
+      ...(typeof values.name === 'string' ? { name: values.name } : {}),
+    });
   }
+  const commands = await import('./commands.js');
+  const config = commands.loadServerConfig();
+  if (command.name === 'serve') return commands.serveCommand(config);
+  if (command.name === 'worker') return commands.workerCommand(config);
+  return commands.migrateCommand(config);
 }
 
 run(process.argv.slice(2)).then(
   (code) => {
     if (code !== 0) process.exitCode = code;
   },
-  (error: unknown) => {
+  async (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`sched: ${error.message}\n\n${USAGE}`);
+      const help = error.command ? commandHelp(error.command) : USAGE;
+      process.stderr.write(`sched: ${error.message}\n\n${help}`);
       process.exitCode = 2;
-    } else if (
-      error instanceof ConfigError ||
-      error instanceof EmbeddedDatabaseBusyError ||
-      error instanceof MissingEncryptionKeyError
-    ) {
-      process.stderr.write(`sched: ${error.message}\n`);
-      process.exitCode = 1;
-      // Nothing is left to finish after a failed start: exit now rather than when timers drain.
-      process.exit(1);
-    } else {
-      process.stderr.write(
-        `sched: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      process.exitCode = 1;
-      process.exit(1);
+      return;
     }
+    const { operatorMessage } = await import('./commands.js');
+    const plain = operatorMessage(error);
+    process.stderr.write(
+      `sched: ${plain ?? (error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
+    );
+    // Nothing is left to finish after a failed start: exit now rather than when timers drain.
+    process.exit(1);
   },
 );

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -7,7 +8,10 @@ import { createDependencies } from '../../src/dependencies.js';
 import { migrations } from '../../src/storage/migrations/index.js';
 import { openDatabase } from '../../src/storage/open-database.js';
 import {
+  childEnv,
+  CLI_ENTRY,
   cloneTemplateDatabase,
+  REPO_ROOT,
   makeTempDir,
   randomApiKey,
   runCli,
@@ -46,6 +50,62 @@ async function post(server: SpawnedServer, url: string, key: string, body: unkno
   });
   return { status: response.status, body: (await response.json()) as Json };
 }
+
+/**
+ * Module hooks (node:module register) that write the URL of every module the process loads, one a
+ * line, to the file in SCHED_TEST_MODULE_LOG. Written to a temporary folder by the test that uses them.
+ */
+const RECORDER = `import { register } from 'node:module';
+register('./hooks.mjs', import.meta.url, { data: { file: process.env.SCHED_TEST_MODULE_LOG } });
+`;
+const RECORDER_HOOKS = `import { appendFileSync } from 'node:fs';
+let file;
+export function initialize(data) { file = data.file; }
+export async function load(url, context, nextLoad) {
+  if (file) appendFileSync(file, url + '\\n');
+  return nextLoad(url, context);
+}
+`;
+
+/** Runs the CLI with the recorder (in `dir`), and returns what it loaded. */
+function runCliRecordingModules(args: readonly string[], env: Record<string, string>, dir: string) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string; modules: string[] }>(
+    (resolve, reject) => {
+      fs.writeFileSync(path.join(dir, 'recorder.mjs'), RECORDER);
+      fs.writeFileSync(path.join(dir, 'hooks.mjs'), RECORDER_HOOKS);
+      const recorder = path.join(dir, 'recorder.mjs');
+      const log = path.join(dir, 'modules.log');
+      fs.rmSync(log, { force: true });
+      const child = execFile(
+        process.execPath,
+        ['--import', 'tsx', '--import', recorder, CLI_ENTRY, ...args],
+        {
+          cwd: REPO_ROOT,
+          env: childEnv({ ...env, SCHED_TEST_MODULE_LOG: log }),
+          timeout: 60_000,
+          killSignal: 'SIGKILL',
+          encoding: 'utf8',
+        },
+        (error, stdout, stderr) => {
+          if ((error as { signal?: string } | null)?.signal === 'SIGKILL') {
+            reject(new Error(`sched ${args.join(' ')} did not finish\n${stderr}`));
+            return;
+          }
+          const modules = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+          resolve({ code: child.exitCode, stdout, stderr, modules });
+        },
+      );
+    },
+  );
+}
+
+/** The modules that mean the application was loaded: the database, Fastify, the dependency builder. */
+const HEAVY = [
+  /\/node_modules\/fastify\//,
+  /\/node_modules\/@electric-sql\/pglite\//,
+  /\/node_modules\/kysely\//,
+  /\/src\/dependencies\.ts$/,
+];
 
 /** A plain message, not a crash: no stack trace and not the usage text. */
 function expectPlainMessage(stderr: string) {
@@ -304,5 +364,74 @@ describe('sched CLI', { timeout: SLOW }, () => {
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain('frobnicate');
     expect(result.stderr).toContain('Usage:');
+  });
+
+  it('--help and a subcommand --help load none of the application: no database, no Fastify', async () => {
+    const dir = freshDataDir();
+    const recorderDir = freshDataDir();
+    for (const args of [['--help'], ['serve', '--help'], ['api-keys', 'create', '--help']]) {
+      const startedAt = performance.now();
+      const result = await runCliRecordingModules(args, { SCHED_DATA_DIR: dir }, recorderDir);
+      const tookMs = performance.now() - startedAt;
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.modules.some((url) => url.endsWith('/src/cli/main.ts'))).toBe(true);
+      for (const heavy of HEAVY) expect(result.modules.filter((url) => heavy.test(url))).toEqual([]);
+      // Measured for the record (the whole child, tsx included); the module list above is the check.
+      console.info(`sched ${args.join(' ')}: ${Math.round(tookMs)} ms`);
+    }
+    // The same recorder sees the application once a command runs: the check above can fail.
+    const migrate = await runCliRecordingModules(
+      ['migrate'],
+      { SCHED_DATA_DIR: path.join(dir, 'db') },
+      recorderDir,
+    );
+    expect(migrate.code, migrate.stderr).toBe(0);
+    expect(migrate.modules.some((url) => HEAVY[0]!.test(url))).toBe(true);
+  });
+
+  it('each subcommand has its own help, and the general help lists the Google and Outlook settings', async () => {
+    const dir = freshDataDir();
+    const serve = await runCli(['serve', '--help'], { SCHED_DATA_DIR: dir });
+    expect(serve.code).toBe(0);
+    expect(serve.stdout).toMatch(/^Usage: sched serve$/m);
+    expect(serve.stdout).not.toContain('--scopes');
+    const create = await runCli(['api-keys', 'create', '--help'], { SCHED_DATA_DIR: dir });
+    expect(create.code).toBe(0);
+    expect(create.stdout).toMatch(/^Usage: sched api-keys create --org NAME/m);
+    for (const flag of ['--org', '--scopes', '--name']) expect(create.stdout).toContain(flag);
+    const general = await runCli(['--help'], { SCHED_DATA_DIR: dir });
+    for (const variable of [
+      'SCHED_GOOGLE_CLIENT_ID',
+      'SCHED_GOOGLE_CLIENT_SECRET',
+      'SCHED_GOOGLE_API_URL',
+      'SCHED_OUTLOOK_CLIENT_ID',
+      'SCHED_OUTLOOK_CLIENT_SECRET',
+      'SCHED_OUTLOOK_TOKEN_URL',
+    ]) {
+      expect(general.stdout).toContain(variable);
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses unknown flags with exit 2 naming the flag, before touching the database', async () => {
+    const dir = freshDataDir();
+    for (const [args, flag] of [
+      [['serve', '--prot', '3000'], '--prot'],
+      [['api-keys', 'create', '--org', 'acme', '--scopes', 'admin', '--orgs', 'x'], '--orgs'],
+      [['migrate', '-x'], '-x'],
+      // A flag of another command is no flag of this one.
+      [['serve', '--org', 'acme'], '--org'],
+    ] as const) {
+      const result = await runCli(args, { SCHED_DATA_DIR: dir });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr.split('\n')[0]).toContain(flag);
+    }
+    const missing = await runCli(['api-keys', 'create', '--org', 'acme', '--scopes'], {
+      SCHED_DATA_DIR: dir,
+    });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.split('\n')[0]).toContain('--scopes');
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
