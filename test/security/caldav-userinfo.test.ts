@@ -3,17 +3,10 @@ import { backends } from '../support/backends.js';
 import { calDavServerSkipReason, startCalDavServer, type CalDavServer } from '../support/caldav-servers.js';
 import { createOpenResource } from '../support/resources.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { withUserinfo } from './userinfo.js';
 
 const pglite = backends.find((backend) => backend.name === 'pglite');
 if (!pglite) throw new Error('no PGlite backend');
-
-/** `url` with the user name and password written into it, percent-encoded as a URL must carry them. */
-export function withUserinfo(url: string, username: string, password: string): string {
-  const parsed = new URL(url);
-  parsed.username = encodeURIComponent(username);
-  parsed.password = encodeURIComponent(password);
-  return parsed.toString();
-}
 
 const skip = calDavServerSkipReason('radicale');
 describe.skipIf(skip)(`CalDAV URLs with a user name and password${skip ? ` — SKIPPED: ${skip}` : ''}`, () => {
