@@ -43,11 +43,28 @@ type EndpointRow = {
   updated_at: Date;
 };
 
+/**
+ * A receiver's URL may carry a token in its query; views (and so the audit log) show the parameter
+ * names with their values masked, and only deliveries use the URL as given.
+ */
+function maskedWebhookUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (!parsed.search) return url;
+  const names = [...parsed.searchParams.keys()];
+  parsed.search = '';
+  return `${parsed.toString()}?${names.map((name) => `${encodeURIComponent(name)}=***`).join('&')}`;
+}
+
 function webhookView(row: EndpointRow, now: number): WebhookView {
   const overlapEnds = row.previous_secret_expires_at;
   return {
     webhook_id: row.webhook_id,
-    url: row.url,
+    url: maskedWebhookUrl(row.url),
     events: row.events as WebhookEventType[],
     description: row.description,
     status: row.status,

@@ -30,3 +30,27 @@ describeOnBackends('webhook URLs with a login', (t) => {
     expect((await t().request('GET', `/webhooks/${id}`)).json().url).toBe('http://127.0.0.1:9/plain');
   });
 });
+
+describeOnBackends('webhook URLs with a token in the query', (t) => {
+  it('delivers to the URL as given but shows the token masked in views and the audit log', async () => {
+    const url = 'http://127.0.0.1:9/in?team=ops&token=query-token-55';
+    const created = await t().request('POST', '/webhooks', { body: { url, events: EVENTS } });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().url).toBe('http://127.0.0.1:9/in?team=***&token=***');
+    const id = created.json().webhook_id as string;
+    expect((await t().request('GET', `/webhooks/${id}`)).json().url).toBe(created.json().url);
+    const listed = await t().request('GET', '/webhooks');
+    expect(listed.body).toContain(id);
+    expect(listed.body).not.toContain('query-token-55');
+    const audit = await t().request('GET', '/audit-log');
+    expect(audit.statusCode).toBe(200);
+    expect(audit.body).toContain(id);
+    expect(audit.body).not.toContain('query-token-55');
+    const stored = await t()
+      .database.db.selectFrom('webhook_endpoints')
+      .select('url')
+      .where('webhook_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(stored.url).toBe(url);
+  });
+});
