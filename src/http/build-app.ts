@@ -40,7 +40,19 @@ export type AppDeps = {
   connectors?: Connectors;
   /** SCHED_PUBLIC_URL; left out, feed URLs are built from the request's host. */
   publicUrl?: string | undefined;
+  /** How long a client may take to send a whole request (headers and body); REQUEST_TIMEOUT_MS when left out. */
+  requestTimeoutMs?: number;
+  /** How long a connection may stay silent; CONNECTION_TIMEOUT_MS when left out. */
+  connectionTimeoutMs?: number;
 };
+
+/** A slow body (a trickle of bytes) is cut after this: 408, and the connection is closed. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * A silent socket is closed after this. Longer than any handler may think without writing (a sync
+ * now waits on provider calls of up to 15 s each), since Node counts that silence too.
+ */
+export const CONNECTION_TIMEOUT_MS = 60_000;
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -48,9 +60,20 @@ export type App = FastifyInstance;
 
 /** Builds the whole HTTP API without listening, so tests drive it through inject(). */
 export async function buildApp(deps: AppDeps): Promise<App> {
+  const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const app = Fastify({
     ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? false }),
     bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout,
+    connectionTimeout: deps.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
+    // Node enforces the request timeout only when its server is created with it (Fastify sets it
+    // afterwards), and looks for late requests every 30 s by default, which would double it: both are
+    // given here. The headers must come within the request's time too.
+    http: {
+      requestTimeout,
+      headersTimeout: Math.min(60_000, requestTimeout),
+      connectionsCheckingInterval: Math.min(3_000, Math.max(50, Math.floor(requestTimeout / 10))),
+    },
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
