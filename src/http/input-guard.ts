@@ -103,14 +103,12 @@ function checkRequest(request: FastifyRequest): FieldError | undefined {
       if (message !== undefined) return { field: name, message };
     }
   }
-  for (const part of [request.params, request.query]) {
-    if (part === null || typeof part !== 'object') continue;
-    for (const [name, value] of Object.entries(part)) {
-      const found = findUnstorable(value, name);
-      if (found !== undefined) return found;
-    }
+  // Names are checked as well as values: a query-string name reaches a handler that takes any names.
+  for (const part of [request.params, request.query, request.body]) {
+    const found = part === undefined ? undefined : findUnstorable(part, '');
+    if (found !== undefined) return found;
   }
-  return request.body === undefined ? undefined : findUnstorable(request.body, '');
+  return undefined;
 }
 
 function bodyFieldName(error: FieldError): FieldError {

@@ -4,7 +4,8 @@ import { Type, type TSchema } from 'typebox';
 // with its field named, before any handler runs.
 export const Instant = Type.String({
   format: 'instant',
-  description: 'RFC 3339 instant with an offset, e.g. 2026-05-18T10:00:00Z or 2026-05-18T12:00:00+02:00',
+  description:
+    'RFC 3339 instant with an offset, in the years 1900–9999, e.g. 2026-05-18T10:00:00Z or 2026-05-18T12:00:00+02:00',
   examples: ['2026-05-18T10:00:00Z'],
 });
 export const TimeZone = Type.String({

@@ -54,6 +54,10 @@ describeOnBackends(
       invalid(await t().request('GET', '/bookings', { query: { cursor: 'a\u0000b' } }), 'cursor');
       invalid(await t().request('GET', `/resources/${r}%00`), 'resource_id');
       invalid(
+        await t().request('GET', '/oauth/google/callback?state=x&co%00de=1', { key: null }),
+        'co\\u0000de',
+      );
+      invalid(
         await t().request('POST', '/resources', {
           body: RESOURCE,
           headers: { 'idempotency-key': 'k\u0000' },
