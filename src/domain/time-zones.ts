@@ -21,6 +21,42 @@ export function isValidTimeZone(timeZone: string): boolean {
   return true;
 }
 
+const canonicalZones = new Set<string>();
+
+/** Names that are already places in IANA's own layout (Area/Location): kept as given, in Temporal's spelling. */
+const IANA_AREA = /^(?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific)\//;
+/** Etc/GMT+5 and the like: fixed offsets that IANA keeps under their own names. */
+const ETC_OFFSET = /^Etc\/GMT[+-]\d{1,2}$/;
+
+/**
+ * The zone name to store for one a user gave, or null when it names no zone. IANA's aliases are
+ * accepted and resolved the way Intl resolves them ("US/Eastern" → "America/New_York", "CET" →
+ * "Europe/Brussels", "GMT" → "UTC"); a name in IANA's Area/Location form is kept as it is (in its
+ * canonical spelling: "america/new_york" → "America/New_York"), so that "Asia/Kolkata" is not turned
+ * into ICU's older "Asia/Calcutta". Bare offsets ("+02:00") name no place and are refused.
+ */
+export function canonicalTimeZone(timeZone: string): string | null {
+  if (canonicalZones.has(timeZone)) return timeZone;
+  let id: string;
+  try {
+    id = Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(timeZone).timeZoneId;
+  } catch {
+    return null;
+  }
+  if (/^[+-]/.test(id)) return null;
+  let canonical = id;
+  if (id !== 'UTC' && !IANA_AREA.test(id) && !ETC_OFFSET.test(id)) {
+    try {
+      canonical = new Intl.DateTimeFormat('en-US', { timeZone: id }).resolvedOptions().timeZone;
+    } catch {
+      return null;
+    }
+  }
+  // Only canonical names are cached, so that spellings a client makes up cannot grow the set.
+  if (canonical === timeZone) canonicalZones.add(timeZone);
+  return canonical;
+}
+
 function millisecondDigits(epochMs: number): 0 | 3 {
   return ((epochMs % 1000) + 1000) % 1000 === 0 ? 0 : 3;
 }

@@ -1,4 +1,10 @@
-import { defaultSchedule, type Schedule, type Weekday, validateSchedule } from '../domain/index.js';
+import {
+  canonicalTimeZone,
+  defaultSchedule,
+  type Schedule,
+  type Weekday,
+  validateSchedule,
+} from '../domain/index.js';
 import type { Db, ScheduleRow, StoredWeekly } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import type { Actor, ServiceDeps } from './context.js';
@@ -87,7 +93,9 @@ export async function getSchedule(db: Db, actor: Actor, resourceId: string): Pro
 
 function scheduleOfInput(input: ScheduleInput, base: Schedule): Schedule {
   return {
-    timeZone: input.time_zone ?? base.timeZone,
+    // Stored under its canonical IANA name, whichever alias was given.
+    timeZone:
+      input.time_zone === undefined ? base.timeZone : (canonicalTimeZone(input.time_zone) ?? input.time_zone),
     weekly: input.weekly ?? base.weekly,
     overrides: input.overrides
       ? input.overrides.map((o) => ({ localDate: o.date, intervals: o.intervals }))

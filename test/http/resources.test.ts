@@ -1,4 +1,5 @@
 import { expect, it } from 'vitest';
+import { patchSchedule, putSchedule } from '../../src/services/schedules.js';
 import { describeOnBackends } from '../support/backends.js';
 
 describeOnBackends('resources and schedules', (t) => {
@@ -222,5 +223,23 @@ describeOnBackends('resources and schedules', (t) => {
       .where('action', '=', 'schedule.updated')
       .execute();
     expect(audit).toHaveLength(3);
+  });
+
+  it('a schedule stores its zone under the canonical IANA name when given an alias', async () => {
+    const created = (
+      await t().request('POST', '/resources', { body: { name: 'S6', kind: 'room', time_zone: 'UTC' } })
+    ).json();
+    const actor = { organizationId: t().organizationId, label: 'test', scopes: ['admin'] as const };
+    const deps = { db: t().database.db, clock: () => t().clock.now };
+    const put = await putSchedule(deps, actor, created.resource_id, {
+      time_zone: 'US/Eastern',
+      weekly: { mon: [['09:00', '17:00']] },
+    });
+    expect(put.time_zone).toBe('America/New_York');
+    const patched = await patchSchedule(deps, actor, created.resource_id, { time_zone: 'GMT' });
+    expect(patched.time_zone).toBe('UTC');
+    expect((await t().request('GET', `/resources/${created.resource_id}/schedule`)).json().time_zone).toBe(
+      'UTC',
+    );
   });
 });
