@@ -20,7 +20,26 @@ export function checkSize(text: string, maxBytes: number): void {
  * LF and blank lines itself, which are left alone so line numbers in errors match the input.
  */
 export function normaliseText(text: string): string {
-  return text.replace(/^\uFEFF/, '').replace(/\r(?!\n)/g, '\r\n');
+  return (
+    text
+      .replace(/^\uFEFF/, '')
+      .replace(/\r(?!\n)/g, '\r\n')
+      // NUL is no character of any calendar, and PostgreSQL stores no text holding it.
+      .replace(/\0/g, '')
+      .replace(RULE_LINE, (_line, name: string, value: string) => `${name}:${lenientRule(value)}`)
+  );
+}
+
+/** An RRULE or EXRULE line (unfolded lines only), its name and parameters, and its value. */
+const RULE_LINE = /^((?:RRULE|EXRULE)(?:;[^:\r\n]*)?):([^\r\n]*)$/gim;
+
+/**
+ * A rule read leniently where its meaning is plain: spaces around its separators
+ * ("BYDAY=MO, TU") and lowercase names and values ("freq=weekly") are what producers mean. Space at
+ * the end of the line is left alone: the shared corpus holds such a file as one to refuse.
+ */
+function lenientRule(value: string): string {
+  return value.replace(/\s*([;,=])\s*/g, '$1').toUpperCase();
 }
 
 /**

@@ -6,8 +6,13 @@ export { ICS_MAX_BYTES } from './parse-text.js';
 
 export type CalendarPart = { uid: string; ics: string };
 
+/**
+ * `unreadable` holds each VEVENT that does not parse, as written (wrapped in a VCALENDAR), so that a
+ * caller that stores it can name it and say why when it is read; `parts` holds the readable ones.
+ */
 export type SplitResult =
-  { ok: true; parts: CalendarPart[]; warnings: string[] } | { ok: false; error: string };
+  | { ok: true; parts: CalendarPart[]; warnings: string[]; unreadable: CalendarPart[] }
+  | { ok: false; error: string; unreadable?: CalendarPart[] };
 
 type JCal = [string, unknown[], unknown[]];
 type Entry = { event: JCal; key: string; sequence: number; stamp: string; wrTimezone: string | null };
@@ -25,16 +30,21 @@ export function splitCalendar(text: string, options: { maxBytes?: number } = {})
     const normalised = normaliseText(text);
     const warnings: string[] = [];
     let calendars: ICAL.Component[];
+    const unreadable: CalendarPart[] = [];
     try {
       calendars = parseCalendars(normalised);
     } catch (error) {
-      calendars = salvage(normalised, warnings);
-      if (calendars.length === 0) return { ok: false, error: describeError(error) };
+      calendars = salvage(normalised, warnings, unreadable);
+      if (calendars.length === 0) return { ok: false, error: describeError(error), unreadable };
       warnings.unshift(
         `the calendar as a whole did not parse (${describeError(error)}); its VEVENTs were read one by one`,
       );
     }
-    return { ok: true, parts: split(calendars, warnings), warnings };
+    const parts = split(calendars, warnings);
+    // One remote object per UID: an unreadable event of a UID that has readable ones is only a warning.
+    const uids = new Set(parts.map((part) => part.uid));
+    const unread = unreadable.filter((part) => !uids.has(part.uid) && Boolean(uids.add(part.uid)));
+    return { ok: true, parts, warnings, unreadable: unread };
   } catch (error) {
     return { ok: false, error: describeError(error) };
   }
@@ -134,6 +144,15 @@ function repairBareDates(component: JCal): void {
   for (const child of component[2]) repairBareDates(child as JCal);
 }
 
+/** The UID line of an event that does not parse, or one derived from its text. */
+function uidOf(lines: readonly string[]): string {
+  for (const line of lines) {
+    const uid = /^UID(?:;[^:]*)?:(.*)$/i.exec(line)?.[1]?.trim();
+    if (uid) return uid;
+  }
+  return createHash('sha256').update(lines.join('\r\n')).digest('hex').slice(0, 32) + '@sched.invalid';
+}
+
 function collectTzids(component: JCal, into: Set<string>): void {
   for (const property of component[1] as [string, Record<string, unknown>][]) {
     const tzid = property[1]?.tzid;
@@ -146,7 +165,7 @@ function collectTzids(component: JCal, into: Set<string>): void {
  * Reads VEVENTs and VTIMEZONEs one by one when the whole text does not parse, so one broken event
  * in a feed does not hide all the others. Each dropped component is named by its first line.
  */
-function salvage(text: string, warnings: string[]): ICAL.Component[] {
+function salvage(text: string, warnings: string[], unreadable: CalendarPart[]): ICAL.Component[] {
   const lines = text.split(/\r?\n/);
   const calendars: ICAL.Component[] = [];
   const header: string[] = [];
@@ -179,6 +198,7 @@ function salvage(text: string, warnings: string[]): ICAL.Component[] {
         warnings.push(
           `line ${blockLine}: ${blockName} dropped: ${describeError(error).replace(/^line \d+: /, '')}`,
         );
+        if (blockName === 'VEVENT') unreadable.push({ uid: uidOf(block), ics: wrapped + '\r\n' });
       }
       block = null;
     }

@@ -156,6 +156,8 @@ export type ConnectionStatus = 'active' | 'pending_authorization' | 'reauth_requ
 export type SyncDirection = 'two_way' | 'push' | 'pull';
 export type ConflictPolicy = 'sched_wins' | 'provider_wins' | 'last_writer_wins' | 'manual';
 
+export type SyncWarnings = { items: { uid: string; reason: string }[]; total: number };
+
 export type CalendarConnectionsTable = {
   connection_id: Generated<string>;
   organization_id: string;
@@ -181,6 +183,10 @@ export type CalendarConnectionsTable = {
   sync_lease_until: Date | null;
   sync_requests: ColumnType<number, number | undefined, number>;
   token_refresh_until: Date | null;
+  /** Events the last sync left out: the first ones with their UID and reason, and how many in all. */
+  sync_warnings: ColumnType<SyncWarnings, string | undefined, string>;
+  /** Syncs started and not finished since the last one that did: each is a process that died in it. */
+  unfinished_syncs: ColumnType<number, number | undefined, number>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 };

@@ -136,7 +136,7 @@ describe('splitCalendar', () => {
     expect(!multibyte.ok && multibyte.error).toMatch(/larger than/);
   });
 
-  it('refuses unparsable input with a message naming the line, without throwing', () => {
+  it('refuses a calendar of one event that does not parse, keeping the event as written to name it', () => {
     const text = [
       'BEGIN:VCALENDAR',
       'VERSION:2.0',
@@ -149,6 +149,13 @@ describe('splitCalendar', () => {
     const result = splitCalendar(text);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error).toMatch(/^line 5: invalid line/);
+    const unreadable = result.unreadable ?? [];
+    expect(unreadable.map((p) => p.uid)).toEqual(['x']);
+    const read = expandObject(unreadable[0]!.ics, YEAR_2026, { floatingZone: 'UTC' });
+    expect(!read.ok && read.error).toMatch(/invalid line/);
+  });
+
+  it('refuses input that holds no calendar at all, without throwing', () => {
     expect(splitCalendar('')).toMatchObject({ ok: false });
     expect(splitCalendar('hello')).toMatchObject({ ok: false });
   });
@@ -160,6 +167,23 @@ describe('splitCalendar', () => {
     );
     const result = parts(splitCalendar(text));
     expect(result.parts.map((p) => p.uid)).toEqual(['good']);
+    // The broken one is kept as written, for a sync to report.
+    expect(result.unreadable.map((p) => p.uid)).toEqual(['bad']);
+    expect(result.unreadable[0]!.ics).toContain('RRULE:FREQ=NEVER');
     expect(result.warnings.some((w) => /^line 9: VEVENT dropped: invalid frequency/.test(w))).toBe(true);
+  });
+
+  it('reads rules with spaces around separators and in lowercase as meant', () => {
+    const text = calendar(
+      ...event('UID:r', 'DTSTART:20260601T100000Z', 'RRULE:freq=weekly; byday=MO, TU;count=3'),
+    );
+    const result = parts(splitCalendar(text));
+    expect(result.warnings).toEqual([]);
+    const read = expandObject(result.parts[0]!.ics, YEAR_2026, { floatingZone: 'UTC' });
+    expect(read.ok && read.occurrences.map((o) => new Date(o.startsAt).toISOString())).toEqual([
+      '2026-06-01T10:00:00.000Z',
+      '2026-06-02T10:00:00.000Z',
+      '2026-06-08T10:00:00.000Z',
+    ]);
   });
 });

@@ -21,6 +21,7 @@ import {
   expansionWindow,
   reexpandSeries,
   REEXPAND_MARGIN_MS,
+  unreadableEvents,
   removeObjects,
   storeObjects,
 } from '../store/events.js';
@@ -215,6 +216,7 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
 
 async function recordSuccess(context: SyncContext, cursor: string | null): Promise<void> {
   const { deps, connection, stats, now } = context;
+  const warnings = await unreadableEvents(deps.db, connection.connection_id);
   const planned =
     connection.frequency_minutes > 0 ? new Date(now + connection.frequency_minutes * 60_000) : null;
   await deps.db
@@ -224,6 +226,7 @@ async function recordSuccess(context: SyncContext, cursor: string | null): Promi
       last_synced_at: new Date(now),
       // A calendar larger than one sync may read is kept up to the limits, and says so.
       last_error: budgetWarning(context.budget),
+      sync_warnings: JSON.stringify(warnings),
       failure_count: 0,
       // Credentials that work again (a manual sync after a server fixed its auth) end reauth_required too.
       status:

@@ -86,6 +86,10 @@ export type ConnectionView = {
   sync: SyncSettings;
   last_synced_at: string | null;
   last_error: string | null;
+  /** Events the last sync could not read (the first 50), with their UID and why. */
+  warnings: { uid: string; reason: string }[];
+  /** How many events the last sync could not read in all. */
+  warning_count: number;
   display_name: string | null;
   /** Whether changes at the provider reach us by push, and why not where they cannot. */
   push: PushView;
@@ -110,6 +114,8 @@ export function connectionView(row: ConnectionRow, publicUrl: string | undefined
     },
     last_synced_at: row.last_synced_at?.toISOString() ?? null,
     last_error: row.last_error,
+    warnings: row.sync_warnings.items,
+    warning_count: row.sync_warnings.total,
     display_name: typeof settings.display_name === 'string' ? settings.display_name : null,
     push: pushView(row.provider, row.realtime, publicUrl),
     created_at: row.created_at.toISOString(),

@@ -8,7 +8,7 @@ import {
   type ExpandResult,
   type Occurrence,
 } from '../../ical/expand-object.js';
-import type { ConnectionRow, Db } from '../../storage/database.js';
+import type { ConnectionRow, Db, SyncWarnings } from '../../storage/database.js';
 
 const DAY_MS = 86_400_000;
 /** Occurrences of recurring series are kept for this span around now; other windows expand on demand. */
@@ -81,11 +81,11 @@ export async function storeObjects(
             remote_id: object.remoteId,
             etag: object.etag,
             uid: object.result.ok ? object.result.summary.uid : null,
-            ics: object.ics,
+            ics: withoutNul(object.ics),
             booking_id: object.result.ok ? uuidOrNull(object.result.summary.bookingId) : null,
             recurring: object.result.ok && object.result.summary.recurring,
             title: object.result.ok ? object.result.summary.title : null,
-            parse_error: object.result.ok ? null : object.result.error,
+            parse_error: object.result.ok ? null : withoutNul(object.result.error),
             updated_at: new Date(now),
           })),
         )
@@ -125,6 +125,31 @@ export async function storeObjects(
       }
     });
   }
+}
+
+/** PostgreSQL stores no text holding NUL; no calendar means anything by one. */
+function withoutNul(text: string): string {
+  return text.includes('\0') ? text.replace(/\0/g, '') : text;
+}
+
+/** How many unreadable events a connection names; the count covers them all. */
+export const WARNINGS_SHOWN = 50;
+
+/** The stored events of a connection that could not be read, with their UID and why. */
+export async function unreadableEvents(db: Db, connectionId: string): Promise<SyncWarnings> {
+  const base = db
+    .selectFrom('calendar_events')
+    .where('connection_id', '=', connectionId)
+    .where('parse_error', 'is not', null);
+  const rows = await base
+    .select(['uid', 'remote_id', 'parse_error'])
+    .orderBy('remote_id')
+    .limit(WARNINGS_SHOWN)
+    .execute();
+  const items = rows.map((row) => ({ uid: row.uid ?? row.remote_id, reason: row.parse_error ?? '' }));
+  if (rows.length < WARNINGS_SHOWN) return { items, total: rows.length };
+  const counted = await base.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
+  return { items, total: Number(counted.count) };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

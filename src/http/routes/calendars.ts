@@ -71,6 +71,10 @@ const Connection = Type.Object({
   sync: Sync,
   last_synced_at: Nullable(Type.String()),
   last_error: Nullable(Type.String()),
+  warnings: Type.Array(Type.Object({ uid: Type.String(), reason: Type.String() }), {
+    description: 'Events the last sync could not read and left out (the first 50), with their UID and why',
+  }),
+  warning_count: Type.Integer({ description: 'How many events the last sync could not read in all' }),
   display_name: Nullable(Type.String()),
   push: Type.Object(
     {

@@ -3,6 +3,7 @@ import * as core from './2026-11-21-0001-core.js';
 import * as webhooks from './2026-11-21-0002-webhooks.js';
 import * as webhookNotify from './2026-11-21-0003-webhook-notify.js';
 import * as calendars from './2026-11-21-0004-calendars.js';
+import * as calendarWarnings from './2026-12-01-0002-calendar-warnings.js';
 
 /** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-21-0002-webhooks': webhooks,
   '2026-11-21-0003-webhook-notify': webhookNotify,
   '2026-11-21-0004-calendars': calendars,
+  '2026-12-01-0002-calendar-warnings': calendarWarnings,
 };
