@@ -1,24 +1,12 @@
 import { Temporal } from 'temporal-polyfill';
 import { daysFromCivil, isCalendarDate, MS_PER_DAY, MS_PER_MINUTE, parseLocalDate } from './civil-date.js';
 
-// Only names ever seen valid are cached: caching rejections would let arbitrary client input grow the map.
-const validZones = new Set<string>();
-
+/**
+ * An IANA zone name or an alias IANA keeps (`US/Eastern`, `CET`, `EST`, `america/new_york`); what is
+ * stored is `canonicalTimeZone` of it. Offsets ("+02:00") are not places and are refused.
+ */
 export function isValidTimeZone(timeZone: string): boolean {
-  if (validZones.has(timeZone)) return true;
-  // Offsets ("+02:00") and abbreviations ("EST", "GMT") are accepted by Temporal but are not places:
-  // they carry no daylight-saving rules, so a schedule stored with them would silently drift.
-  if (timeZone !== 'UTC' && !timeZone.includes('/')) return false;
-  let id: string;
-  try {
-    id = Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(timeZone).timeZoneId;
-  } catch {
-    return false;
-  }
-  // Temporal folds case ("america/new_york"); requiring the canonical spelling keeps stored names comparable.
-  if (id !== timeZone) return false;
-  validZones.add(timeZone);
-  return true;
+  return canonicalTimeZone(timeZone) !== null;
 }
 
 const canonicalZones = new Set<string>();

@@ -1,3 +1,4 @@
+import { canonicalTimeZone } from '../domain/time-zones.js';
 import type { Db, ResourceRow } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import type { Actor, ServiceDeps } from './context.js';
@@ -67,7 +68,7 @@ export async function createResource(
         organization_id: actor.organizationId,
         name: input.name,
         kind: input.kind,
-        time_zone: input.time_zone,
+        time_zone: canonicalTimeZone(input.time_zone) ?? input.time_zone,
         email: input.email ?? null,
       })
       .returningAll()
@@ -120,7 +121,13 @@ export async function updateResource(
     const before = await findResource(trx, actor, resourceId);
     const row = await trx
       .updateTable('resources')
-      .set({ ...patch, updated_at: new Date(clock()) })
+      .set({
+        ...patch,
+        ...(patch.time_zone === undefined
+          ? {}
+          : { time_zone: canonicalTimeZone(patch.time_zone) ?? patch.time_zone }),
+        updated_at: new Date(clock()),
+      })
       .where('resource_id', '=', before.resource_id)
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -225,6 +225,27 @@ describeOnBackends('resources and schedules', (t) => {
     expect(audit).toHaveLength(3);
   });
 
+  it('accepts the time zone aliases IANA keeps and stores the canonical name, through the API', async () => {
+    const created = await t().request('POST', '/resources', {
+      body: { name: 'Alias', kind: 'person', time_zone: 'US/Eastern' },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json().time_zone).toBe('America/New_York');
+    const id = created.json().resource_id as string;
+    const patched = await t().request('PATCH', `/resources/${id}`, {
+      body: { time_zone: 'america/new_york' },
+    });
+    expect(patched.json().time_zone).toBe('America/New_York');
+    const schedule = await t().request('PATCH', `/resources/${id}/schedule`, { body: { time_zone: 'GMT' } });
+    expect(schedule.statusCode, schedule.body).toBe(200);
+    expect(schedule.json().time_zone).toBe('UTC');
+    const offset = await t().request('POST', '/resources', {
+      body: { name: 'Offset', kind: 'person', time_zone: '+02:00' },
+    });
+    expect(offset.statusCode).toBe(400);
+    expect(offset.json().errors[0].field).toBe('time_zone');
+  });
+
   it('a schedule stores its zone under the canonical IANA name when given an alias', async () => {
     const created = (
       await t().request('POST', '/resources', { body: { name: 'S6', kind: 'room', time_zone: 'UTC' } })
