@@ -139,6 +139,47 @@ describeOnBackends('hostile and huge calendars', (t) => {
     expect(stored.title).toBe('Nnul@example.com');
     expect(stored.ics).not.toContain('\u0000');
   });
+
+  it('a connection whose syncs took their process down twice is quarantined, not retried', async () => {
+    server.bodies.set('/crashy.ics', calendar([timed('crashy@example.com')]));
+    const id = await connect(t(), resourceId, `${server.base}/crashy.ics`);
+    const db = t().database.db;
+    // What a process that dies mid-sync leaves behind: its sync counted in and an expired lease.
+    const crashOnce = () =>
+      db
+        .updateTable('calendar_connections')
+        .set((eb) => ({
+          unfinished_syncs: eb('unfinished_syncs', '+', 1),
+          sync_lease_until: new Date(t().clock.now - 1000),
+        }))
+        .where('connection_id', '=', id)
+        .execute();
+    await crashOnce();
+    // One crash: the next sync runs and clears the count.
+    expect((await t().request('POST', `/calendars/ics/${id}/sync`)).statusCode).toBe(200);
+    const afterOne = await db
+      .selectFrom('calendar_connections')
+      .select(['unfinished_syncs', 'status'])
+      .where('connection_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(afterOne).toEqual({ unfinished_syncs: 0, status: 'active' });
+    await crashOnce();
+    await crashOnce();
+    const refused = await t().request('POST', `/calendars/ics/${id}/sync`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().detail).toContain('2 syncs of this calendar ended with their process');
+    const row = await db
+      .selectFrom('calendar_connections')
+      .select(['status', 'next_sync_at', 'sync_lease_until', 'last_error'])
+      .where('connection_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'error', next_sync_at: null, sync_lease_until: null });
+    expect((await t().request('GET', `/calendars/ics/${id}`)).json().last_error).toContain(
+      'not synced automatically any more',
+    );
+    // Asked for by someone, it is tried again.
+    expect((await t().request('POST', `/calendars/ics/${id}/sync`)).statusCode).toBe(200);
+  });
 });
 
 /** Resident memory of another process, from /proc (Linux). */

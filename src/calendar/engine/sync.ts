@@ -48,6 +48,9 @@ export async function syncConnection(
   options: { wait?: boolean; log?: (message: string, error: unknown) => void } = {},
 ): Promise<SyncStats> {
   const connection = await claimLease(deps, connectionId, options.wait ?? false);
+  // Each sync counts itself in as it takes the lease and out as it ends: what is left over are syncs
+  // whose process died in them.
+  if (connection.unfinished_syncs - 1 >= CRASHES_BEFORE_QUARANTINE) await quarantine(deps, connection);
   if (connection.status === 'pending_authorization') {
     await releaseLease(deps, connectionId);
     throw new SchedError(
@@ -117,10 +120,36 @@ export async function syncConnection(
 
 class ConnectionVanished extends Error {}
 
+/** A calendar whose syncs took their process down this many times is not synced again by itself. */
+const CRASHES_BEFORE_QUARANTINE = 2;
+
+/**
+ * Stops automatic syncs of a connection whose syncs keep killing their process (a calendar too large
+ * or too hostile to read): it is left in error until someone asks for a sync again.
+ */
+async function quarantine(deps: CalendarDeps, connection: ConnectionRow): Promise<never> {
+  const crashes = connection.unfinished_syncs - 1;
+  const message =
+    `synchronization stopped: ${crashes} syncs of this calendar ended with their process ` +
+    'before they finished, so it is not synced automatically any more; ask for a sync to try again';
+  await deps.db
+    .updateTable('calendar_connections')
+    .set({
+      status: 'error',
+      last_error: message,
+      next_sync_at: null,
+      unfinished_syncs: 0,
+      sync_lease_until: null,
+    })
+    .where('connection_id', '=', connection.connection_id)
+    .execute();
+  throw new SchedError(ErrorCode.CALENDAR_NOT_ACTIVE, message);
+}
+
 async function releaseLease(deps: CalendarDeps, connectionId: string): Promise<void> {
   await deps.db
     .updateTable('calendar_connections')
-    .set({ sync_lease_until: null })
+    .set({ sync_lease_until: null, unfinished_syncs: 0 })
     .where('connection_id', '=', connectionId)
     .execute();
 }
@@ -131,7 +160,10 @@ async function claimLease(deps: CalendarDeps, connectionId: string, wait: boolea
     const now = deps.clock();
     const row = await deps.db
       .updateTable('calendar_connections')
-      .set({ sync_lease_until: new Date(now + LEASE_MS) })
+      .set((eb) => ({
+        sync_lease_until: new Date(now + LEASE_MS),
+        unfinished_syncs: eb('unfinished_syncs', '+', 1),
+      }))
       .where('connection_id', '=', connectionId)
       .where((eb) => eb.or([eb('sync_lease_until', 'is', null), eb('sync_lease_until', '<', new Date(now))]))
       .returningAll()
@@ -238,6 +270,7 @@ async function recordSuccess(context: SyncContext, cursor: string | null): Promi
         then ${new Date(deps.clock())}::timestamptz
         else ${planned}::timestamptz end`,
       sync_lease_until: null,
+      unfinished_syncs: 0,
     })
     .where('connection_id', '=', connection.connection_id)
     .execute();
@@ -288,6 +321,7 @@ async function recordFailure(
         next_sync_at: decision.delayMs === undefined ? null : new Date(now + decision.delayMs),
         ...(decision.action === 'reset_cursor' ? { sync_cursor: null } : {}),
         sync_lease_until: null,
+        unfinished_syncs: 0,
       })
       .where('connection_id', '=', connection.connection_id)
       .returningAll()
