@@ -118,7 +118,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         version: '1.0.0',
         description:
           'Bookings that never double-book, availability across time zones, and calendar sync. ' +
-          'Errors are application/problem+json with a stable `code`. Every POST accepts `Idempotency-Key`.',
+          'Errors are application/problem+json with a stable `code`. Every POST accepts `Idempotency-Key`. ' +
+          'JSON types are strict (nothing is converted); control characters, instants outside the years ' +
+          '1900–9999 and nesting deeper than 32 levels are a 400 naming the field; a POST or DELETE without ' +
+          'a body accepts an empty body with any Content-Type; a body of another media type is a 415.',
       },
       components: {
         securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key: sk_...' } },
@@ -129,7 +132,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   registerAuth(app, deps.db);
-  registerIdempotency(app, deps.db, deps.clock);
+  const secretBox = deps.secretBox ?? new SecretBox(randomBytes(32));
+  // Stored responses are sealed with the server's key, so a replay works after a restart and on
+  // every process sharing the database.
+  registerIdempotency(app, deps.db, deps.clock, secretBox);
   registerRequestMetrics(app, metrics);
 
   const routeDeps = { db: deps.db, clock: deps.clock, metrics, databaseKind: deps.databaseKind };
@@ -138,7 +144,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(resourceRoutes(routeDeps));
   await app.register(availabilityRoutes(routeDeps));
   await app.register(bookingRoutes(routeDeps));
-  const secretBox = deps.secretBox ?? new SecretBox(randomBytes(32));
   await app.register(
     webhookRoutes({
       db: deps.db,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { toArray } from './auth.js';
 import type { Clock } from '../services/context.js';
@@ -8,7 +8,7 @@ import {
   completeIdempotencyKey,
   releaseIdempotencyKey,
 } from '../services/idempotency.js';
-import { SecretBox } from '../security/secret-box.js';
+import type { SecretBox } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 
 declare module 'fastify' {
@@ -41,12 +41,7 @@ export function hashRequest(method: string, url: string, body: unknown): string 
  * and reach every process on a shared database; left out, a key of this process alone is used, and a
  * response stored by another process counts as absent.
  */
-export function registerIdempotency(
-  app: FastifyInstance,
-  db: Db,
-  clock: Clock,
-  secretBox: SecretBox = new SecretBox(randomBytes(32)),
-): void {
+export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, secretBox: SecretBox): void {
   app.decorateRequest('idempotencyKey', undefined);
 
   const claim = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -1,16 +1,10 @@
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import ICAL from 'ical.js';
 import { createHash } from 'node:crypto';
 import { beforeAll, expect, it } from 'vitest';
-import { registerAuth } from '../../src/http/auth.js';
-import { registerIdempotency } from '../../src/http/idempotency.js';
-import { errorHandler, notFoundHandler } from '../../src/http/problem-details.js';
-import { feedRoutes } from '../../src/http/routes/feeds.js';
-import { Problem } from '../../src/http/schemas.js';
 import { describeOnBackends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';
-import type { RequestOptions, TestApp } from '../support/test-app.js';
+import type { RequestOptions } from '../support/test-app.js';
 
 // Bookings stamp updated_at with the real time, and cancellations age out of the feed by it.
 const NOW = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
@@ -18,20 +12,6 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const LONG_TITLE =
   'Quarterly planning — Größenordnung, budget; room set-up ✓ and a title long enough to fold';
-
-/** The app that serves the feed routes: the real one once build-app registers them, else one of its own. */
-async function feedApp(t: TestApp): Promise<FastifyInstance> {
-  if (t.app.hasRoute({ method: 'GET', url: '/feeds/:secret.ics' })) return t.app;
-  const app = Fastify().withTypeProvider<TypeBoxTypeProvider>();
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
-  app.addSchema(Problem);
-  registerAuth(app, t.database.db);
-  registerIdempotency(app, t.database.db, () => t.clock.now);
-  await app.register(feedRoutes({ db: t.database.db, clock: () => t.clock.now }));
-  await app.ready();
-  return app;
-}
 
 function unfold(text: string): string[] {
   return text.replace(/\r\n[ \t]/g, '').split('\r\n');
@@ -44,7 +24,7 @@ describeOnBackends(
     let slot = 0;
 
     beforeAll(async () => {
-      feeds = await feedApp(t());
+      feeds = t().app;
       return async () => {
         if (feeds !== t().app) await feeds.close();
       };

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createDependencies } from '../../src/dependencies.js';
 import { hashRequest } from '../../src/http/idempotency.js';
 import { SecretBox } from '../../src/security/secret-box.js';
 import { IDEMPOTENCY_TTL_MS } from '../../src/services/idempotency.js';
@@ -34,6 +36,32 @@ describeOnBackends('idempotency records at rest', (t) => {
 
   const createKey = (idempotencyKey: string) =>
     t().request('POST', '/api-keys', { body: NEW_KEY, headers: { 'idempotency-key': idempotencyKey } });
+
+  it('replays from another process on the same database and key (or after a restart)', async () => {
+    const first = await createKey('seal-restart');
+    expect(first.statusCode).toBe(201);
+    // A second app built as sched serve builds it, on the same database and encryption key.
+    const other = await createDependencies(loadConfig({ LOG_LEVEL: 'silent' }), {
+      database: t().database,
+      clock: () => t().clock.now,
+      secretBox: t().secretBox,
+      processMetrics: false,
+    });
+    const app = await other.buildApp();
+    try {
+      const replay = await app.inject({
+        method: 'POST',
+        url: '/api-keys',
+        headers: { authorization: `Bearer ${t().adminKey}`, 'idempotency-key': 'seal-restart' },
+        payload: NEW_KEY,
+      });
+      expect(replay.statusCode).toBe(201);
+      expect(replay.json()).toEqual(first.json());
+    } finally {
+      await app.close();
+      await other.close();
+    }
+  });
 
   it('seals every stored response and still replays the same status and body', async () => {
     const first = await createKey('seal-1');
