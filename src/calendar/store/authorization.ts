@@ -137,7 +137,11 @@ export async function finishAuthorization(
   query: Record<string, string | undefined>,
 ): Promise<{ message: string; connection: ConnectionView }> {
   const state = query.state;
-  if (!state) throw new SchedError(ErrorCode.OAUTH_STATE_INVALID, 'the callback carries no state');
+  if (!state) {
+    throw new SchedError(ErrorCode.OAUTH_STATE_INVALID, 'the callback carries no state', {
+      errors: [{ field: 'state', message: 'is required' }],
+    });
+  }
   const record = await deps.db
     .deleteFrom('oauth_authorizations')
     .where('state_hash', '=', hashState(state))
@@ -149,6 +153,7 @@ export async function finishAuthorization(
     throw new SchedError(
       ErrorCode.OAUTH_STATE_INVALID,
       'this authorization is unknown, already used or expired; connect again',
+      { errors: [{ field: 'state', message: 'is unknown, already used or expired' }] },
     );
   }
   const name = PROVIDER_DISPLAY_NAMES[provider];
