@@ -170,10 +170,12 @@ describeOnBackends('hostile and huge calendars', (t) => {
     expect(refused.json().detail).toContain('2 syncs of this calendar ended with their process');
     const row = await db
       .selectFrom('calendar_connections')
-      .select(['status', 'next_sync_at', 'sync_lease_until', 'last_error'])
+      .select(['status', 'next_sync_at', 'sync_lease_until', 'failure_count'])
       .where('connection_id', '=', id)
       .executeTakeFirstOrThrow();
     expect(row).toMatchObject({ status: 'error', next_sync_at: null, sync_lease_until: null });
+    // Counted as failing, so neither pending pushes nor channel renewals wake it (the worker's scan).
+    expect(row.failure_count).toBeGreaterThan(0);
     expect((await t().request('GET', `/calendars/ics/${id}`)).json().last_error).toContain(
       'not synced automatically any more',
     );

@@ -138,6 +138,8 @@ async function quarantine(deps: CalendarDeps, connection: ConnectionRow): Promis
       status: 'error',
       last_error: message,
       next_sync_at: null,
+      // A failing connection is not woken by pushes or channel renewals either (the worker's scan).
+      failure_count: connection.failure_count + 1,
       unfinished_syncs: 0,
       sync_lease_until: null,
     })
