@@ -120,6 +120,26 @@ describeOnBackends('hostile and huge calendars', (t) => {
     expect(titles.filter((title) => title === 'spaced@example.com')).toHaveLength(5);
   });
 
+  it('an event that does not parse at all is named in the warnings, and the rest of the feed is read', async () => {
+    const broken = ['UID:broken@example.com', 'DTSTART:20260520T090000Z', 'THIS LINE HAS NO COLON'];
+    const { synced, shown } = await syncFeed('/broken.ics', calendar([timed('fine@example.com'), broken]));
+    expect(synced.statusCode, synced.body).toBe(200);
+    expect(synced.json().stats).toMatchObject({ fetched: 2 });
+    expect(shown.status).toBe('active');
+    expect(shown.warnings).toEqual([
+      { uid: 'broken@example.com', reason: expect.stringContaining('THIS LINE HAS NO COLON') },
+    ]);
+  });
+
+  it('a feed whose only event is malformed is a warning, not a 502', async () => {
+    const broken = ['UID:alone@example.com', 'DTSTART:20260520T090000Z', 'THIS LINE HAS NO COLON'];
+    const { synced, shown } = await syncFeed('/alone.ics', calendar([broken]));
+    expect(synced.statusCode, synced.body).toBe(200);
+    expect(shown.status).toBe('active');
+    expect(shown.last_error).toBeNull();
+    expect(shown.warnings).toEqual([{ uid: 'alone@example.com', reason: expect.any(String) }]);
+  });
+
   it('a NUL byte in a feed is no 500: the event is read without it', async () => {
     const { id, synced, shown } = await syncFeed(
       '/nul.ics',

@@ -141,8 +141,13 @@ export class IcsFeedProvider implements CalendarProvider {
       throw badResponse(`${this.#label()} did not answer with an iCalendar feed: ${describeBody(response)}`);
     }
     const split = splitCalendar(body, { maxBytes: this.#maxBytes });
-    if (!split.ok) throw badResponse(`${this.#label()} is not a valid iCalendar feed: ${split.error}`);
-    return split.parts.map((part) => ({ remoteId: part.uid, etag: sha256(part.ics), ics: part.ics }));
+    // Events that do not parse go on as they were written: the store keeps each with its reason, and
+    // the connection's warnings name it. Only a feed with nothing readable or unreadable at all fails.
+    const parts = split.ok ? [...split.parts, ...split.unreadable] : (split.unreadable ?? []);
+    if (!split.ok && parts.length === 0) {
+      throw badResponse(`${this.#label()} is not a valid iCalendar feed: ${split.error}`);
+    }
+    return parts.map((part) => ({ remoteId: part.uid, etag: sha256(part.ics), ics: part.ics }));
   }
 
   #label(): string {
