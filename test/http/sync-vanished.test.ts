@@ -58,8 +58,9 @@ describeOnBackends('a calendar deleted while it syncs', (t) => {
     const res = await syncing;
     state.hold = undefined;
 
-    // The sync ends where the connection vanished: no server error, and nothing stored for it.
-    expect(res.statusCode, res.body).toBeLessThan(500);
+    // The sync ends where the connection vanished: no server error, no claim of success, nothing stored.
+    expect(res.statusCode, res.body).toBe(404);
+    expect(res.json().code).toBe('CALENDAR_NOT_FOUND');
     const events = await t()
       .database.db.selectFrom('calendar_events')
       .select('remote_id')

@@ -320,6 +320,8 @@ export function calendarRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
           request.query.resource_id,
         );
         const stats = await syncConnection(deps, connection.connection_id, { wait: true });
+        // Disconnected while it ran: the sync stopped where it noticed, and nothing of it is kept.
+        await findConnection(deps.db, actorOf(request), provider, connection.connection_id);
         return { message: `${PROVIDER_DISPLAY_NAMES[provider]} synchronized successfully.`, stats };
       },
     );
