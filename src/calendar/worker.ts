@@ -44,6 +44,7 @@ export class CalendarSyncWorker {
   #scanning: Promise<void> | undefined;
   #rescan = false;
   #stopped = false;
+  readonly #running = new Set<Promise<void>>();
   readonly #workerIds: string[] = [];
 
   constructor(options: CalendarSyncWorkerOptions) {
@@ -159,7 +160,19 @@ export class CalendarSyncWorker {
     }
   }
 
-  async #run(connectionId: string): Promise<void> {
+  /** Runs one sync, never rejecting: what fails is recorded on the connection and logged. */
+  #run(connectionId: string): Promise<void> {
+    // Stopping: the job is left to the next process that runs one; nothing starts on a closing database.
+    if (this.#stopped) return Promise.resolve();
+    const running = this.#sync(connectionId).catch((error: unknown) =>
+      this.#o.logger?.error({ err: error, connectionId }, 'calendar sync job failed'),
+    );
+    this.#running.add(running);
+    void running.finally(() => this.#running.delete(running));
+    return running;
+  }
+
+  async #sync(connectionId: string): Promise<void> {
     const provider = await this.#o.deps.db
       .selectFrom('calendar_connections')
       .select('provider')
@@ -191,6 +204,8 @@ export class CalendarSyncWorker {
     if (this.#timer) clearInterval(this.#timer);
     await this.#unlisten?.();
     await this.#scanning;
+    // Syncs under way finish before the queue stops, so none is left to fail on a closed database.
+    await Promise.allSettled([...this.#running]);
     await this.#boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 }
