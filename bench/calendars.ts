@@ -1,3 +1,4 @@
+import { BERLIN_VTIMEZONE } from '../test/support/berlin-vtimezone.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,26 +25,6 @@ export type Defer = (what: string, run: () => Promise<void> | void) => void;
 
 const MS_PER_MINUTE = 60_000;
 const MS_PER_DAY = 86_400_000;
-
-const BERLIN = [
-  'BEGIN:VTIMEZONE',
-  'TZID:Europe/Berlin',
-  'BEGIN:DAYLIGHT',
-  'TZOFFSETFROM:+0100',
-  'TZOFFSETTO:+0200',
-  'TZNAME:CEST',
-  'DTSTART:19700329T020000',
-  'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU',
-  'END:DAYLIGHT',
-  'BEGIN:STANDARD',
-  'TZOFFSETFROM:+0200',
-  'TZOFFSETTO:+0100',
-  'TZNAME:CET',
-  'DTSTART:19701025T030000',
-  'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU',
-  'END:STANDARD',
-  'END:VTIMEZONE',
-];
 
 /** 20261121T093000, the wall-clock fields of `ms` read as UTC; with a Z when the time is UTC. */
 function stamp(ms: number, utc: boolean): string {
@@ -152,7 +133,7 @@ export function calendarObjects(options: {
       'BEGIN:VCALENDAR',
       'VERSION:2.0',
       'PRODID:-//Example Corp//Calendar 4.2//EN',
-      ...(usesBerlin ? BERLIN : []),
+      ...(usesBerlin ? BERLIN_VTIMEZONE : []),
       ...master,
       ...overrides,
       'END:VCALENDAR',

@@ -1,3 +1,4 @@
+import { googleSettings } from '../emulators/environment.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushUnavailableReason, pushView } from '../../src/calendar/policy/push-availability.js';
 import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/emulator.js';
@@ -43,14 +44,7 @@ describe('a server reached over plain http from outside', () => {
   beforeAll(async () => {
     emulator = await startGoogleEmulator();
     t = await startTestApp(pglite, '2026-05-18T06:00:00Z', {
-      google: {
-        apiUrl: emulator.apiUrl,
-        authUrl: emulator.authUrl,
-        tokenUrl: emulator.tokenUrl,
-        revokeUrl: emulator.revokeUrl,
-        clientId: emulator.clientId,
-        clientSecret: emulator.clientSecret,
-      },
+      google: googleSettings(emulator),
       env: { SCHED_PUBLIC_URL: 'http://sched.example.com' },
     });
   }, 60_000);
@@ -91,14 +85,7 @@ describe('the page a person sees back from consent', () => {
   beforeAll(async () => {
     emulator = await startGoogleEmulator();
     t = await startTestApp(pglite, '2026-05-18T06:00:00Z', {
-      google: {
-        apiUrl: emulator.apiUrl,
-        authUrl: emulator.authUrl,
-        tokenUrl: emulator.tokenUrl,
-        revokeUrl: emulator.revokeUrl,
-        clientId: emulator.clientId,
-        clientSecret: emulator.clientSecret,
-      },
+      google: googleSettings(emulator),
       env: { SCHED_PUBLIC_URL: 'https://sched.example.com' },
     });
   }, 60_000);

@@ -1,3 +1,4 @@
+import { googleSettings } from '../emulators/environment.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalendarSyncWorker } from '../../src/calendar/worker.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
@@ -19,14 +20,7 @@ describe('Google Calendar through the API, against the emulator', () => {
   beforeAll(async () => {
     emulator = await startGoogleEmulator();
     t = await startTestApp(pglite, '2026-05-18T06:00:00Z', {
-      google: {
-        apiUrl: emulator.apiUrl,
-        authUrl: emulator.authUrl,
-        tokenUrl: emulator.tokenUrl,
-        revokeUrl: emulator.revokeUrl,
-        clientId: emulator.clientId,
-        clientSecret: emulator.clientSecret,
-      },
+      google: googleSettings(emulator),
       listenPort: await freePort(),
     });
   }, 60_000);

@@ -1,3 +1,4 @@
+import { graphSettings } from '../emulators/environment.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalendarSyncWorker } from '../../src/calendar/worker.js';
 import { startGraphEmulator, type GraphEmulator } from '../emulators/graph/graph-emulator.js';
@@ -26,14 +27,7 @@ describe('Outlook Calendar through the API, against the Graph emulator', () => {
   beforeAll(async () => {
     emulator = await startGraphEmulator();
     t = await startTestApp(pglite, new Date().toISOString(), {
-      outlook: {
-        apiUrl: emulator.apiUrl,
-        authUrl: emulator.authUrl,
-        tokenUrl: emulator.tokenUrl,
-        revokeUrl: undefined,
-        clientId: emulator.clientId,
-        clientSecret: emulator.clientSecret ?? undefined,
-      },
+      outlook: graphSettings(emulator),
       listenPort: await freePort(),
     });
   }, 60_000);

@@ -1,3 +1,4 @@
+import { googleSettings, graphSettings } from '../emulators/environment.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncConnection } from '../../src/calendar/engine/sync.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
@@ -37,14 +38,7 @@ async function googleDriver(): Promise<Driver> {
   const emulator: GoogleEmulator = await startGoogleEmulator();
   return {
     name: 'google',
-    settings: () => ({
-      apiUrl: emulator.apiUrl,
-      authUrl: emulator.authUrl,
-      tokenUrl: emulator.tokenUrl,
-      revokeUrl: emulator.revokeUrl,
-      clientId: emulator.clientId,
-      clientSecret: emulator.clientSecret,
-    }),
+    settings: () => googleSettings(emulator),
     token: async () => {
       const minted = await emulator.control.mintTokens();
       return { access: minted.access_token, refresh: minted.refresh_token ?? null };
@@ -79,14 +73,7 @@ async function outlookDriver(): Promise<Driver> {
   const emulator: GraphEmulator = await startGraphEmulator();
   return {
     name: 'outlook',
-    settings: () => ({
-      apiUrl: emulator.apiUrl,
-      authUrl: emulator.authUrl,
-      tokenUrl: emulator.tokenUrl,
-      revokeUrl: undefined,
-      clientId: emulator.clientId,
-      clientSecret: emulator.clientSecret ?? undefined,
-    }),
+    settings: () => graphSettings(emulator),
     token: () => {
       const minted = emulator.control.mintToken();
       return Promise.resolve({ access: minted.accessToken, refresh: minted.refreshToken });

@@ -1,3 +1,4 @@
+import { googleSettings } from '../emulators/environment.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionTokens } from '../../src/calendar/store/tokens.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../emulators/google/emulator.js';
@@ -15,14 +16,7 @@ describe('OAuth token refresh across processes (Google emulator, rotating refres
   beforeAll(async () => {
     emulator = await startGoogleEmulator();
     t = await startTestApp(pglite, new Date().toISOString(), {
-      google: {
-        apiUrl: emulator.apiUrl,
-        authUrl: emulator.authUrl,
-        tokenUrl: emulator.tokenUrl,
-        revokeUrl: emulator.revokeUrl,
-        clientId: emulator.clientId,
-        clientSecret: emulator.clientSecret,
-      },
+      google: googleSettings(emulator),
     });
   }, 60_000);
   afterAll(async () => {

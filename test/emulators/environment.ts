@@ -1,25 +1,49 @@
+import type { OAuthProviderSettings } from '../../src/calendar/providers/connectors.js';
 import type { GoogleEmulator } from './google/emulator.js';
 import type { GraphEmulator } from './graph/graph-emulator.js';
 
+/** Where a Sched server finds the Google emulator and its registered client. */
+export function googleSettings(google: GoogleEmulator): OAuthProviderSettings {
+  return {
+    apiUrl: google.apiUrl,
+    authUrl: google.authUrl,
+    tokenUrl: google.tokenUrl,
+    revokeUrl: google.revokeUrl,
+    clientId: google.clientId,
+    clientSecret: google.clientSecret,
+  };
+}
+
+/** Where a Sched server finds the Graph emulator and its registered client (Microsoft has no revocation). */
+export function graphSettings(graph: GraphEmulator): OAuthProviderSettings {
+  return {
+    apiUrl: graph.apiUrl,
+    authUrl: graph.authUrl,
+    tokenUrl: graph.tokenUrl,
+    revokeUrl: undefined,
+    clientId: graph.clientId,
+    clientSecret: graph.clientSecret ?? undefined,
+  };
+}
+
+/** Provider settings as the environment variables `loadConfig` reads (`<prefix>_API_URL`, ...). */
+export function providerEnvironment(prefix: string, settings: OAuthProviderSettings): Record<string, string> {
+  return {
+    [`${prefix}_API_URL`]: settings.apiUrl,
+    [`${prefix}_AUTH_URL`]: settings.authUrl,
+    [`${prefix}_TOKEN_URL`]: settings.tokenUrl,
+    ...(settings.revokeUrl ? { [`${prefix}_REVOKE_URL`]: settings.revokeUrl } : {}),
+    ...(settings.clientId ? { [`${prefix}_CLIENT_ID`]: settings.clientId } : {}),
+    ...(settings.clientSecret ? { [`${prefix}_CLIENT_SECRET`]: settings.clientSecret } : {}),
+  };
+}
+
 /** The SCHED_GOOGLE_* settings that point a Sched server at a Google emulator. */
 export function googleEnvironment(google: GoogleEmulator): Record<string, string> {
-  return {
-    SCHED_GOOGLE_API_URL: google.apiUrl,
-    SCHED_GOOGLE_AUTH_URL: google.authUrl,
-    SCHED_GOOGLE_TOKEN_URL: google.tokenUrl,
-    SCHED_GOOGLE_REVOKE_URL: google.revokeUrl,
-    SCHED_GOOGLE_CLIENT_ID: google.clientId,
-    SCHED_GOOGLE_CLIENT_SECRET: google.clientSecret,
-  };
+  return providerEnvironment('SCHED_GOOGLE', googleSettings(google));
 }
 
 /** The SCHED_OUTLOOK_* settings that point a Sched server at a Graph emulator. */
 export function graphEnvironment(graph: GraphEmulator): Record<string, string> {
-  return {
-    SCHED_OUTLOOK_API_URL: graph.apiUrl,
-    SCHED_OUTLOOK_AUTH_URL: graph.authUrl,
-    SCHED_OUTLOOK_TOKEN_URL: graph.tokenUrl,
-    SCHED_OUTLOOK_CLIENT_ID: graph.clientId,
-    SCHED_OUTLOOK_CLIENT_SECRET: graph.clientSecret ?? '',
-  };
+  return providerEnvironment('SCHED_OUTLOOK', graphSettings(graph));
 }

@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config.js';
+import { providerEnvironment } from '../emulators/environment.js';
 import { createDependencies, type Dependencies } from '../../src/dependencies.js';
 import type { App } from '../../src/http/build-app.js';
 import type { WebhookDispatcher, WebhookDispatcherOptions } from '../../src/jobs/webhook-dispatcher.js';
@@ -85,21 +86,10 @@ function testEnvironment(options: TestAppOptions, publicUrl: string | undefined)
       ...(options.outlook ? ['outlook'] : []),
     ].join(','),
     ...(publicUrl ? { SCHED_PUBLIC_URL: publicUrl } : {}),
-    ...options.env,
   };
-  for (const [prefix, settings] of [
-    ['SCHED_GOOGLE', options.google],
-    ['SCHED_OUTLOOK', options.outlook],
-  ] as const) {
-    if (!settings) continue;
-    env[`${prefix}_API_URL`] = settings.apiUrl;
-    env[`${prefix}_AUTH_URL`] = settings.authUrl;
-    env[`${prefix}_TOKEN_URL`] = settings.tokenUrl;
-    if (settings.revokeUrl) env[`${prefix}_REVOKE_URL`] = settings.revokeUrl;
-    if (settings.clientId) env[`${prefix}_CLIENT_ID`] = settings.clientId;
-    if (settings.clientSecret) env[`${prefix}_CLIENT_SECRET`] = settings.clientSecret;
-  }
-  return env;
+  if (options.google) Object.assign(env, providerEnvironment('SCHED_GOOGLE', options.google));
+  if (options.outlook) Object.assign(env, providerEnvironment('SCHED_OUTLOOK', options.outlook));
+  return { ...env, ...options.env };
 }
 
 /**
