@@ -79,13 +79,9 @@ export type Dependencies = {
 };
 
 function configWarnings(config: Config): string[] {
-  const warnings: string[] = [];
-  for (const provider of ['google', 'outlook'] as const) {
-    if (!config.calendarProviders.includes(provider)) continue;
-    const reason = pushUnavailableReason(provider, config.publicUrl);
-    if (reason) warnings.push(reason);
-  }
-  return warnings;
+  return config.calendarProviders.flatMap(
+    (provider) => pushUnavailableReason(provider, config.publicUrl) ?? [],
+  );
 }
 
 /**
@@ -111,13 +107,14 @@ export async function createDependencies(
   const database = overrides.database ?? (await openAndMigrate(databaseOptions(config)));
   const ownsDatabase = overrides.database === undefined;
   const http = new GuardedHttp(guard);
-  const offered = new Set(config.calendarProviders);
-  const built = createConnectors(http, {
+  const every = createConnectors(http, {
     ...(overrides.providerTimeoutMs ? { timeoutMs: overrides.providerTimeoutMs } : {}),
-    ...(offered.has('google') ? { google: config.google } : {}),
-    ...(offered.has('outlook') ? { outlook: config.outlook } : {}),
+    google: config.google,
+    outlook: config.outlook,
   });
-  for (const provider of ['caldav', 'ics'] as const) if (!offered.has(provider)) delete built[provider];
+  // Only the providers this server offers (SCHED_CALENDAR_PROVIDERS); the others are "not configured".
+  const built: Connectors = {};
+  for (const provider of config.calendarProviders) built[provider] = every[provider];
   const connectors = overrides.instrumentConnectors?.(built) ?? built;
   const metrics = createMetrics({ processMetrics: overrides.processMetrics ?? true });
   const calendar: CalendarDeps = {

@@ -156,6 +156,15 @@ async function releaseLease(deps: CalendarDeps, connectionId: string): Promise<v
     .execute();
 }
 
+async function connectionExists(deps: CalendarDeps, connectionId: string): Promise<boolean> {
+  const row = await deps.db
+    .selectFrom('calendar_connections')
+    .select('connection_id')
+    .where('connection_id', '=', connectionId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 async function claimLease(deps: CalendarDeps, connectionId: string, wait: boolean): Promise<ConnectionRow> {
   const started = Date.now();
   for (;;) {
@@ -171,12 +180,8 @@ async function claimLease(deps: CalendarDeps, connectionId: string, wait: boolea
       .returningAll()
       .executeTakeFirst();
     if (row) return row;
-    const exists = await deps.db
-      .selectFrom('calendar_connections')
-      .select('connection_id')
-      .where('connection_id', '=', connectionId)
-      .executeTakeFirst();
-    if (!exists) throw new SchedError(ErrorCode.CALENDAR_NOT_FOUND, `no calendar connection ${connectionId}`);
+    if (!(await connectionExists(deps, connectionId)))
+      throw new SchedError(ErrorCode.CALENDAR_NOT_FOUND, `no calendar connection ${connectionId}`);
     if (!wait || Date.now() - started > WAIT_FOR_LEASE_MS) {
       throw new SchedError(ErrorCode.SYNC_IN_PROGRESS, 'this calendar is being synchronized right now');
     }
@@ -218,11 +223,7 @@ async function pull(context: SyncContext): Promise<string | null> {
     // A foreign-key refusal (23503) here means the connection was deleted during the listing.
     const gone =
       (error as { code?: unknown }).code === '23503' &&
-      !(await deps.db
-        .selectFrom('calendar_connections')
-        .select('connection_id')
-        .where('connection_id', '=', connection.connection_id)
-        .executeTakeFirst());
+      !(await connectionExists(deps, connection.connection_id));
     throw gone ? new ConnectionVanished() : error;
   }
   await removeObjects(deps.db, connection.connection_id, removed);
