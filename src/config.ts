@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseAllowList } from './integrations/index.js';
+import { type ConfiguredKeys, parseKeyMaterial, readKeyFile } from './security/keys.js';
 import type { CalendarProviderName } from './storage/database.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -11,7 +12,8 @@ export type Config = {
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
-  encryptionKey: Buffer | undefined;
+  /** SCHED_ENCRYPTION_KEY or SCHED_ENCRYPTION_KEY_FILE; undefined when neither is set. */
+  encryptionKey: ConfiguredKeys | undefined;
   logLevel: LogLevel;
   bootstrapApiKey: string | undefined;
   /** CIDRs that user-given URLs may reach although they are internal (SCHED_OUTBOUND_ALLOW). */
@@ -148,18 +150,28 @@ function readDatabaseUrl(env: Env): string | undefined {
   return raw;
 }
 
-/** 32 bytes, given as 64 hex digits or as base64. */
-function readEncryptionKey(env: Env): Buffer | undefined {
-  const raw = env.SCHED_ENCRYPTION_KEY;
-  if (raw === undefined || raw === '') return undefined;
-  const key = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
-  if (key.length !== 32 || (!/^[0-9a-fA-F]{64}$/.test(raw) && !/^[A-Za-z0-9+/_-]+=*$/.test(raw))) {
+/**
+ * The encryption keys: inline in SCHED_ENCRYPTION_KEY, or in the file SCHED_ENCRYPTION_KEY_FILE names
+ * (kept away from the data), never both. Either holds one key or versioned keys (security/keys.ts).
+ */
+function readEncryptionKeys(env: Env, cwd: string): ConfiguredKeys | undefined {
+  const inline = env.SCHED_ENCRYPTION_KEY === '' ? undefined : env.SCHED_ENCRYPTION_KEY;
+  const file = env.SCHED_ENCRYPTION_KEY_FILE === '' ? undefined : env.SCHED_ENCRYPTION_KEY_FILE;
+  if (inline !== undefined && file !== undefined) {
     throw new ConfigError(
-      'SCHED_ENCRYPTION_KEY',
-      'must be 32 random bytes as 64 hex digits or base64 (for example: openssl rand -base64 32)',
+      'SCHED_ENCRYPTION_KEY_FILE',
+      'is set and so is SCHED_ENCRYPTION_KEY; give the keys in one of them only',
     );
   }
-  return key;
+  if (file !== undefined) {
+    const read = readKeyFile(path.resolve(cwd, file));
+    if ('error' in read) throw new ConfigError('SCHED_ENCRYPTION_KEY_FILE', read.error);
+    return { source: 'SCHED_ENCRYPTION_KEY_FILE', ...read };
+  }
+  if (inline === undefined) return undefined;
+  const parsed = parseKeyMaterial(inline);
+  if ('error' in parsed) throw new ConfigError('SCHED_ENCRYPTION_KEY', parsed.error);
+  return { source: 'SCHED_ENCRYPTION_KEY', keyring: parsed.keyring };
 }
 
 function readHost(env: Env): string {
@@ -214,7 +226,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     dataDir: path.resolve(cwd, env.SCHED_DATA_DIR || './data'),
     databaseUrl: readDatabaseUrl(env),
     databasePoolSize: readInteger(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
-    encryptionKey: readEncryptionKey(env),
+    encryptionKey: readEncryptionKeys(env, cwd),
     logLevel,
     bootstrapApiKey: readBootstrapKey(env),
     outboundAllow: readOutboundAllow(env),

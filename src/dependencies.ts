@@ -12,8 +12,10 @@ import {
 } from './jobs/webhook-dispatcher.js';
 import { GuardedHttp } from './integrations/index.js';
 import { OutboundGuard } from './integrations/index.js';
-import { createConnectors } from './calendar/index.js';
-import { resolveEncryptionKey, SecretBox } from './security/secret-box.js';
+import { createConnectors, createParserPool } from './calendar/index.js';
+import { resolveEncryptionKey } from './security/keys.js';
+import { SecretBox } from './security/secret-box.js';
+import { sealPlaintextWebhookUrls } from './services/webhooks.js';
 import { createBootstrapKey } from './services/api-keys.js';
 import type { CalendarDeps, Connectors } from './calendar/index.js';
 import { pushUnavailableReason } from './calendar/index.js';
@@ -38,7 +40,7 @@ export type DependencyOverrides = {
   clock?: Clock;
   /** An open, migrated database (a test's clone); left out, the configured one is opened and migrated. */
   database?: DatabaseHandle;
-  /** Left out, an encryption key from SCHED_ENCRYPTION_KEY or the embedded data folder. */
+  /** Left out, the keys from SCHED_ENCRYPTION_KEY, SCHED_ENCRYPTION_KEY_FILE or the embedded data folder. */
   secretBox?: SecretBox;
   /** Per provider request; left out, GuardedHttp's 15 s. Fault tests shorten it. */
   providerTimeoutMs?: number;
@@ -95,20 +97,28 @@ export async function createDependencies(
 ): Promise<Dependencies> {
   const logger = pino({ level: config.logLevel, serializers: logSerializers }) as FastifyBaseLogger;
   const clock = overrides.clock ?? systemClock;
-  const secretBox =
-    overrides.secretBox ??
-    new SecretBox(
-      resolveEncryptionKey({
+  const keys = overrides.secretBox
+    ? undefined
+    : resolveEncryptionKey({
         configured: config.encryptionKey,
         ...(config.databaseUrl ? {} : { embeddedDataDir: config.dataDir }),
-      }),
-    );
+      });
+  const secretBox = overrides.secretBox ?? new SecretBox(keys!.keyring);
   const guard = new OutboundGuard({ allow: config.outboundAllow });
   const database = overrides.database ?? (await openAndMigrate(databaseOptions(config)));
   const ownsDatabase = overrides.database === undefined;
+  try {
+    await sealPlaintextWebhookUrls(database.db, secretBox);
+  } catch (error) {
+    if (ownsDatabase) await database.close();
+    throw error;
+  }
   const http = new GuardedHttp(guard);
+  // Calendars are parsed and expanded on worker threads, so the API answers during any sync.
+  const parser = createParserPool();
   const every = createConnectors(http, {
     ...(overrides.providerTimeoutMs ? { timeoutMs: overrides.providerTimeoutMs } : {}),
+    parser,
     google: config.google,
     outlook: config.outlook,
   });
@@ -122,6 +132,7 @@ export async function createDependencies(
     clock,
     secretBox,
     connectors,
+    parser,
     publicUrl: config.publicUrl,
   };
 
@@ -135,7 +146,7 @@ export async function createDependencies(
     http,
     metrics,
     calendar,
-    warnings: configWarnings(config),
+    warnings: [...configWarnings(config), ...(keys?.warnings ?? [])],
     buildApp: () =>
       buildApp({
         db: database.db,
@@ -146,6 +157,7 @@ export async function createDependencies(
         logger,
         metrics,
         connectors,
+        parser,
         publicUrl: config.publicUrl,
       }),
     webhookDispatcher: (options = {}) =>
@@ -213,6 +225,7 @@ export async function createDependencies(
     close: async () => {
       try {
         await http.close();
+        await parser.close();
       } finally {
         if (ownsDatabase) await database.close();
       }

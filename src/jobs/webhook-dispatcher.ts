@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
 import { classifyAttempt, DISABLE_AFTER_FAILING_MS } from '../domain/webhook-retry.js';
-import type { OutboundGuard } from '../integrations/index.js';
+import { type OutboundGuard, OutboundRefusedError } from '../integrations/index.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
 import type { Db } from '../storage/database.js';
@@ -29,7 +29,9 @@ type Claimed = {
   delivery_id: string;
   attempts: number;
   webhook_id: string;
+  /** Masked; the URL itself is in url_sealed, except on rows not yet sealed. */
   url: string;
+  url_sealed: string | null;
   secret_sealed: string;
   previous_secret_sealed: string | null;
   previous_secret_expires_at: Date | null;
@@ -169,7 +171,7 @@ export class WebhookDispatcher {
       set lease_until = ${leaseUntil}, attempts = d.attempts + 1, updated_at = ${now}
       from due, webhook_endpoints w, webhook_events e
       where d.delivery_id = due.delivery_id and w.webhook_id = d.webhook_id and e.event_id = d.event_id
-      returning d.delivery_id, d.attempts, d.webhook_id, w.url, w.secret_sealed, w.previous_secret_sealed,
+      returning d.delivery_id, d.attempts, d.webhook_id, w.url, w.url_sealed, w.secret_sealed, w.previous_secret_sealed,
         w.previous_secret_expires_at, w.failing_since, e.payload
     `.execute(this.#o.db);
     return result.rows;
@@ -190,8 +192,9 @@ export class WebhookDispatcher {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     try {
-      this.#o.guard.checkUrl(delivery.url, ['https', 'http']);
-      const response = await request(delivery.url, {
+      const url = delivery.url_sealed ? this.#o.secretBox.open(delivery.url_sealed) : delivery.url;
+      this.#o.guard.checkUrl(url, ['https', 'http']);
+      const response = await request(url, {
         method: 'POST',
         body: delivery.payload,
         headers: {
@@ -320,7 +323,20 @@ function describeFailure(outer: Error, timeoutMs: number): string {
   ) {
     return `no answer within ${timeoutMs / 1000} s`;
   }
+  // Said without the URL, which may carry a token in its query: the error is stored and shown.
+  if (error instanceof OutboundRefusedError) {
+    return `refused to connect to ${hostOf(error.url)}: ${error.reason}`;
+  }
   if (code === 'EOUTBOUNDREFUSED' || error.name === 'OutboundRefusedError') return error.message;
   if (code === 'ECONNREFUSED') return 'connection refused';
   return code ? `${code}: ${error.message}` : error.message;
+}
+
+/** A URL's host, or the text as it is when it is a host name already. */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
 }

@@ -1,31 +1,83 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-
-const VERSION = 'v1';
 
 /**
- * AES-256-GCM for secrets that must be read back (webhook signing secrets, calendar credentials).
- * Stored as `v1.<iv>.<tag>.<ciphertext>` in base64url; the version leaves room for key rotation.
+ * The encryption keys a process holds, each under its version number. `current` seals; every key
+ * opens what was sealed under its version, so a new key can be added and made current while values
+ * sealed under the old one are still read (and re-sealed by `sched keys rotate`).
+ */
+export type Keyring = { keys: ReadonlyMap<number, Buffer>; current: number };
+
+/** `v<key version>.` then the IV, tag and ciphertext; no JSON text or URL starts like this. */
+const SEALED = /^v([1-9][0-9]*)\./;
+
+/** The key version a sealed value names, or undefined when the text is not sealed. */
+export function sealedKeyVersion(text: string): number | undefined {
+  const match = SEALED.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The sealed form's first characters under one key version, for finding values sealed under others. */
+export function sealedPrefix(version: number): string {
+  return `v${version}.`;
+}
+
+/** A value sealed under a key version this process was not given. */
+export class UnknownKeyVersionError extends Error {
+  constructor(readonly version: number) {
+    super(`the value is sealed under key version ${version}, which this process does not hold`);
+    this.name = 'UnknownKeyVersionError';
+  }
+}
+
+/**
+ * AES-256-GCM for secrets that must be read back (webhook signing secrets and URLs, calendar
+ * credentials, OAuth verifiers, stored idempotent responses). Stored as
+ * `v<key version>.<iv>.<tag>.<ciphertext>` in base64url. Values written before key versions existed
+ * are `v1.…`: the first key is version 1, so they open as they are.
  */
 export class SecretBox {
-  constructor(private readonly key: Buffer) {
-    if (key.length !== 32) throw new Error('the encryption key must be 32 bytes');
+  readonly #keys: ReadonlyMap<number, Buffer>;
+  readonly #current: number;
+
+  /** One key (version 1), or a keyring. */
+  constructor(keys: Buffer | Keyring) {
+    const ring: Keyring = Buffer.isBuffer(keys) ? { keys: new Map([[1, keys]]), current: 1 } : keys;
+    for (const key of ring.keys.values()) {
+      if (key.length !== 32) throw new Error('the encryption key must be 32 bytes');
+    }
+    if (!ring.keys.has(ring.current)) throw new Error(`no key of version ${ring.current}`);
+    this.#keys = ring.keys;
+    this.#current = ring.current;
+  }
+
+  /** The version new values are sealed under. */
+  get currentVersion(): number {
+    return this.#current;
+  }
+
+  /** Every version this box opens, in order. */
+  get versions(): number[] {
+    return [...this.#keys.keys()].sort((a, b) => a - b);
   }
 
   seal(plaintext: string): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.#keys.get(this.#current)!, iv);
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return [VERSION, iv, cipher.getAuthTag(), body]
+    return [`v${this.#current}`, iv, cipher.getAuthTag(), body]
       .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
       .join('.');
   }
 
   open(sealed: string): string {
-    const [version, iv, tag, body] = sealed.split('.');
-    if (version !== VERSION || !iv || !tag || body === undefined) throw new Error('not a sealed secret');
-    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+    const version = sealedKeyVersion(sealed);
+    const [, iv, tag, body, extra] = sealed.split('.');
+    if (version === undefined || !iv || !tag || body === undefined || extra !== undefined) {
+      throw new Error('not a sealed secret');
+    }
+    const key = this.#keys.get(version);
+    if (!key) throw new UnknownKeyVersionError(version);
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
     return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString(
       'utf8',
@@ -45,32 +97,10 @@ export class SecretBox {
 export class MissingEncryptionKeyError extends Error {
   constructor() {
     super(
-      'SCHED_ENCRYPTION_KEY: is required with DATABASE_URL, so that every process encrypts and reads secrets ' +
-        'with the same key. Create one with: openssl rand -base64 32',
+      'SCHED_ENCRYPTION_KEY: is required with DATABASE_URL (or SCHED_ENCRYPTION_KEY_FILE, naming a file that ' +
+        'holds it), so that every process encrypts and reads secrets with the same key. Create one with: ' +
+        'openssl rand -base64 32',
     );
     this.name = 'MissingEncryptionKeyError';
   }
-}
-
-/**
- * The key comes from SCHED_ENCRYPTION_KEY. The embedded database, which only one process ever opens,
- * may instead keep a generated key beside its data (mode 0600); a shared PostgreSQL may not, since each
- * process would make its own.
- */
-export function resolveEncryptionKey(options: {
-  configured: Buffer | undefined;
-  embeddedDataDir?: string;
-}): Buffer {
-  if (options.configured) return options.configured;
-  if (!options.embeddedDataDir) throw new MissingEncryptionKeyError();
-  const keyPath = path.join(options.embeddedDataDir, 'encryption.key');
-  fs.mkdirSync(options.embeddedDataDir, { recursive: true });
-  try {
-    fs.writeFileSync(keyPath, randomBytes(32).toString('base64'), { flag: 'wx', mode: 0o600 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  const key = Buffer.from(fs.readFileSync(keyPath, 'utf8').trim(), 'base64');
-  if (key.length !== 32) throw new Error(`${keyPath} does not hold a 32-byte base64 key`);
-  return key;
 }

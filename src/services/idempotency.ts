@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { SecretBox } from '../security/secret-box.js';
+import { type SecretBox, sealedKeyVersion } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 import { ErrorCode, SchedError } from './errors.js';
 
@@ -15,14 +15,12 @@ export type IdempotencyClaim = { kind: 'claimed' } | { kind: 'replay'; status: n
 
 /**
  * Stored responses carry what a route hands out once (API keys, webhook secrets, feed URLs), so every
- * one is sealed, whatever the route. The sealed form starts with the SecretBox version and a dot, which
- * no JSON text does: a row written before sealing (a JSON body) is told apart and still replayed as it is.
+ * one is sealed, whatever the route. The sealed form starts with `v<key version>.`, which no JSON text
+ * does: a row written before sealing (a JSON body) is told apart and still replayed as it is.
+ * `sched keys rotate` re-seals these bodies too (and seals such old rows), like every sealed column.
  */
-const SEALED_PREFIX = 'v1.';
-
-/** The body to replay, or undefined when it was sealed with a key this process does not hold. */
 function openStoredBody(box: SecretBox, stored: string): string | undefined {
-  if (!stored.startsWith(SEALED_PREFIX)) return stored;
+  if (sealedKeyVersion(stored) === undefined) return stored;
   try {
     return box.open(stored);
   } catch {

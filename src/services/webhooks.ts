@@ -45,9 +45,10 @@ type EndpointRow = {
 
 /**
  * A receiver's URL may carry a token in its query; views (and so the audit log) show the parameter
- * names with their values masked, and only deliveries use the URL as given.
+ * names with their values masked, and only deliveries use the URL as given. The `url` column holds
+ * this masked form and `url_sealed` the URL as given.
  */
-function maskedWebhookUrl(url: string): string {
+export function maskedWebhookUrl(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -118,6 +119,36 @@ function refuseUserinfo(url: string): void {
   }
 }
 
+/** The columns a URL is stored in: masked where it is read, sealed for the deliveries. */
+function storedUrl(box: SecretBox, url: string): { url: string; url_sealed: string } {
+  return { url: maskedWebhookUrl(url), url_sealed: box.seal(url) };
+}
+
+/**
+ * Seals the URLs of subscriptions made before URLs were sealed, and masks their `url`. Run at every
+ * start (a no-op once done); each row changes only if it is still as read, so two processes starting
+ * together, or a PATCH meanwhile, lose nothing.
+ */
+export async function sealPlaintextWebhookUrls(db: Db, box: SecretBox): Promise<number> {
+  const rows = await db
+    .selectFrom('webhook_endpoints')
+    .select(['webhook_id', 'url'])
+    .where('url_sealed', 'is', null)
+    .execute();
+  let sealed = 0;
+  for (const row of rows) {
+    const updated = await db
+      .updateTable('webhook_endpoints')
+      .set(storedUrl(box, row.url))
+      .where('webhook_id', '=', row.webhook_id)
+      .where('url_sealed', 'is', null)
+      .where('url', '=', row.url)
+      .executeTakeFirst();
+    sealed += Number(updated.numUpdatedRows);
+  }
+  return sealed;
+}
+
 async function checkUrl(guard: OutboundGuard, url: string): Promise<string> {
   refuseUserinfo(url);
   try {
@@ -158,7 +189,7 @@ export async function createWebhook(
       .insertInto('webhook_endpoints')
       .values({
         organization_id: actor.organizationId,
-        url,
+        ...storedUrl(deps.secretBox, url),
         events,
         description: input.description ?? null,
         secret_sealed: deps.secretBox.seal(secret),
@@ -219,7 +250,7 @@ export async function updateWebhook(
     const row = await trx
       .updateTable('webhook_endpoints')
       .set({
-        ...(url !== undefined ? { url } : {}),
+        ...(url !== undefined ? storedUrl(deps.secretBox, url) : {}),
         ...(events !== undefined ? { events } : {}),
         ...(patch.description !== undefined ? { description: patch.description } : {}),
         ...(patch.status !== undefined ? { status: patch.status, disabled_reason: null } : {}),
@@ -233,7 +264,7 @@ export async function updateWebhook(
       action: 'webhook.updated',
       targetType: 'webhook',
       targetId: webhookId,
-      details: { changes: patch },
+      details: { changes: patch.url === undefined ? patch : { ...patch, url: maskedWebhookUrl(patch.url) } },
     });
     return webhookView(row, deps.clock());
   });

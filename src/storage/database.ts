@@ -107,7 +107,10 @@ export type WebhookStatus = 'active' | 'paused' | 'disabled';
 export type WebhookEndpointsTable = {
   webhook_id: Generated<string>;
   organization_id: string;
+  /** The URL with its query values masked (`?token=***`), as views show it. */
   url: string;
+  /** The URL as given, sealed: only deliveries use it. Null on rows from before sealing, until the start seals them. */
+  url_sealed: string | null;
   events: string[];
   description: string | null;
   status: ColumnType<WebhookStatus, WebhookStatus | undefined, WebhookStatus>;

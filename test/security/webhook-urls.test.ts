@@ -48,9 +48,11 @@ describeOnBackends('webhook URLs with a token in the query', (t) => {
     expect(audit.body).not.toContain('query-token-55');
     const stored = await t()
       .database.db.selectFrom('webhook_endpoints')
-      .select('url')
+      .select(['url', 'url_sealed'])
       .where('webhook_id', '=', id)
       .executeTakeFirstOrThrow();
-    expect(stored.url).toBe(url);
+    expect(stored.url).toBe('http://127.0.0.1:9/in?team=***&token=***');
+    expect(stored.url_sealed).not.toContain('query-token-55');
+    expect(t().secretBox.open(stored.url_sealed!)).toBe(url);
   });
 });
