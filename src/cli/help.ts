@@ -18,7 +18,8 @@ const HELP_FLAG: FlagSpec = { type: 'boolean', short: 'h', help: 'this commandâ€
 
 const ENVIRONMENT = `Environment:
   PORT (3000)  HOST (127.0.0.1)  SCHED_DATA_DIR (./data)  DATABASE_URL (PostgreSQL instead of the
-  embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY (required with DATABASE_URL)
+  embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY or SCHED_ENCRYPTION_KEY_FILE
+  (one of them required with DATABASE_URL; the embedded database keeps SCHED_DATA_DIR/encryption.key)
   SCHED_BOOTSTRAP_API_KEY  SCHED_OUTBOUND_ALLOW (CIDRs user-given URLs may reach)
   SCHED_WEBHOOK_LEASE_SECONDS (60)  SCHED_PUBLIC_URL (https, for push and OAuth callbacks)
   SCHED_CALENDAR_PROVIDERS (google,outlook,caldav,ics)  LOG_LEVEL (info)
@@ -63,6 +64,51 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Only the new key goes to standard output, so KEY=$(npx sched api-keys create --org acme --scopes admin) works.\n' +
       'The embedded database has one owner: stop a server that holds SCHED_DATA_DIR first.',
   },
+  {
+    name: 'keys rotate',
+    synopsis: 'sched keys rotate [--reseal-only] [--retire] [--batch-size N]',
+    summary: 'seal every stored secret under a new encryption key version',
+    flags: {
+      'reseal-only': {
+        type: 'boolean',
+        help: 'add no key; re-seal what is not under the current version yet',
+      },
+      retire: {
+        type: 'boolean',
+        help: 'then drop the older versions from the key file, once nothing needs them',
+      },
+      'batch-size': { type: 'string', value: 'N', help: 'rows read and written at a time (500)' },
+      help: HELP_FLAG,
+    },
+    details:
+      'With the embedded database and its key file (SCHED_DATA_DIR/encryption.key or\n' +
+      'SCHED_ENCRYPTION_KEY_FILE), adds a new key version to the file and makes it current first; stop the\n' +
+      'server that holds SCHED_DATA_DIR before. With SCHED_ENCRYPTION_KEY or DATABASE_URL, Sched writes no\n' +
+      'key: give every process the new key as the current one first (SCHED_ENCRYPTION_KEY="1:<old>,2:<new>"),\n' +
+      'then run this; the servers keep serving meanwhile. Every sealed value is then re-sealed under the\n' +
+      'current version, in batches, each row changed only if no other write changed it meanwhile.\n' +
+      'Prints what it re-sealed per column; exits 1 when values remain under other versions.',
+  },
+  {
+    name: 'keys status',
+    synopsis: 'sched keys status [--check]',
+    summary: 'count the stored secrets under each encryption key version',
+    flags: {
+      check: {
+        type: 'boolean',
+        help: 'exit 1 when any value is not under the current version',
+      },
+      help: HELP_FLAG,
+    },
+    details:
+      'Once no value is under an old version, that key can be removed from every process\n' +
+      '(keep the current one with its version number, for example SCHED_ENCRYPTION_KEY="2:<key>").',
+  },
+];
+
+/** The first words of commands of two words ("api-keys create", "keys rotate"). */
+export const COMMAND_GROUPS: readonly string[] = [
+  ...new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]!)),
 ];
 
 export function findCommand(name: string): CommandSpec | undefined {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { type CommandSpec, commandHelp, COMMANDS, findCommand, USAGE } from './help.js';
+import { type CommandSpec, COMMAND_GROUPS, commandHelp, COMMANDS, findCommand, USAGE } from './help.js';
 
 // Only node: modules and the help text are loaded up front: `--help` and usage errors answer at
 // once, and a command loads the application (database, Fastify, providers) when it runs.
@@ -61,10 +61,17 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   const words = positionals[0] === 'help' ? positionals.slice(1) : positionals;
   if (words.length === 0 && helpAsked) return { kind: 'help', text: USAGE };
   const [first = 'serve', second] = words;
-  const name = first === 'api-keys' && second !== undefined ? `api-keys ${second}` : first;
+  const grouped = COMMAND_GROUPS.includes(first);
+  const name = grouped && second !== undefined ? `${first} ${second}` : first;
   const command = findCommand(name);
   if (!command) {
-    if (first === 'api-keys') throw new UsageError('the api-keys command knows only "create"');
+    if (grouped && second === undefined && helpAsked) return { kind: 'help', text: USAGE };
+    if (grouped) {
+      const known = COMMANDS.filter((c) => c.name.startsWith(`${first} `)).map(
+        (c) => `"${c.name.slice(first.length + 1)}"`,
+      );
+      throw new UsageError(`the ${first} command knows only ${known.join(' and ')}`);
+    }
     throw new UsageError(`unknown command "${name}"`);
   }
   const extra = words.slice(name.split(' ').length);
@@ -83,6 +90,16 @@ function requireFlag(values: Record<string, unknown>, name: string, command: Com
   if (typeof value !== 'string' || value.trim() === '')
     throw new UsageError(`--${name} needs a value`, command);
   return value.trim();
+}
+
+function batchSizeFlag(values: Record<string, unknown>, command: CommandSpec): number {
+  if (values['batch-size'] === undefined) return 500;
+  const raw = requireFlag(values, 'batch-size', command);
+  const size = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+  if (!(size >= 1 && size <= 10_000)) {
+    throw new UsageError(`--batch-size must be a whole number from 1 to 10000, got "${raw}"`, command);
+  }
+  return size;
 }
 
 async function run(argv: readonly string[]): Promise<number> {
@@ -110,8 +127,19 @@ async function run(argv: readonly string[]): Promise<number> {
       ...(typeof values.name === 'string' ? { name: values.name } : {}),
     });
   }
+  if (command.name === 'keys rotate') {
+    const batchSize = batchSizeFlag(values, command);
+    const commands = await import('./commands.js');
+    return commands.keysRotateCommand(commands.loadServerConfig(), {
+      resealOnly: values['reseal-only'] === true,
+      retire: values.retire === true,
+      batchSize,
+    });
+  }
   const commands = await import('./commands.js');
   const config = commands.loadServerConfig();
+  if (command.name === 'keys status')
+    return commands.keysStatusCommand(config, { check: values.check === true });
   if (command.name === 'serve') return commands.serveCommand(config);
   if (command.name === 'worker') return commands.workerCommand(config);
   return commands.migrateCommand(config);

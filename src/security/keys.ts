@@ -12,9 +12,11 @@ import { type Keyring, MissingEncryptionKeyError } from './secret-box.js';
  */
 export function parseKeyMaterial(text: string): { keyring: Keyring } | { error: string } {
   const entries = text
-    .split(/[,\r\n]+/)
+    .split(/[\r\n]+/)
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
     .map((entry) => entry.trim())
-    .filter((entry) => entry !== '' && !entry.startsWith('#'));
+    .filter((entry) => entry !== '');
   if (entries.length === 0) return { error: 'holds no key' };
   if (entries.length === 1 && !entries[0]!.includes(':')) {
     const key = decodeKey(entries[0]!);
@@ -64,8 +66,9 @@ export function formatKeyFile(keyring: Keyring): string {
   const versions = [...keyring.keys.keys()].sort((a, b) => a - b);
   const current = keyring.current === Math.max(...versions) ? '' : '*';
   return [
-    '# Sched encryption keys, <version>:<key> one a line. The highest version seals new values (or the',
-    '# one marked with a leading *); every version opens what was sealed under it. See sched keys --help.',
+    '# Sched encryption keys: <version>:<key> one a line. The highest version seals new values (or the',
+    '# one marked with a leading *), and every version opens what was sealed under it.',
+    '# See sched keys rotate --help.',
     ...versions.map(
       (version) =>
         `${version === keyring.current ? current : ''}${version}:${keyring.keys.get(version)!.toString('base64')}`,

@@ -68,12 +68,21 @@ async function exerciseSecretRoutes(t: TestApp, h: Harness, label: string): Prom
   const apiKey = await post('/api-keys', { name: 'ci', scopes: ['read'] }, 'idem-api-key');
   secrets.push({ what: 'a new API key', value: apiKey.key });
 
+  // A receiver's URL may carry its token in the query; a later PATCH gives it another.
+  const hookToken = `hookTok${Math.random().toString(36).slice(2, 12)}`;
   const webhook = await post(
     '/webhooks',
-    { url: 'http://127.0.0.1:9/hook', events: ['booking.created'] },
+    { url: `http://127.0.0.1:9/hook?token=${hookToken}`, events: ['booking.created'] },
     'idem-webhook',
   );
   secrets.push({ what: 'a webhook secret', value: webhook.secret });
+  secrets.push({ what: 'the webhook URL token', value: hookToken });
+  const patchedToken = `hookTok${Math.random().toString(36).slice(2, 12)}`;
+  const patched = await t.request('PATCH', `/webhooks/${webhook.webhook_id}`, {
+    body: { url: `http://127.0.0.1:9/hook?token=${patchedToken}` },
+  });
+  expect(patched.statusCode, patched.body).toBe(200);
+  secrets.push({ what: 'the webhook URL token set by PATCH', value: patchedToken });
   const rotated = await post(`/webhooks/${webhook.webhook_id}/rotate-secret`, undefined, 'idem-rotate');
   secrets.push({ what: 'a rotated webhook secret', value: rotated.secret });
 
