@@ -6,6 +6,7 @@ import { classifyAttempt, DISABLE_AFTER_FAILING_MS } from '../domain/webhook-ret
 import { type OutboundGuard, OutboundRefusedError } from '../integrations/index.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
+import { maskedWebhookUrl } from '../services/webhooks.js';
 import type { Db } from '../storage/database.js';
 import { signWebhook } from './webhook-signature.js';
 
@@ -192,7 +193,7 @@ export class WebhookDispatcher {
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
     try {
-      const url = delivery.url_sealed ? this.#o.secretBox.open(delivery.url_sealed) : delivery.url;
+      const url = deliveryUrl(this.#o.secretBox, delivery);
       this.#o.guard.checkUrl(url, ['https', 'http']);
       const response = await request(url, {
         method: 'POST',
@@ -309,6 +310,17 @@ export class WebhookDispatcher {
       .execute();
     this.#o.logger?.warn({ webhookId, reason }, 'webhook subscription disabled');
   }
+}
+
+/**
+ * The URL as given, from `url_sealed`. A row not sealed yet (from before sealing, or written by a
+ * process of an earlier version during an upgrade, which changes `url` alone) holds it in `url`: the
+ * sealed URL is used only while `url` is its masked form.
+ */
+function deliveryUrl(box: SecretBox, delivery: Claimed): string {
+  if (!delivery.url_sealed) return delivery.url;
+  const sealed = box.open(delivery.url_sealed);
+  return maskedWebhookUrl(sealed) === delivery.url ? sealed : delivery.url;
 }
 
 function describeFailure(outer: Error, timeoutMs: number): string {

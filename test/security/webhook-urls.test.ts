@@ -156,6 +156,21 @@ describeOnBackends('webhook URLs sealed at rest', (t) => {
     await t().request('DELETE', `/webhooks/${id}`);
   });
 
+  it('a URL changed by a process that does not seal URLs yet (during an upgrade) is the one delivered to', async () => {
+    const created = await t().request('POST', '/webhooks', {
+      body: { url: receiver.url('/before?token=before-token-75'), events: EVENTS },
+    });
+    const id = created.json().webhook_id as string;
+    // An earlier version's PATCH: it writes url and knows nothing of url_sealed.
+    await t()
+      .database.db.updateTable('webhook_endpoints')
+      .set({ url: receiver.url('/after?token=after-token-76') })
+      .where('webhook_id', '=', id)
+      .execute();
+    expect(await deliverOnce()).toContain('/after?token=after-token-76');
+    await t().request('DELETE', `/webhooks/${id}`);
+  });
+
   it('a delivery the guard refuses records the host and the reason, not the URL with its token', async () => {
     const created = await t().request('POST', '/webhooks', {
       body: { url: receiver.url('/refused?token=refused-token-74'), events: EVENTS },
@@ -164,7 +179,10 @@ describeOnBackends('webhook URLs sealed at rest', (t) => {
     // Sealed as a URL the guard refuses (outside SCHED_OUTBOUND_ALLOW), as if it had been let in earlier.
     await t()
       .database.db.updateTable('webhook_endpoints')
-      .set({ url_sealed: t().secretBox.seal('http://10.1.2.3/refused?token=refused-token-74') })
+      .set({
+        url: 'http://10.1.2.3/refused?token=***',
+        url_sealed: t().secretBox.seal('http://10.1.2.3/refused?token=refused-token-74'),
+      })
       .where('webhook_id', '=', id)
       .execute();
     await deliverOnce();
