@@ -72,6 +72,13 @@ describeOnBackends('webhook URLs sealed at rest', (t) => {
   });
   afterAll(() => receiver?.stop());
 
+  /** A subscription to EVENTS at `url`; returns its id. */
+  async function subscribe(url: string): Promise<string> {
+    const created = await t().request('POST', '/webhooks', { body: { url, events: EVENTS } });
+    expect(created.statusCode, created.body).toBe(201);
+    return created.json().webhook_id as string;
+  }
+
   const storedRow = (id: string) =>
     t()
       .database.db.selectFrom('webhook_endpoints')
@@ -102,11 +109,7 @@ describeOnBackends('webhook URLs sealed at rest', (t) => {
   }
 
   it('delivers to the URL with its token; GET shows it masked, and neither the row nor the audit log holds the token', async () => {
-    const created = await t().request('POST', '/webhooks', {
-      body: { url: receiver.url('/in?token=sealed-token-71'), events: EVENTS },
-    });
-    expect(created.statusCode).toBe(201);
-    const id = created.json().webhook_id as string;
+    const id = await subscribe(receiver.url('/in?token=sealed-token-71'));
     expect((await t().request('GET', `/webhooks/${id}`)).json().url).toBe(receiver.url('/in?token=***'));
     const patched = await t().request('PATCH', `/webhooks/${id}`, {
       body: { url: receiver.url('/in?token=patched-token-72') },
@@ -127,10 +130,7 @@ describeOnBackends('webhook URLs sealed at rest', (t) => {
   });
 
   it('seals a URL stored in the clear before sealing at the next start, and delivers to it meanwhile', async () => {
-    const created = await t().request('POST', '/webhooks', {
-      body: { url: receiver.url('/old'), events: EVENTS },
-    });
-    const id = created.json().webhook_id as string;
+    const id = await subscribe(receiver.url('/old'));
     // The row as the server before sealing left it.
     await t()
       .database.db.updateTable('webhook_endpoints')
@@ -157,10 +157,7 @@ describeOnBackends('webhook URLs sealed at rest', (t) => {
   });
 
   it('a URL changed by a process that does not seal URLs yet (during an upgrade) is the one delivered to', async () => {
-    const created = await t().request('POST', '/webhooks', {
-      body: { url: receiver.url('/before?token=before-token-75'), events: EVENTS },
-    });
-    const id = created.json().webhook_id as string;
+    const id = await subscribe(receiver.url('/before?token=before-token-75'));
     // An earlier version's PATCH: it writes url and knows nothing of url_sealed.
     await t()
       .database.db.updateTable('webhook_endpoints')
@@ -172,10 +169,7 @@ describeOnBackends('webhook URLs sealed at rest', (t) => {
   });
 
   it('a delivery the guard refuses records the host and the reason, not the URL with its token', async () => {
-    const created = await t().request('POST', '/webhooks', {
-      body: { url: receiver.url('/refused?token=refused-token-74'), events: EVENTS },
-    });
-    const id = created.json().webhook_id as string;
+    const id = await subscribe(receiver.url('/refused?token=refused-token-74'));
     // Sealed as a URL the guard refuses (outside SCHED_OUTBOUND_ALLOW), as if it had been let in earlier.
     await t()
       .database.db.updateTable('webhook_endpoints')
