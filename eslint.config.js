@@ -8,7 +8,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'bin/*.js'] },
+        projectService: {
+          allowDefaultProject: ['*.js', 'bin/*.js', 'src/calendar/parsing/source-worker.js'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },

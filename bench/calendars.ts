@@ -12,7 +12,8 @@ import { CalDavProvider } from '../src/calendar/providers/caldav/caldav-provider
 import { multigetBody, syncCollectionBody } from '../src/calendar/providers/caldav/caldav-xml.js';
 import { type Connectors, connectCalendar } from '../src/calendar/store/connections.js';
 import { loadCalendarBusy } from '../src/calendar/busy.js';
-import { expandForStorage, expansionWindow, fromRemote, storeObjects } from '../src/calendar/store/events.js';
+import { expandForStorage, expansionWindow, fromRemote } from '../src/calendar/parsing/expand.js';
+import { storeObjects } from '../src/calendar/store/events.js';
 import { syncConnection, type SyncStats } from '../src/calendar/engine/sync.js';
 import type { Actor } from '../src/services/context.js';
 import { startCalDavServer, type CalDavServer } from '../test/support/caldav-servers.js';

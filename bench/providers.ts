@@ -8,7 +8,7 @@ import type { CalendarProvider, KnownEvents } from '../src/calendar/port/provide
 import { MAX_PAGE_SIZE } from '../src/calendar/providers/google/google-events-api.js';
 import { BASE_PREFER } from '../src/calendar/providers/outlook/outlook-client.js';
 import { type Connector, type Connectors, connectCalendar } from '../src/calendar/store/connections.js';
-import { expansionWindow, fromRemote } from '../src/calendar/store/events.js';
+import { expansionWindow, fromRemote } from '../src/calendar/parsing/expand.js';
 import { syncConnection, type SyncStats } from '../src/calendar/engine/sync.js';
 import type { Actor } from '../src/services/context.js';
 import { startGoogleEmulator, type GoogleEmulator } from '../test/emulators/google/emulator.js';

@@ -12,7 +12,7 @@ import {
 } from './jobs/webhook-dispatcher.js';
 import { GuardedHttp } from './integrations/index.js';
 import { OutboundGuard } from './integrations/index.js';
-import { createConnectors } from './calendar/index.js';
+import { createConnectors, createParserPool } from './calendar/index.js';
 import { resolveEncryptionKey } from './security/keys.js';
 import { SecretBox } from './security/secret-box.js';
 import { sealPlaintextWebhookUrls } from './services/webhooks.js';
@@ -114,8 +114,11 @@ export async function createDependencies(
     throw error;
   }
   const http = new GuardedHttp(guard);
+  // Calendars are parsed and expanded on worker threads, so the API answers during any sync.
+  const parser = createParserPool();
   const every = createConnectors(http, {
     ...(overrides.providerTimeoutMs ? { timeoutMs: overrides.providerTimeoutMs } : {}),
+    parser,
     google: config.google,
     outlook: config.outlook,
   });
@@ -129,6 +132,7 @@ export async function createDependencies(
     clock,
     secretBox,
     connectors,
+    parser,
     publicUrl: config.publicUrl,
   };
 
@@ -153,6 +157,7 @@ export async function createDependencies(
         logger,
         metrics,
         connectors,
+        parser,
         publicUrl: config.publicUrl,
       }),
     webhookDispatcher: (options = {}) =>
@@ -221,7 +226,11 @@ export async function createDependencies(
       try {
         await http.close();
       } finally {
-        if (ownsDatabase) await database.close();
+        try {
+          await parser.close();
+        } finally {
+          if (ownsDatabase) await database.close();
+        }
       }
     },
   };

@@ -23,7 +23,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { calendarRoutes } from './routes/calendars.js';
 import { feedRoutes } from './routes/feeds.js';
 import { hookRoutes } from './routes/hooks.js';
-import type { Connectors } from '../calendar/index.js';
+import { inlineParser, type CalendarParser, type Connectors } from '../calendar/index.js';
 import { Problem, UUID_PATTERN } from './schemas.js';
 
 export type AppDeps = {
@@ -38,6 +38,8 @@ export type AppDeps = {
   metrics?: Metrics;
   /** The calendar providers this server can connect to; left out, none. */
   connectors?: Connectors;
+  /** Reads calendars off the event loop; left out, on the calling thread (yielding between objects). */
+  parser?: CalendarParser;
   /** SCHED_PUBLIC_URL; left out, feed URLs are built from the request's host. */
   publicUrl?: string | undefined;
   /** How long a client may take to send a whole request (headers and body); REQUEST_TIMEOUT_MS when left out. */
@@ -157,6 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     clock: deps.clock,
     secretBox,
     connectors: deps.connectors ?? {},
+    parser: deps.parser ?? inlineParser(),
     publicUrl: deps.publicUrl,
   };
   await app.register(calendarRoutes(calendarDeps));

@@ -159,7 +159,12 @@ export type ConnectionStatus = 'active' | 'pending_authorization' | 'reauth_requ
 export type SyncDirection = 'two_way' | 'push' | 'pull';
 export type ConflictPolicy = 'sched_wins' | 'provider_wins' | 'last_writer_wins' | 'manual';
 
-export type SyncWarnings = { items: { uid: string; reason: string }[]; total: number };
+export type SyncWarnings = {
+  items: { uid: string; reason: string }[];
+  total: number;
+  /** About the calendar as a whole, from its last full read (absent in rows written before). */
+  calendar?: string[];
+};
 
 export type CalendarConnectionsTable = {
   connection_id: Generated<string>;
@@ -206,6 +211,8 @@ export type CalendarEventsTable = {
   recurring: ColumnType<boolean, boolean | undefined, boolean>;
   title: string | null;
   parse_error: string | null;
+  /** What reading the event left out, where the rest of it was read. */
+  read_warning: ColumnType<string | null, string | null | undefined, string | null>;
   updated_at: UpdatedAt;
 };
 

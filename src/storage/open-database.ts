@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Database, Db } from './database.js';
 import { acquireEmbeddedLock } from './embedded-lock.js';
 import { migrateToLatest } from './migrate.js';
-import { PGliteDialect } from './pglite-dialect.js';
+import { PGliteDialect, yieldToEventLoop } from './pglite-dialect.js';
 
 export type DatabaseKind = 'embedded' | 'postgres';
 
@@ -82,6 +82,7 @@ async function executeOnPGlite(
   values: unknown[] | undefined,
 ): Promise<{ rows: unknown[] }> {
   return db.connection().execute(async () => {
+    await yieldToEventLoop();
     if (!values || values.length === 0) {
       const results = await pglite.exec(text);
       return { rows: results.at(-1)?.rows ?? [] };

@@ -1,3 +1,4 @@
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
@@ -15,6 +16,13 @@ import {
 } from 'kysely';
 
 /**
+ * PGlite runs in this thread and answers without I/O, so a chain of queries (a sync storing thousands
+ * of rows) would never give the event loop a turn: requests would wait for the whole chain. Each
+ * query first lets pending I/O run.
+ */
+export const yieldToEventLoop = () => setImmediatePromise();
+
+/**
  * PGlite is a single connection. Kysely hands out a connection per query or per transaction, so the
  * driver queues them: one holder at a time, which keeps transactions from interleaving.
  */
@@ -22,6 +30,7 @@ class PGliteConnection implements DatabaseConnection {
   constructor(private readonly pglite: PGlite) {}
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    await yieldToEventLoop();
     const result = await this.pglite.query<R>(compiled.sql, [...compiled.parameters], { rowMode: 'object' });
     const affected = result.affectedRows;
     return {

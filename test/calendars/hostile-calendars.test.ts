@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALENDAR_LIMITS } from '../../src/calendar/store/events.js';
+import { CALENDAR_LIMITS } from '../../src/calendar/parsing/expand.js';
 import { backends, describeOnBackends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';
 import type { TestApp } from '../support/test-app.js';
@@ -129,6 +129,33 @@ describeOnBackends('hostile and huge calendars', (t) => {
     expect(shown.warnings).toEqual([
       { uid: 'broken@example.com', reason: expect.stringContaining('THIS LINE HAS NO COLON') },
     ]);
+  });
+
+  it('an event read in part (a calendar scale Sched does not expand) and the feed as a whole are in the warnings, and stay there', async () => {
+    const lunar = timed('lunar@example.com', ['RRULE:RSCALE=CHINESE;FREQ=YEARLY']);
+    const { id, synced, shown } = await syncFeed(
+      '/partly.ics',
+      calendar(
+        [timed('plain-too@example.com'), lunar, timed('plain-too@example.com')],
+        ['BEGIN:VTODO', 'UID:todo@example.com', 'END:VTODO'],
+      ),
+    );
+    expect(synced.statusCode, synced.body).toBe(200);
+    expect(shown.warnings).toEqual([
+      { uid: 'lunar@example.com', reason: expect.stringContaining('RSCALE=CHINESE') },
+    ]);
+    expect(shown.warning_count).toBe(1);
+    expect(shown.calendar_warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('ignored 1 VTODO component'),
+        expect.stringContaining('UID "plain-too@example.com": duplicate master'),
+      ]),
+    );
+    // The next sync says the same: the warnings are kept with the events and the connection.
+    expect((await t().request('POST', `/calendars/ics/${id}/sync`)).statusCode).toBe(200);
+    const again = (await t().request('GET', `/calendars/ics/${id}`)).json();
+    expect(again.warnings).toEqual(shown.warnings);
+    expect(again.calendar_warnings).toEqual(shown.calendar_warnings);
   });
 
   it('a feed whose only event is malformed is a warning, not a 502', async () => {

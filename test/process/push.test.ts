@@ -4,7 +4,6 @@ import { type GoogleEmulator, startGoogleEmulator } from '../emulators/google/em
 import { type GraphEmulator, startGraphEmulator } from '../emulators/graph/graph-emulator.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
 import {
-  buildDist,
   type ClonedDatabase,
   cloneTemplateDatabase,
   randomApiKey,
@@ -37,7 +36,6 @@ describe.skipIf(postgresSkipReason !== null)(
     const key = randomApiKey();
 
     beforeAll(async () => {
-      await buildDist();
       google = await startGoogleEmulator();
       graph = await startGraphEmulator();
       database = await cloneTemplateDatabase('push');

@@ -6,6 +6,7 @@ import { migrateToLatest } from '../../src/storage/migrate.js';
 import { createPGlite, openDatabase } from '../../src/storage/open-database.js';
 import type { Kysely } from 'kysely';
 import { databaseUrl, postgresUnavailableReason, uniqueDatabaseName, withAdminClient } from './postgres.js';
+import { buildDist } from './build-dist.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,6 +21,10 @@ declare module 'vitest' {
  * seconds (initdb), loading a dumped one about one, and CREATE DATABASE ... TEMPLATE is cheaper still.
  */
 export default async function setup(project: TestProject) {
+  // dist/ is built once per run, beside the templates, for the tests that start the built process
+  // (entry: 'built'); files building it at the same time would read each other's half-written output.
+  const built = buildDist();
+  built.catch(() => undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sched-test-'));
   const pglite = await createPGlite();
   const { PGliteDialect } = await import('../../src/storage/pglite-dialect.js');
@@ -49,6 +54,7 @@ export default async function setup(project: TestProject) {
   }
   project.provide('postgresTemplate', template);
   project.provide('postgresSkipReason', reason ?? null);
+  await built;
 
   return async () => {
     fs.rmSync(dir, { recursive: true, force: true });

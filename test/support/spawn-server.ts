@@ -22,18 +22,6 @@ function entryArgs(entry: ServerEntry): string[] {
   return entry === 'built' ? [BUILT_CLI_ENTRY] : ['--import', 'tsx', CLI_ENTRY];
 }
 
-/** Builds dist/ as `npm ci` does (tsc -p tsconfig.build.json), so a test runs what `npm start` runs. */
-export async function buildDist(): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      { cwd: REPO_ROOT, timeout: 180_000 },
-      (error, stdout, stderr) => (error ? reject(new Error(`tsc failed: ${stdout}${stderr}`)) : resolve()),
-    );
-  });
-}
-
 /** Settings the CLI reads; the parent's values never leak into a child, each test gives its own. */
 const SCHED_VARIABLES = [
   'PORT',
@@ -42,6 +30,7 @@ const SCHED_VARIABLES = [
   'DATABASE_URL',
   'DATABASE_POOL_SIZE',
   'SCHED_ENCRYPTION_KEY',
+  'SCHED_ENCRYPTION_KEY_FILE',
   'SCHED_BOOTSTRAP_API_KEY',
   'SCHED_OUTBOUND_ALLOW',
   'SCHED_WEBHOOK_LEASE_SECONDS',

@@ -6,7 +6,7 @@ import {
   expandWithinBudget,
   expansionWindow,
   type StoredObject,
-} from '../../src/calendar/store/events.js';
+} from '../../src/calendar/parsing/expand.js';
 
 const window = expansionWindow(Date.parse('2026-05-18T06:00:00Z'));
 

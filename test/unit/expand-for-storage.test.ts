@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expandForStorage, expansionWindow } from '../../src/calendar/store/events.js';
+import { expandForStorage, expansionWindow } from '../../src/calendar/parsing/expand.js';
 
 function calendar(lines: string[]): string {
   return ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//t//t//EN', ...lines, 'END:VCALENDAR', ''].join('\r\n');

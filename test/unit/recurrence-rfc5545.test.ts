@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ExpandResult } from '../../src/ical/expand-object.js';
 import { expandObject } from '../../src/ical/expand-object.js';
-import { expandForStorage, expansionWindow } from '../../src/calendar/store/events.js';
+import { expandForStorage, expansionWindow } from '../../src/calendar/parsing/expand.js';
 
 const WINDOW = { start: Date.parse('2024-01-01T00:00:00Z'), end: Date.parse('2036-01-01T00:00:00Z') };
 

@@ -1,7 +1,7 @@
 import type { CalendarProvider } from '../port/provider.js';
 import type { ConnectionRow } from '../../storage/database.js';
 import type { CalendarDeps } from '../store/connections.js';
-import type { CalendarBudget } from '../store/events.js';
+import type { CalendarBudget } from '../parsing/expand.js';
 import type { Actor } from '../../services/context.js';
 
 export type SyncStats = {
@@ -25,6 +25,8 @@ export type SyncContext = {
   pushAgain: boolean;
   /** What this sync may still spend on parsing, expanding and storing the calendar. */
   budget: CalendarBudget;
+  /** What this sync's full read said of the calendar as a whole; unset when it read nothing whole. */
+  calendarWarnings?: string[];
 };
 
 export function syncActor(connection: ConnectionRow): Actor {

@@ -2,7 +2,7 @@ import type { RemoteEvent } from '../port/provider.js';
 import { decideSync, type ProviderVersion } from '../policy/sync-decisions.js';
 import type { BookingRow } from '../../storage/database.js';
 import { applyProviderVersion, openConflict } from '../store/conflicts.js';
-import { expandForStorage, expansionWindow } from '../store/events.js';
+import { expandForStorage, expansionWindow } from '../parsing/expand.js';
 import type { SyncContext } from './context.js';
 
 /*

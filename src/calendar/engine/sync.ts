@@ -17,14 +17,10 @@ import {
   budgetWarning,
   calendarBudget,
   EXPANDED_FUTURE_MS,
-  expandWithinBudget,
   expansionWindow,
-  reexpandSeries,
   REEXPAND_MARGIN_MS,
-  unreadableEvents,
-  removeObjects,
-  storeObjects,
-} from '../store/events.js';
+} from '../parsing/expand.js';
+import { eventWarnings, reexpandSeries, removeObjects, storeObjects } from '../store/events.js';
 import { ErrorCode, SchedError } from '../../services/errors.js';
 import { emitEvent } from '../../services/webhook-events.js';
 import { ensureWatch } from '../store/watches.js';
@@ -189,6 +185,9 @@ async function claimLease(deps: CalendarDeps, connectionId: string, wait: boolea
   }
 }
 
+/** Warnings about a calendar as a whole kept from one read. */
+const CALENDAR_WARNINGS_KEPT = 20;
+
 async function pull(context: SyncContext): Promise<string | null> {
   const { deps, connection, provider, stats } = context;
   const knownRows = await deps.db
@@ -210,21 +209,25 @@ async function pull(context: SyncContext): Promise<string | null> {
     }
   }
   const window = expansionWindow(context.now);
-  const objects = expandWithinBudget(changes.changed, window, context.zone, context.budget);
   stats.fetched += changes.changed.length;
-  for (const object of objects) {
-    if (known.has(object.remoteId)) stats.updated++;
-    else stats.created++;
-  }
+  if (changes.warnings) context.calendarWarnings = changes.warnings.slice(0, CALENDAR_WARNINGS_KEPT);
   const removed = changes.removed.filter((remoteId) => known.has(remoteId));
-  try {
-    await storeObjects(deps.db, connection, objects, deps.clock());
-  } catch (error) {
-    // A foreign-key refusal (23503) here means the connection was deleted during the listing.
-    const gone =
-      (error as { code?: unknown }).code === '23503' &&
-      !(await connectionExists(deps, connection.connection_id));
-    throw gone ? new ConnectionVanished() : error;
+  // Stored part by part as it is read, so a large calendar is never held in memory whole.
+  const parts = deps.parser.expandInParts(changes.changed, window, context.zone, context.budget);
+  for await (const objects of parts) {
+    for (const object of objects) {
+      if (known.has(object.remoteId)) stats.updated++;
+      else stats.created++;
+    }
+    try {
+      await storeObjects(deps.db, connection, objects, deps.clock());
+    } catch (error) {
+      // A foreign-key refusal (23503) here means the connection was deleted during the listing.
+      const gone =
+        (error as { code?: unknown }).code === '23503' &&
+        !(await connectionExists(deps, connection.connection_id));
+      throw gone ? new ConnectionVanished() : error;
+    }
   }
   await removeObjects(deps.db, connection.connection_id, removed);
   stats.deleted += removed.length;
@@ -238,7 +241,15 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
   const until = connection.expanded_until?.getTime() ?? 0;
   const window = expansionWindow(now);
   if (until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS && connection.expanded_until !== null) {
-    await reexpandSeries(deps.db, connection, context.zone, window, deps.clock(), context.budget);
+    await reexpandSeries(
+      deps.db,
+      deps.parser,
+      connection,
+      context.zone,
+      window,
+      deps.clock(),
+      context.budget,
+    );
   }
   if (connection.expanded_until === null || until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS) {
     await deps.db
@@ -251,7 +262,10 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
 
 async function recordSuccess(context: SyncContext, cursor: string | null): Promise<void> {
   const { deps, connection, stats, now } = context;
-  const warnings = await unreadableEvents(deps.db, connection.connection_id);
+  const events = await eventWarnings(deps.db, connection.connection_id);
+  // What a full read said of the calendar as a whole stands until the next full read.
+  const calendar = context.calendarWarnings ?? connection.sync_warnings.calendar ?? [];
+  const warnings = { ...events, ...(calendar.length > 0 ? { calendar } : {}) };
   const planned =
     connection.frequency_minutes > 0 ? new Date(now + connection.frequency_minutes * 60_000) : null;
   await deps.db

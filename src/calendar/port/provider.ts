@@ -28,6 +28,11 @@ export type RemoteChanges = {
   full: boolean;
   /** The cursor for the next call, or null where the provider has no incremental listing. */
   cursor: string | null;
+  /**
+   * What a full read noticed about the calendar as a whole (components ignored, duplicate UIDs, time
+   * zones that did not parse); absent where the provider has nothing to say or read nothing new.
+   */
+  warnings?: string[];
 };
 
 /** What the engine has stored: remoteId → etag (null where the provider gave none). */

@@ -6,6 +6,7 @@ import { validationError, validationErrors, type FieldError } from '../../servic
 import { discoverCalendars, type DiscoveredCalendar } from './caldav/caldav-discovery.js';
 import { CalDavProvider } from './caldav/caldav-provider.js';
 import { IcsFeedProvider } from './ics/ics-feed-provider.js';
+import type { CalendarParser } from '../parsing/parser.js';
 import { GoogleCalendarProvider } from './google/google-provider.js';
 import { OutlookCalendarProvider } from './outlook/outlook-provider.js';
 import { OAuthClient, type OAuthEndpoints } from '../../integrations/index.js';
@@ -51,6 +52,8 @@ function chooseCalendar(calendars: readonly DiscoveredCalendar[], wanted: unknow
 export type ConnectorOptions = {
   /** Per request to a provider; GuardedHttp's default (15 s) when absent. */
   timeoutMs?: number;
+  /** Reads feeds off the event loop; the calling thread's inline parser when absent. */
+  parser?: CalendarParser;
 };
 
 /**

@@ -2,6 +2,7 @@ import type { AccessTokenSource, CalendarProvider } from '../port/provider.js';
 import type { OAuthClient } from '../../integrations/index.js';
 import type { ProviderError } from '../../integrations/index.js';
 import type { SecretBox } from '../../security/secret-box.js';
+import type { CalendarParser } from '../parsing/parser.js';
 import type {
   CalendarProviderName,
   ConflictPolicy,
@@ -73,6 +74,8 @@ export type Connectors = Partial<Record<CalendarProviderName, Connector>>;
 export type CalendarDeps = ServiceDeps & {
   secretBox: SecretBox;
   connectors: Connectors;
+  /** Parses and expands calendars off the event loop. */
+  parser: CalendarParser;
   /** SCHED_PUBLIC_URL: where providers send push notifications and users return after consent. */
   publicUrl?: string | undefined;
 };
@@ -86,10 +89,12 @@ export type ConnectionView = {
   sync: SyncSettings;
   last_synced_at: string | null;
   last_error: string | null;
-  /** Events the last sync could not read (the first 50), with their UID and why. */
+  /** Events the last sync could not read, or only in part (the first 50), with their UID and why. */
   warnings: { uid: string; reason: string }[];
-  /** How many events the last sync could not read in all. */
+  /** How many events have warnings in all. */
   warning_count: number;
+  /** About the calendar as a whole, from its last full read. */
+  calendar_warnings: string[];
   display_name: string | null;
   /** Whether changes at the provider reach us by push, and why not where they cannot. */
   push: PushView;
@@ -116,6 +121,7 @@ export function connectionView(row: ConnectionRow, publicUrl: string | undefined
     last_error: row.last_error,
     warnings: row.sync_warnings.items,
     warning_count: row.sync_warnings.total,
+    calendar_warnings: row.sync_warnings.calendar ?? [],
     display_name: typeof settings.display_name === 'string' ? settings.display_name : null,
     push: pushView(row.provider, row.realtime, publicUrl),
     created_at: row.created_at.toISOString(),

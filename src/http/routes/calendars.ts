@@ -72,9 +72,14 @@ const Connection = Type.Object({
   last_synced_at: Nullable(Type.String()),
   last_error: Nullable(Type.String()),
   warnings: Type.Array(Type.Object({ uid: Type.String(), reason: Type.String() }), {
-    description: 'Events the last sync could not read and left out (the first 50), with their UID and why',
+    description:
+      'Events the last sync could not read, or read only in part (the first 50), with their UID and why',
   }),
-  warning_count: Type.Integer({ description: 'How many events the last sync could not read in all' }),
+  warning_count: Type.Integer({ description: 'How many events have warnings in all' }),
+  calendar_warnings: Type.Array(Type.String(), {
+    description:
+      'What the last full read noticed about the calendar as a whole: components ignored, duplicate UIDs, time zones that did not parse (at most 20)',
+  }),
   display_name: Nullable(Type.String()),
   push: Type.Object(
     {

@@ -5,6 +5,7 @@ import * as webhookNotify from './2026-11-21-0003-webhook-notify.js';
 import * as calendars from './2026-11-21-0004-calendars.js';
 import * as calendarWarnings from './2026-12-01-0002-calendar-warnings.js';
 import * as webhookUrlSealed from './2026-12-02-0001-webhook-url-sealed.js';
+import * as eventReadWarnings from './2026-12-02-0002-event-read-warnings.js';
 
 /** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-21-0004-calendars': calendars,
   '2026-12-01-0002-calendar-warnings': calendarWarnings,
   '2026-12-02-0001-webhook-url-sealed': webhookUrlSealed,
+  '2026-12-02-0002-event-read-warnings': eventReadWarnings,
 };

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type {
   CalendarProvider,
   KnownEvents,
@@ -8,7 +7,9 @@ import type {
   WrittenEvent,
 } from '../../port/provider.js';
 import { diffListing } from '../../policy/listing-diff.js';
-import { ICS_MAX_BYTES, splitCalendar } from '../../../ical/split-calendar.js';
+import { ICS_MAX_BYTES } from '../../../ical/split-calendar.js';
+import type { FeedRead } from '../../parsing/feed.js';
+import { inlineParser, ParserThreadError, type CalendarParser } from '../../parsing/parser.js';
 import { DEFAULT_TIMEOUT_MS, type GuardedHttp, type HttpResponse } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
 import { parseRetryAfter } from '../../../integrations/index.js';
@@ -21,12 +22,16 @@ export type IcsFeedProviderOptions = {
   timeoutMs?: number;
   /** Largest feed read; a larger one is refused rather than filling memory. */
   maxBytes?: number;
+  /** Splits the feed off the event loop; the calling thread's inline parser when absent. */
+  parser?: CalendarParser;
 };
 
 /** What listChanges hands back as its cursor: the validators of the last full answer. */
 type FeedCursor = { etag: string | null; lastModified: string | null };
 
-type Fetched = { kind: 'not-modified' } | { kind: 'feed'; events: RemoteEvent[]; cursor: string | null };
+type Fetched =
+  | { kind: 'not-modified' }
+  | { kind: 'feed'; events: RemoteEvent[]; warnings: string[]; cursor: string | null };
 
 const READ_ONLY = 'ICS feeds are read-only';
 
@@ -41,12 +46,14 @@ export class IcsFeedProvider implements CalendarProvider {
   #urls: string[];
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
+  readonly #parser: CalendarParser;
 
   constructor(options: IcsFeedProviderOptions) {
     this.#http = options.http;
     this.#urls = candidateUrls(options.url);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxBytes = options.maxBytes ?? ICS_MAX_BYTES;
+    this.#parser = options.parser ?? inlineParser();
   }
 
   async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
@@ -59,6 +66,7 @@ export class IcsFeedProvider implements CalendarProvider {
       removed: deleted,
       full: true,
       cursor: fetched.cursor,
+      warnings: fetched.warnings,
     };
   }
 
@@ -101,7 +109,7 @@ export class IcsFeedProvider implements CalendarProvider {
     if (response.status !== 200) {
       throw badResponse(`${this.#label()} answered ${response.status} instead of a calendar`);
     }
-    return { kind: 'feed', events: this.#parse(response), cursor: cursorOf(response) };
+    return { kind: 'feed', ...(await this.#parse(response)), cursor: cursorOf(response) };
   }
 
   /**
@@ -135,19 +143,20 @@ export class IcsFeedProvider implements CalendarProvider {
     }
   }
 
-  #parse(response: HttpResponse): RemoteEvent[] {
+  async #parse(response: HttpResponse): Promise<{ events: RemoteEvent[]; warnings: string[] }> {
     const body = response.body.replace(/^\uFEFF/, '');
     if (!/^\s*BEGIN:VCALENDAR[ \t]*(?:\r\n|\n|\r|$)/i.test(body)) {
       throw badResponse(`${this.#label()} did not answer with an iCalendar feed: ${describeBody(response)}`);
     }
-    const split = splitCalendar(body, { maxBytes: this.#maxBytes });
-    // Events that do not parse go on as they were written: the store keeps each with its reason, and
-    // the connection's warnings name it. Only a feed with nothing readable or unreadable at all fails.
-    const parts = split.ok ? [...split.parts, ...split.unreadable] : (split.unreadable ?? []);
-    if (!split.ok && parts.length === 0) {
-      throw badResponse(`${this.#label()} is not a valid iCalendar feed: ${split.error}`);
+    let read: FeedRead;
+    try {
+      read = await this.#parser.readFeed(body, this.#maxBytes);
+    } catch (error) {
+      if (!(error instanceof ParserThreadError)) throw error;
+      throw badResponse(`${this.#label()} could not be read: ${error.message}`);
     }
-    return parts.map((part) => ({ remoteId: part.uid, etag: sha256(part.ics), ics: part.ics }));
+    if (!read.ok) throw badResponse(`${this.#label()} is not a valid iCalendar feed: ${read.error}`);
+    return read;
   }
 
   #label(): string {
@@ -216,10 +225,6 @@ function describeBody(response: HttpResponse): string {
 
 function badResponse(message: string, status?: number): ProviderError {
   return new ProviderError('BAD_RESPONSE', message, status === undefined ? {} : { status });
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** Feed URLs often carry a private token in their path or query; messages are stored and shown. */
