@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALENDAR_LIMITS } from '../../src/calendar/parsing/expand.js';
+import { syncConnection } from '../../src/calendar/index.js';
 import { backends, describeOnBackends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';
 import type { TestApp } from '../support/test-app.js';
@@ -156,6 +157,45 @@ describeOnBackends('hostile and huge calendars', (t) => {
     const again = (await t().request('GET', `/calendars/ics/${id}`)).json();
     expect(again.warnings).toEqual(shown.warnings);
     expect(again.calendar_warnings).toEqual(shown.calendar_warnings);
+  });
+
+  it('the occurrence budget holds for the calendar as stored, not only for what one sync reads', async () => {
+    const limits = { ...CALENDAR_LIMITS, occurrences: 1000 };
+    const deps = { ...t().calendarDeps, calendarLimits: limits };
+    // Daily series from a month ago: about 430 occurrences each in the stored span.
+    const daily = (uid: string) => [
+      `UID:${uid}`,
+      'DTSTART:20260418T090000Z',
+      'DURATION:PT30M',
+      'RRULE:FREQ=DAILY',
+      `SUMMARY:${uid}`,
+    ];
+    server.bodies.set('/growing.ics', calendar([daily('a@example.com'), daily('b@example.com')]));
+    const id = await connect(t(), resourceId, `${server.base}/growing.ics`);
+    const count = async () =>
+      Number(
+        (
+          await t()
+            .database.db.selectFrom('calendar_occurrences')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('connection_id', '=', id)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    await syncConnection(deps, id);
+    const first = await count();
+    expect(first).toBeGreaterThan(800);
+    expect(first).toBeLessThan(1000);
+    // Two more series come: only they are read, and only the room the first two left is theirs.
+    server.bodies.set(
+      '/growing.ics',
+      calendar(['a', 'b', 'c', 'd'].map((name) => daily(`${name}@example.com`))),
+    );
+    const stats = await syncConnection(deps, id);
+    expect(stats).toMatchObject({ fetched: 2, created: 2 });
+    expect(await count()).toBe(1000);
+    const shown = (await t().request('GET', `/calendars/ics/${id}`)).json();
+    expect(shown.last_error).toContain('more than 1000 occurrences in the stored span');
   });
 
   it('a feed whose only event is malformed is a warning, not a 502', async () => {

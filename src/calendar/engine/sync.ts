@@ -20,7 +20,13 @@ import {
   expansionWindow,
   REEXPAND_MARGIN_MS,
 } from '../parsing/expand.js';
-import { eventWarnings, reexpandSeries, removeObjects, storeObjects } from '../store/events.js';
+import {
+  eventWarnings,
+  occurrencesKept,
+  reexpandSeries,
+  removeObjects,
+  storeObjects,
+} from '../store/events.js';
 import { ErrorCode, SchedError } from '../../services/errors.js';
 import { emitEvent } from '../../services/webhook-events.js';
 import { ensureWatch } from '../store/watches.js';
@@ -84,7 +90,7 @@ export async function syncConnection(
       stats,
       now: deps.clock(),
       pushAgain: false,
-      budget: calendarBudget(),
+      budget: calendarBudget(deps.calendarLimits),
     };
     const pushes = connection.direction !== 'pull' && context.provider.capabilities.write;
     if (pushes) await pushPending(context);
@@ -210,8 +216,12 @@ async function pull(context: SyncContext): Promise<string | null> {
   }
   const window = expansionWindow(context.now);
   stats.fetched += changes.changed.length;
-  if (changes.warnings) context.calendarWarnings = changes.warnings.slice(0, CALENDAR_WARNINGS_KEPT);
   const removed = changes.removed.filter((remoteId) => known.has(remoteId));
+  if (changes.warnings) context.calendarWarnings = changes.warnings.slice(0, CALENDAR_WARNINGS_KEPT);
+  if (known.size > 0 && changes.changed.length > 0) {
+    const replaced = [...changes.changed.map((event) => event.remoteId), ...removed];
+    leaveRoomFor(context, await occurrencesKept(deps.db, connection.connection_id, { replaced }));
+  }
   // Stored part by part as it is read, so a large calendar is never held in memory whole.
   const parts = deps.parser.expandInParts(changes.changed, window, context.zone, context.budget);
   for await (const objects of parts) {
@@ -235,12 +245,20 @@ async function pull(context: SyncContext): Promise<string | null> {
   return changes.cursor;
 }
 
+/** The sync may store no more occurrences than the calendar's budget leaves beside `kept`. */
+function leaveRoomFor(context: SyncContext, kept: number): void {
+  const { budget } = context;
+  budget.occurrences = Math.min(budget.occurrences, Math.max(0, budget.limits.occurrences - kept));
+}
+
 /** Series are stored expanded up to a horizon; it moves forward as time passes. */
 async function keepExpansionCurrent(context: SyncContext): Promise<void> {
   const { deps, connection, now } = context;
   const until = connection.expanded_until?.getTime() ?? 0;
   const window = expansionWindow(now);
   if (until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS && connection.expanded_until !== null) {
+    // Every series is expanded again: the budget is what the single events leave.
+    leaveRoomFor(context, await occurrencesKept(deps.db, connection.connection_id, { recurring: false }));
     await reexpandSeries(
       deps.db,
       deps.parser,

@@ -3,6 +3,7 @@ import type { OAuthClient } from '../../integrations/index.js';
 import type { ProviderError } from '../../integrations/index.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { CalendarParser } from '../parsing/parser.js';
+import type { CalendarLimits } from '../parsing/expand.js';
 import type {
   CalendarProviderName,
   ConflictPolicy,
@@ -76,6 +77,8 @@ export type CalendarDeps = ServiceDeps & {
   connectors: Connectors;
   /** Parses and expands calendars off the event loop. */
   parser: CalendarParser;
+  /** What one sync may spend on a calendar; CALENDAR_LIMITS when left out. */
+  calendarLimits?: CalendarLimits;
   /** SCHED_PUBLIC_URL: where providers send push notifications and users return after consent. */
   publicUrl?: string | undefined;
 };

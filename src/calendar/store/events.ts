@@ -242,6 +242,32 @@ export async function removeObjects(
   }
 }
 
+/**
+ * Occurrences the connection keeps from earlier syncs: those of its events other than `replaced`
+ * (or, with `recurring: false`, those of its single events). What one sync may store is what the
+ * calendar's budget leaves after them, so syncs that each add a little never add up past it.
+ */
+export async function occurrencesKept(
+  db: Db,
+  connectionId: string,
+  keep: { replaced: readonly string[] } | { recurring: false },
+): Promise<number> {
+  let query = db
+    .selectFrom('calendar_occurrences as o')
+    .innerJoin('calendar_events as e', 'e.event_id', 'o.event_id')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('o.connection_id', '=', connectionId);
+  if ('replaced' in keep) {
+    if (keep.replaced.length > 0) {
+      query = query.where(sql<boolean>`not (e.remote_id = any(${sql.val([...keep.replaced])}::text[]))`);
+    }
+  } else {
+    query = query.where('e.recurring', '=', false);
+  }
+  const row = await query.executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 /** Expands every stored recurring series of the connection again for the current window. */
 export async function reexpandSeries(
   db: Db,
