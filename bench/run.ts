@@ -13,6 +13,7 @@ import { startSchedApp } from './fixtures.js';
 import { benchHealthz } from './healthz.js';
 import { LoadGenerator } from './load.js';
 import { benchProviderPush, benchProviderSync } from './providers.js';
+import { benchResponsiveness } from './responsiveness.js';
 import { benchWebhooks } from './webhooks.js';
 import {
   aimMet,
@@ -109,6 +110,7 @@ async function main(): Promise<number> {
     }
     if (selected('provider-sync')) outcomes['provider-sync'] = await benchProviderSync(context, defer);
     if (selected('provider-push')) outcomes['provider-push'] = await benchProviderPush(context, defer);
+    if (selected('responsiveness')) outcomes.responsiveness = await benchResponsiveness(context, defer);
     if (selected('availability')) {
       outcomes.availability = await benchAvailability({
         label: 'PostgreSQL',
@@ -149,6 +151,7 @@ async function main(): Promise<number> {
     'calendar-availability',
     'provider-sync',
     'provider-push',
+    'responsiveness',
   ].flatMap((name) => (outcomes[name] ? [outcomes[name]] : []));
   const rows: BenchRow[] = ordered.flatMap((outcome) => outcome.rows);
   problems.push(...ordered.flatMap((outcome) => outcome.problems));

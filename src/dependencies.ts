@@ -133,6 +133,7 @@ export async function createDependencies(
     secretBox,
     connectors,
     parser,
+    databaseKind: database.kind,
     publicUrl: config.publicUrl,
   };
 

@@ -160,6 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     secretBox,
     connectors: deps.connectors ?? {},
     parser: deps.parser ?? inlineParser(),
+    databaseKind: deps.databaseKind,
     publicUrl: deps.publicUrl,
   };
   await app.register(calendarRoutes(calendarDeps));

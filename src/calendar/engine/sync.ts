@@ -25,6 +25,7 @@ import {
   occurrencesKept,
   reexpandSeries,
   removeObjects,
+  storageLimits,
   storeObjects,
 } from '../store/events.js';
 import { ErrorCode, SchedError } from '../../services/errors.js';
@@ -230,7 +231,7 @@ async function pull(context: SyncContext): Promise<string | null> {
       else stats.created++;
     }
     try {
-      await storeObjects(deps.db, connection, objects, deps.clock());
+      await storeObjects(deps.db, connection, objects, deps.clock(), storageLimits(deps.databaseKind));
     } catch (error) {
       // A foreign-key refusal (23503) here means the connection was deleted during the listing.
       const gone =
@@ -267,6 +268,7 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
       window,
       deps.clock(),
       context.budget,
+      storageLimits(deps.databaseKind),
     );
   }
   if (connection.expanded_until === null || until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS) {

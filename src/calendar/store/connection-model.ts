@@ -4,6 +4,7 @@ import type { ProviderError } from '../../integrations/index.js';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { CalendarParser } from '../parsing/parser.js';
 import type { CalendarLimits } from '../parsing/expand.js';
+import type { DatabaseKind } from '../../storage/open-database.js';
 import type {
   CalendarProviderName,
   ConflictPolicy,
@@ -77,6 +78,8 @@ export type CalendarDeps = ServiceDeps & {
   connectors: Connectors;
   /** Parses and expands calendars off the event loop. */
   parser: CalendarParser;
+  /** Which database: the embedded one is written in shorter transactions. PostgreSQL when left out. */
+  databaseKind?: DatabaseKind;
   /** What one sync may spend on a calendar; CALENDAR_LIMITS when left out. */
   calendarLimits?: CalendarLimits;
   /** SCHED_PUBLIC_URL: where providers send push notifications and users return after consent. */

@@ -2,20 +2,32 @@ import { sql } from 'kysely';
 import type { Interval } from '../../domain/index.js';
 import type { Occurrence } from '../../ical/expand-object.js';
 import type { ConnectionRow, Db, SyncWarnings } from '../../storage/database.js';
+import type { DatabaseKind } from '../../storage/open-database.js';
 import type { CalendarParser } from '../parsing/parser.js';
 import { calendarBudget, type CalendarBudget, type StoredObject } from '../parsing/expand.js';
 
 const BATCH = 200;
-const OCCURRENCE_ROWS_PER_INSERT = 250;
-const OCCURRENCE_ROWS_PER_TRANSACTION = 500;
+
+/**
+ * How many occurrences one transaction and one INSERT write. PostgreSQL readers never wait for a
+ * writer, so there a sync writes its objects 200 at a time in one transaction each, with all their
+ * occurrences; the embedded database runs one transaction at a time, so there each is kept short
+ * (about 50 ms), and a request waits for no more than one.
+ */
+export type StorageLimits = { occurrencesPerTransaction: number; occurrencesPerInsert: number };
+
+export function storageLimits(kind: DatabaseKind | undefined): StorageLimits {
+  return kind === 'embedded'
+    ? { occurrencesPerTransaction: 500, occurrencesPerInsert: 250 }
+    : { occurrencesPerTransaction: Number.POSITIVE_INFINITY, occurrencesPerInsert: 1000 };
+}
 
 /**
  * Writes objects from the provider with their occurrences, replacing what was stored for them.
  * Occurrences of the resource's own bookings never block availability: the booking itself does.
  *
- * Each transaction writes at most OCCURRENCE_ROWS_PER_TRANSACTION occurrences, so a calendar of long
- * series never holds the database (the embedded one runs one transaction at a time) for long. A
- * series with more is written over several: its event row is kept without an etag until the last, so
+ * Each transaction writes at most `limits.occurrencesPerTransaction` occurrences, so a calendar of
+ * long series never holds the embedded database for long. A series with more is written over several: its event row is kept without an etag until the last, so
  * a sync that stops in between reads it again next time instead of trusting half of it.
  */
 export async function storeObjects(
@@ -23,11 +35,12 @@ export async function storeObjects(
   connection: ConnectionRow,
   objects: readonly StoredObject[],
   now: number,
+  limits: StorageLimits = storageLimits('postgres'),
 ): Promise<void> {
-  for (const batch of storageBatches(objects)) {
+  const perTransaction = limits.occurrencesPerTransaction;
+  for (const batch of storageBatches(objects, perTransaction)) {
     const [first] = batch;
-    const spills =
-      batch.length === 1 && first !== undefined && occurrenceCount(first) > OCCURRENCE_ROWS_PER_TRANSACTION;
+    const spills = batch.length === 1 && first !== undefined && occurrenceCount(first) > perTransaction;
     const rest = await db.transaction().execute(async (trx) => {
       const own = await ownBookingIds(trx, connection, batch);
       const rows = await trx
@@ -77,13 +90,13 @@ export async function storeObjects(
           occurrenceRow(connection, eventId, occurrence, blocksAtAll),
         );
       });
-      await insertOccurrences(trx, occurrenceRows.slice(0, OCCURRENCE_ROWS_PER_TRANSACTION));
-      return { rows: occurrenceRows.slice(OCCURRENCE_ROWS_PER_TRANSACTION), eventId: eventIds[0] };
+      await insertOccurrences(trx, occurrenceRows.slice(0, perTransaction), limits);
+      return { rows: occurrenceRows.slice(perTransaction), eventId: eventIds[0] };
     });
-    for (let at = 0; at < rest.rows.length; at += OCCURRENCE_ROWS_PER_TRANSACTION) {
-      const last = at + OCCURRENCE_ROWS_PER_TRANSACTION >= rest.rows.length;
+    for (let at = 0; at < rest.rows.length; at += perTransaction) {
+      const last = at + perTransaction >= rest.rows.length;
       await db.transaction().execute(async (trx) => {
-        await insertOccurrences(trx, rest.rows.slice(at, at + OCCURRENCE_ROWS_PER_TRANSACTION));
+        await insertOccurrences(trx, rest.rows.slice(at, at + perTransaction), limits);
         if (last && rest.eventId && first) {
           await trx
             .updateTable('calendar_events')
@@ -98,11 +111,16 @@ export async function storeObjects(
 
 type OccurrenceRow = ReturnType<typeof occurrenceRow>;
 
-async function insertOccurrences(trx: Db, rows: readonly OccurrenceRow[]): Promise<void> {
-  for (let at = 0; at < rows.length; at += OCCURRENCE_ROWS_PER_INSERT) {
+async function insertOccurrences(
+  trx: Db,
+  rows: readonly OccurrenceRow[],
+  limits: StorageLimits,
+): Promise<void> {
+  const perInsert = limits.occurrencesPerInsert;
+  for (let at = 0; at < rows.length; at += perInsert) {
     await trx
       .insertInto('calendar_occurrences')
-      .values(rows.slice(at, at + OCCURRENCE_ROWS_PER_INSERT))
+      .values(rows.slice(at, at + perInsert))
       .execute();
   }
 }
@@ -112,15 +130,18 @@ function occurrenceCount(object: StoredObject): number {
 }
 
 /**
- * Objects in groups that each make one short transaction: at most BATCH objects and
- * OCCURRENCE_ROWS_PER_TRANSACTION occurrences; an object with more makes a group of its own.
+ * Objects in groups that each make one transaction: at most BATCH objects and `perTransaction`
+ * occurrences; an object with more makes a group of its own.
  */
-function* storageBatches(objects: readonly StoredObject[]): Generator<StoredObject[]> {
+function* storageBatches(
+  objects: readonly StoredObject[],
+  perTransaction: number,
+): Generator<StoredObject[]> {
   let batch: StoredObject[] = [];
   let rows = 0;
   for (const object of objects) {
     const count = occurrenceCount(object);
-    if (batch.length > 0 && (batch.length >= BATCH || rows + count > OCCURRENCE_ROWS_PER_TRANSACTION)) {
+    if (batch.length > 0 && (batch.length >= BATCH || rows + count > perTransaction)) {
       yield batch;
       batch = [];
       rows = 0;
@@ -277,6 +298,7 @@ export async function reexpandSeries(
   window: Interval,
   now: number,
   budget: CalendarBudget = calendarBudget(),
+  limits: StorageLimits = storageLimits('postgres'),
 ): Promise<void> {
   let after = '';
   for (;;) {
@@ -292,7 +314,7 @@ export async function reexpandSeries(
     if (rows.length === 0) return;
     const events = rows.map((row) => ({ remoteId: row.remote_id, etag: row.etag, ics: row.ics }));
     for await (const part of parser.expandInParts(events, window, zone, budget)) {
-      await storeObjects(db, connection, part, now);
+      await storeObjects(db, connection, part, now, limits);
     }
     after = rows.at(-1)?.remote_id ?? after;
   }
