@@ -172,7 +172,7 @@ describe('IcsFeedProvider', () => {
     // Without validators the whole feed comes every time; unchanged events are still not reported.
     server.answer = { body: server.body, headers: { 'content-type': 'text/calendar' } };
     const plain = await feed.listChanges(null, knownFrom(next));
-    expect(plain).toEqual({ changed: [], removed: [], full: true, cursor: null });
+    expect(plain).toEqual({ changed: [], removed: [], full: true, cursor: null, warnings: [] });
   });
 
   it('accepts a feed without events as empty, so everything known is removed', async () => {
