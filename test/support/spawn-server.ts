@@ -125,6 +125,9 @@ export type SpawnedServer = {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const OUTPUT_LIMIT = 1024 * 1024;
 
+/** The last line `sched serve` prints at start, whether it made the first key or not. */
+const STARTED = /^(?:Try: curl|  npx sched api-keys create)[^\n]*\n/m;
+
 async function startOnce(
   env: Record<string, string>,
   port: number,
@@ -195,7 +198,9 @@ async function startOnce(
     }
     try {
       const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
-      if (response.ok) {
+      // Healthy, and done telling the operator what it printed at start (the last line is the
+      // first key's curl example or how to make a key): tests read those lines.
+      if (response.ok && STARTED.test(stderr)) {
         return { url, pid: child.pid!, stderr: () => stderr, stdout: () => stdout, stop, kill };
       }
     } catch {
