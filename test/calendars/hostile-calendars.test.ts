@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
@@ -196,6 +197,56 @@ describeOnBackends('hostile and huge calendars', (t) => {
     expect(await count()).toBe(1000);
     const shown = (await t().request('GET', `/calendars/ics/${id}`)).json();
     expect(shown.last_error).toContain('more than 1000 occurrences in the stored span');
+  });
+
+  it('series expanded again as time passes share what the single events leave, whatever the pull stored', async () => {
+    const limits = { ...CALENDAR_LIMITS, occurrences: 1000 };
+    const deps = { ...t().calendarDeps, calendarLimits: limits };
+    const single = (i: number) => [
+      `UID:one-${i}@example.com`,
+      `DTSTART:202606${String((i % 28) + 1).padStart(2, '0')}T${String(i % 24).padStart(2, '0')}0000Z`,
+      'DURATION:PT15M',
+    ];
+    const series = [
+      'UID:standup@example.com',
+      'DTSTART:20260418T090000Z',
+      'DURATION:PT15M',
+      'RRULE:FREQ=DAILY',
+    ];
+    const singles = Array.from({ length: 600 }, (_, i) => single(i));
+    server.bodies.set('/aging.ics', calendar([...singles, series]));
+    const id = await connect(t(), resourceId, `${server.base}/aging.ics`);
+    const seriesSpan = async () => {
+      const row = await t()
+        .database.db.selectFrom('calendar_occurrences as o')
+        .innerJoin('calendar_events as e', 'e.event_id', 'o.event_id')
+        .select((eb) => [eb.fn.countAll<string>().as('n'), sql<Date>`min(lower(o.during))`.as('first')])
+        .where('o.connection_id', '=', id)
+        .where('e.remote_id', '=', 'standup@example.com')
+        .executeTakeFirstOrThrow();
+      return { count: Number(row.n), first: new Date(row.first).getTime() };
+    };
+    const started = t().clock.now;
+    try {
+      await syncConnection(deps, id);
+      const before = await seriesSpan();
+      // The series has what the 600 single events leave of the 1,000 (the count stops a little short).
+      expect(before.count).toBeGreaterThan(390);
+      expect(before.count).toBeLessThanOrEqual(400);
+      // Five weeks on, the stored span is renewed; the same sync also reads one new event, which
+      // finds the budget spent.
+      t().clock.advance(35 * 86_400_000);
+      server.bodies.set('/aging.ics', calendar([...singles, series, single(600)]));
+      await syncConnection(deps, id);
+      const after = await seriesSpan();
+      // Expanded again from the new start of the span, with the same room as before: the new event
+      // took none of it, since the series replace their own occurrences.
+      expect(after.first).toBeGreaterThan(before.first);
+      expect(after.count).toBeGreaterThan(390);
+      expect(after.count).toBeLessThanOrEqual(400);
+    } finally {
+      t().clock.set(new Date(started).toISOString());
+    }
   });
 
   it('a feed whose only event is malformed is a warning, not a 502', async () => {

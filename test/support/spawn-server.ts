@@ -126,7 +126,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const OUTPUT_LIMIT = 1024 * 1024;
 
 /** The last line `sched serve` prints at start, whether it made the first key or not. */
-const STARTED = /^(?:Try: curl|  npx sched api-keys create)[^\n]*\n/m;
+const STARTED = /^(?:Try: curl| {2}npx sched api-keys create)[^\n]*\n/m;
 
 async function startOnce(
   env: Record<string, string>,

@@ -258,8 +258,10 @@ async function keepExpansionCurrent(context: SyncContext): Promise<void> {
   const until = connection.expanded_until?.getTime() ?? 0;
   const window = expansionWindow(now);
   if (until - now < EXPANDED_FUTURE_MS - REEXPAND_MARGIN_MS && connection.expanded_until !== null) {
-    // Every series is expanded again: the budget is what the single events leave.
-    leaveRoomFor(context, await occurrencesKept(deps.db, connection.connection_id, { recurring: false }));
+    // Every series is written again, replacing what it stored before (this sync's pull included):
+    // the room is what the single events leave.
+    const single = await occurrencesKept(deps.db, connection.connection_id, { recurring: false });
+    context.budget.occurrences = Math.max(0, context.budget.limits.occurrences - single);
     await reexpandSeries(
       deps.db,
       deps.parser,
