@@ -1,6 +1,12 @@
 import { buildDist } from '../test/support/build-dist.js';
-import { feedServer, HOSTILE_FEEDS, rssOf, watchLatency } from '../test/support/hostile-feeds.js';
-import { makeTempDir, randomApiKey, spawnServer, type SpawnedServer } from '../test/support/spawn-server.js';
+import { feedServer, HOSTILE_FEEDS, measureWhile } from '../test/support/hostile-feeds.js';
+import {
+  apiRequest,
+  makeTempDir,
+  randomApiKey,
+  spawnServer,
+  type SpawnedServer,
+} from '../test/support/spawn-server.js';
 import type { BenchContext, BenchOutcome } from './context.js';
 import type { Defer } from './calendars.js';
 import { type BenchRow, createBenchDatabase, log } from './support.js';
@@ -9,8 +15,6 @@ import { type BenchRow, createBenchDatabase, log } from './support.js';
 const AIM_MS = 100;
 const IDLE_PROBE_MS = 3000;
 const MB = 2 ** 20;
-
-type Probe = Awaited<ReturnType<ReturnType<typeof watchLatency>['stop']>>;
 
 /**
  * GET /healthz and GET /resources of a built `sched serve` process while it syncs each hostile
@@ -46,9 +50,12 @@ export async function benchResponsiveness(context: BenchContext, defer: Defer): 
       const api = client(sched, key);
       const resource = await api('POST', '/resources', { name: 'Ana', kind: 'person', time_zone: 'UTC' });
       const resourceId = resource.resource_id as string;
-      const idle = await probeWhile(
+      const read = async () => {
+        await api('GET', '/resources?limit=5');
+      };
+      const idle = await measureWhile(
         sched,
-        api,
+        read,
         () => new Promise((resolve) => setTimeout(resolve, IDLE_PROBE_MS)),
       );
       for (const feed of HOSTILE_FEEDS) {
@@ -56,7 +63,7 @@ export async function benchResponsiveness(context: BenchContext, defer: Defer): 
         feeds.bodies.set(path, feed.make(Date.now()));
         let connectionId = '';
         let lastError = '';
-        const during = await probeWhile(sched, api, async () => {
+        const during = await measureWhile(sched, read, async () => {
           const connected = await api('POST', '/calendars/ics/connect', {
             resource_id: resourceId,
             url: `${base}${path}`,
@@ -84,7 +91,7 @@ export async function benchResponsiveness(context: BenchContext, defer: Defer): 
           aimKind: 'max',
           note:
             `idle process as baseline; p99 ${during.healthz.p99.toFixed(1)} ms; GET /resources slowest ` +
-            `${during.resources.slowest.toFixed(1)} ms (idle ${idle.resources.slowest.toFixed(1)} ms); ` +
+            `${during.api.slowest.toFixed(1)} ms (idle ${idle.api.slowest.toFixed(1)} ms); ` +
             `max RSS ${Math.round(during.rss / MB)} MB (idle ${Math.round(idle.rss / MB)} MB)` +
             (lastError ? `; last_error: ${lastError.slice(0, 80)}` : ''),
         });
@@ -104,43 +111,13 @@ export async function benchResponsiveness(context: BenchContext, defer: Defer): 
   return { rows, problems, details };
 }
 
-type Api = (method: string, path: string, body?: unknown) => Promise<Record<string, unknown>>;
-
-function client(sched: SpawnedServer, key: string): Api {
-  return async (method, path, body) => {
-    const response = await fetch(`${sched.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (response.status >= 300) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
-    return JSON.parse(text) as Record<string, unknown>;
+/** Requests whose answer must be a success: anything else stops the benchmark. */
+function client(sched: SpawnedServer, key: string) {
+  return async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
+    const answer = await apiRequest(sched, key, method, path, body);
+    if (answer.status >= 300) {
+      throw new Error(`${method} ${path} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    }
+    return answer.body;
   };
-}
-
-/** /healthz, an API read and the server's RSS, sampled while `work` runs. */
-async function probeWhile(
-  sched: SpawnedServer,
-  api: Api,
-  work: () => Promise<void>,
-): Promise<{ healthz: Probe; resources: Probe; rss: number }> {
-  const healthz = watchLatency(async () => {
-    const response = await fetch(`${sched.url}/healthz`);
-    await response.arrayBuffer();
-  });
-  const resources = watchLatency(async () => {
-    await api('GET', '/resources?limit=5');
-  });
-  let rss = 0;
-  const memory = watchLatency(async () => {
-    rss = Math.max(rss, rssOf(sched.pid));
-  });
-  try {
-    await work();
-  } finally {
-    await memory.stop();
-  }
-  const [h, r] = await Promise.all([healthz.stop(), resources.stop()]);
-  return { healthz: h, resources: r, rss };
 }

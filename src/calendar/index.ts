@@ -10,13 +10,7 @@ export type { OutgoingEvent } from './port/provider.js';
 export { pushUnavailableReason } from './policy/push-availability.js';
 export { syncConnection } from './engine/sync.js';
 export { createConnectors } from './providers/connectors.js';
-export {
-  createParserPool,
-  inlineParser,
-  PARSER_DEFAULTS,
-  type CalendarParser,
-  type ParserPoolOptions,
-} from './parsing/parser.js';
+export { createParserPool, inlineParser, type CalendarParser } from './parsing/parser.js';
 export { finishAuthorization } from './store/authorization.js';
 export { loadCalendarBusy } from './busy.js';
 export { listConflicts, resolveConflict } from './store/conflicts.js';

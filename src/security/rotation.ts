@@ -1,6 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../storage/database.js';
-import { type SecretBox, sealedKeyVersion, sealedPrefix } from './secret-box.js';
+import { openStoredValue, type SecretBox, sealedPrefix } from './secret-box.js';
 
 type KeyColumn = { name: string; type: 'uuid' | 'text' };
 
@@ -140,7 +140,7 @@ async function resealColumn(
       after = rows.at(-1)!.key;
       const changes: Change[] = [];
       for (const row of rows) {
-        const plaintext = openStored(box, column, row.sealed);
+        const plaintext = openStoredValue(box, row.sealed, column.plaintextToo ?? false);
         if (plaintext === undefined) unreadable.add(JSON.stringify(row.key));
         else changes.push({ key: row.key, previous: row.sealed, next: box.seal(plaintext) });
       }
@@ -157,15 +157,6 @@ async function resealColumn(
   }
   report.unreadable = unreadable.size;
   return report;
-}
-
-function openStored(box: SecretBox, column: SealedColumn, stored: string): string | undefined {
-  if (sealedKeyVersion(stored) === undefined) return column.plaintextToo ? stored : undefined;
-  try {
-    return box.open(stored);
-  } catch {
-    return undefined;
-  }
 }
 
 function typed(value: unknown, key: KeyColumn): RawBuilder<unknown> {

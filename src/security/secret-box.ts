@@ -94,6 +94,19 @@ export class SecretBox {
   }
 }
 
+/**
+ * A stored value that may predate sealing: its text, or undefined when it is sealed under a key this
+ * box does not hold (or does not open), or is plain text where `plainAllowed` is false.
+ */
+export function openStoredValue(box: SecretBox, stored: string, plainAllowed = true): string | undefined {
+  if (sealedKeyVersion(stored) === undefined) return plainAllowed ? stored : undefined;
+  try {
+    return box.open(stored);
+  } catch {
+    return undefined;
+  }
+}
+
 export class MissingEncryptionKeyError extends Error {
   constructor() {
     super(

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { type SecretBox, sealedKeyVersion } from '../security/secret-box.js';
+import { openStoredValue, type SecretBox } from '../security/secret-box.js';
 import type { Db } from '../storage/database.js';
 import { ErrorCode, SchedError } from './errors.js';
 
@@ -13,20 +13,12 @@ export const ABANDONED_AFTER_MS = 5 * 60 * 1000;
 
 export type IdempotencyClaim = { kind: 'claimed' } | { kind: 'replay'; status: number; body: string };
 
-/**
+/*
  * Stored responses carry what a route hands out once (API keys, webhook secrets, feed URLs), so every
  * one is sealed, whatever the route. The sealed form starts with `v<key version>.`, which no JSON text
  * does: a row written before sealing (a JSON body) is told apart and still replayed as it is.
  * `sched keys rotate` re-seals these bodies too (and seals such old rows), like every sealed column.
  */
-function openStoredBody(box: SecretBox, stored: string): string | undefined {
-  if (sealedKeyVersion(stored) === undefined) return stored;
-  try {
-    return box.open(stored);
-  } catch {
-    return undefined;
-  }
-}
 
 function deleteKey(db: Db, organizationId: string, key: string) {
   return db
@@ -97,7 +89,7 @@ export async function claimIdempotencyKey(
       'the first request with this Idempotency-Key is still running; retry in a moment',
     );
   }
-  const body = openStoredBody(box, existing.response_body);
+  const body = openStoredValue(box, existing.response_body);
   if (body === undefined) {
     // Sealed under another key (the key was replaced): the response cannot be given back, so the key
     // counts as unused rather than blocking the client for a day.

@@ -3,6 +3,7 @@ import { backends } from '../support/backends.js';
 import {
   cloneTemplateDatabase,
   makeTempDir,
+  apiRequest,
   randomApiKey,
   spawnServer,
   type ClonedDatabase,
@@ -10,7 +11,7 @@ import {
   type SpawnedServer,
 } from '../support/spawn-server.js';
 import { waitForValue } from '../support/wait-for.js';
-import { feedServer, HOSTILE_FEEDS, rssOf, watchLatency } from '../support/hostile-feeds.js';
+import { feedServer, HOSTILE_FEEDS, measureWhile, rssOf, type Latencies } from '../support/hostile-feeds.js';
 
 /*
  * The hostile calendars of the hardening work, each synced by a real `sched serve` process while this
@@ -83,53 +84,40 @@ for (const setup of SETUPS) {
         await feeds.close();
       });
 
-      async function call(method: string, path: string, body?: unknown) {
-        const response = await fetch(`${sched.url}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${key}`,
-            ...(body ? { 'content-type': 'application/json' } : {}),
-          },
-          ...(body ? { body: JSON.stringify(body) } : {}),
-        });
-        return { status: response.status, body: (await response.json()) as Record<string, any> };
-      }
+      const call = (method: string, path: string, body?: unknown) =>
+        apiRequest(sched, key, method, path, body);
 
       for (const feed of HOSTILE_FEEDS) {
         it(`${feed.name}: /healthz and GET /resources answer without a stall, memory bounded`, async () => {
           const path = `/${feed.name.replace(/\W+/g, '-')}.ics`;
           feeds.bodies.set(path, feed.make(Date.now()));
-          const health = watchLatency(async () => {
-            const response = await fetch(`${sched.url}/healthz`);
-            expect(response.status).toBe(200);
-            await response.arrayBuffer();
-          });
-          const reads = watchLatency(async () => {
-            expect((await call('GET', '/resources?limit=5')).status).toBe(200);
-          });
-          let rss = 0;
-          const memory = watchLatency(async () => {
-            rss = Math.max(rss, rssOf(sched.pid));
-          });
-          // Connecting reads the feed once; the server's worker then syncs it.
-          const connected = await call('POST', '/calendars/ics/connect', {
-            resource_id: resourceId,
-            url: `${base}${path}`,
-          });
-          expect(connected.status, JSON.stringify(connected.body)).toBe(201);
-          const id = connected.body.connection_id as string;
-          const shown = await waitForValue(
-            `the first sync of the ${feed.name}`,
+          let id = '';
+          let shown: Record<string, any> = {};
+          const { healthz, api, rss } = await measureWhile(
+            sched,
             async () => {
-              const view = await call('GET', `/calendars/ics/${id}`);
-              return view.body.last_synced_at || view.body.status === 'error' ? view.body : undefined;
+              expect((await call('GET', '/resources?limit=5')).status).toBe(200);
             },
-            120_000,
-            100,
+            async () => {
+              // Connecting reads the feed once; the server's worker then syncs it.
+              const connected = await call('POST', '/calendars/ics/connect', {
+                resource_id: resourceId,
+                url: `${base}${path}`,
+              });
+              expect(connected.status, JSON.stringify(connected.body)).toBe(201);
+              id = connected.body.connection_id as string;
+              shown = await waitForValue(
+                `the first sync of the ${feed.name}`,
+                async () => {
+                  const view = await call('GET', `/calendars/ics/${id}`);
+                  return view.body.last_synced_at || view.body.status === 'error' ? view.body : undefined;
+                },
+                120_000,
+                100,
+              );
+            },
           );
-          const [healthz, api] = [await health.stop(), await reads.stop()];
-          await memory.stop();
-          const figures = (f: typeof healthz) =>
+          const figures = (f: Latencies) =>
             `slowest ${f.slowest.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, median ${f.median.toFixed(1)} ms (${f.count} asked)`;
           console.log(
             `${setup.label}, ${feed.name}: /healthz ${figures(healthz)}; GET /resources ${figures(api)}; ` +
@@ -141,14 +129,7 @@ for (const setup of SETUPS) {
           if (setup.entry === 'built') expect(rss).toBeLessThan(RSS_LIMIT);
           else expect(rss - idleRss).toBeLessThan(EMBEDDED_GROWTH_LIMIT);
           // The connection goes, so the next calendar is read alone.
-          expect(
-            (
-              await fetch(`${sched.url}/calendars/ics/${id}`, {
-                method: 'DELETE',
-                headers: { authorization: `Bearer ${key}` },
-              })
-            ).status,
-          ).toBe(200);
+          expect((await call('DELETE', `/calendars/ics/${id}`)).status).toBe(200);
         }, 180_000);
       }
     },

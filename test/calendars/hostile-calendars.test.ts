@@ -1,7 +1,4 @@
 import { sql } from 'kysely';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALENDAR_LIMITS } from '../../src/calendar/parsing/expand.js';
 import { syncConnection } from '../../src/calendar/index.js';
@@ -9,6 +6,7 @@ import { backends, describeOnBackends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';
 import type { TestApp } from '../support/test-app.js';
 import {
+  apiRequest,
   cloneTemplateDatabase,
   randomApiKey,
   spawnServer,
@@ -16,51 +14,7 @@ import {
   type SpawnedServer,
 } from '../support/spawn-server.js';
 import { waitForValue } from '../support/wait-for.js';
-
-/** A feed server on 127.0.0.1 serving whatever body each path is given. */
-function feedServer() {
-  const state = { bodies: new Map<string, string>(), base: '', server: undefined as http.Server | undefined };
-  state.server = http.createServer((request, response) => {
-    const body = state.bodies.get(request.url ?? '');
-    if (body === undefined) {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'text/calendar; charset=utf-8' }).end(body);
-  });
-  return state;
-}
-
-function calendar(events: string[][], extra: string[] = []): string {
-  return [
-    'BEGIN:VCALENDAR',
-    'VERSION:2.0',
-    'PRODID:-//Example//Hostile//EN',
-    ...extra,
-    ...events.flatMap((lines) => ['BEGIN:VEVENT', 'DTSTAMP:20260501T000000Z', ...lines, 'END:VEVENT']),
-    'END:VCALENDAR',
-    '',
-  ].join('\r\n');
-}
-
-/** Samples a figure every 20 ms until stopped; the caller asserts on what was seen. */
-function sampler(read: () => Promise<number> | number) {
-  const samples: number[] = [];
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      samples.push(await read());
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await done;
-      return { max: Math.max(...samples), count: samples.length };
-    },
-  };
-}
+import { feedServer, icsCalendar, rssOf, sampleMax, secondlyFeed } from '../support/hostile-feeds.js';
 
 async function connect(t: TestApp, resourceId: string, url: string): Promise<string> {
   const response = await t.request('POST', '/calendars/ics/connect', {
@@ -80,18 +34,18 @@ const timed = (uid: string, extra: string[] = []) => [
 
 describeOnBackends('hostile and huge calendars', (t) => {
   const server = feedServer();
+  let base = '';
   let resourceId: string;
 
   beforeAll(async () => {
-    await new Promise<void>((resolve) => server.server!.listen(0, '127.0.0.1', resolve));
-    server.base = `http://127.0.0.1:${(server.server!.address() as AddressInfo).port}`;
+    base = await server.listen();
     resourceId = await createOpenResource(t(), { name: 'Ana', kind: 'person', time_zone: 'Europe/Berlin' });
   });
-  afterAll(() => new Promise<void>((resolve) => server.server!.close(() => resolve())));
+  afterAll(() => server.close());
 
   async function syncFeed(path: string, body: string) {
     server.bodies.set(path, body);
-    const id = await connect(t(), resourceId, `${server.base}${path}`);
+    const id = await connect(t(), resourceId, `${base}${path}`);
     const synced = await t().request('POST', `/calendars/ics/${id}/sync`);
     const shown = await t().request('GET', `/calendars/ics/${id}`);
     return { id, synced, shown: shown.json() };
@@ -100,7 +54,7 @@ describeOnBackends('hostile and huge calendars', (t) => {
   it('reads spaced and lowercase rules, and names each event it still cannot read with its UID and why', async () => {
     const { id, synced, shown } = await syncFeed(
       '/three.ics',
-      calendar([
+      icsCalendar([
         timed('plain@example.com'),
         timed('spaced@example.com', ['RRULE:freq=weekly;BYDAY=MO, TU;count=4']),
         // No DTSTART: the text parses, the event cannot be placed.
@@ -124,7 +78,7 @@ describeOnBackends('hostile and huge calendars', (t) => {
 
   it('an event that does not parse at all is named in the warnings, and the rest of the feed is read', async () => {
     const broken = ['UID:broken@example.com', 'DTSTART:20260520T090000Z', 'THIS LINE HAS NO COLON'];
-    const { synced, shown } = await syncFeed('/broken.ics', calendar([timed('fine@example.com'), broken]));
+    const { synced, shown } = await syncFeed('/broken.ics', icsCalendar([timed('fine@example.com'), broken]));
     expect(synced.statusCode, synced.body).toBe(200);
     expect(synced.json().stats).toMatchObject({ fetched: 2 });
     expect(shown.status).toBe('active');
@@ -137,7 +91,7 @@ describeOnBackends('hostile and huge calendars', (t) => {
     const lunar = timed('lunar@example.com', ['RRULE:RSCALE=CHINESE;FREQ=YEARLY']);
     const { id, synced, shown } = await syncFeed(
       '/partly.ics',
-      calendar(
+      icsCalendar(
         [timed('plain-too@example.com'), lunar, timed('plain-too@example.com')],
         ['BEGIN:VTODO', 'UID:todo@example.com', 'END:VTODO'],
       ),
@@ -171,8 +125,8 @@ describeOnBackends('hostile and huge calendars', (t) => {
       'RRULE:FREQ=DAILY',
       `SUMMARY:${uid}`,
     ];
-    server.bodies.set('/growing.ics', calendar([daily('a@example.com'), daily('b@example.com')]));
-    const id = await connect(t(), resourceId, `${server.base}/growing.ics`);
+    server.bodies.set('/growing.ics', icsCalendar([daily('a@example.com'), daily('b@example.com')]));
+    const id = await connect(t(), resourceId, `${base}/growing.ics`);
     const count = async () =>
       Number(
         (
@@ -190,7 +144,7 @@ describeOnBackends('hostile and huge calendars', (t) => {
     // Two more series come: only they are read, and only the room the first two left is theirs.
     server.bodies.set(
       '/growing.ics',
-      calendar(['a', 'b', 'c', 'd'].map((name) => daily(`${name}@example.com`))),
+      icsCalendar(['a', 'b', 'c', 'd'].map((name) => daily(`${name}@example.com`))),
     );
     const stats = await syncConnection(deps, id);
     expect(stats).toMatchObject({ fetched: 2, created: 2 });
@@ -214,8 +168,8 @@ describeOnBackends('hostile and huge calendars', (t) => {
       'RRULE:FREQ=DAILY',
     ];
     const singles = Array.from({ length: 600 }, (_, i) => single(i));
-    server.bodies.set('/aging.ics', calendar([...singles, series]));
-    const id = await connect(t(), resourceId, `${server.base}/aging.ics`);
+    server.bodies.set('/aging.ics', icsCalendar([...singles, series]));
+    const id = await connect(t(), resourceId, `${base}/aging.ics`);
     const seriesSpan = async () => {
       const row = await t()
         .database.db.selectFrom('calendar_occurrences as o')
@@ -236,7 +190,7 @@ describeOnBackends('hostile and huge calendars', (t) => {
       // Five weeks on, the stored span is renewed; the same sync also reads one new event, which
       // finds the budget spent.
       t().clock.advance(35 * 86_400_000);
-      server.bodies.set('/aging.ics', calendar([...singles, series, single(600)]));
+      server.bodies.set('/aging.ics', icsCalendar([...singles, series, single(600)]));
       await syncConnection(deps, id);
       const after = await seriesSpan();
       // Expanded again from the new start of the span, with the same room as before: the new event
@@ -251,7 +205,7 @@ describeOnBackends('hostile and huge calendars', (t) => {
 
   it('a feed whose only event is malformed is a warning, not a 502', async () => {
     const broken = ['UID:alone@example.com', 'DTSTART:20260520T090000Z', 'THIS LINE HAS NO COLON'];
-    const { synced, shown } = await syncFeed('/alone.ics', calendar([broken]));
+    const { synced, shown } = await syncFeed('/alone.ics', icsCalendar([broken]));
     expect(synced.statusCode, synced.body).toBe(200);
     expect(shown.status).toBe('active');
     expect(shown.last_error).toBeNull();
@@ -261,7 +215,7 @@ describeOnBackends('hostile and huge calendars', (t) => {
   it('a NUL byte in a feed is no 500: the event is read without it', async () => {
     const { id, synced, shown } = await syncFeed(
       '/nul.ics',
-      calendar([
+      icsCalendar([
         timed('nul@example.com', ['DESCRIPTION:a\u0000b']).map((line) =>
           line.replace('SUMMARY:', 'SUMMARY:N\u0000'),
         ),
@@ -279,8 +233,8 @@ describeOnBackends('hostile and huge calendars', (t) => {
   });
 
   it('a connection whose syncs took their process down twice is quarantined, not retried', async () => {
-    server.bodies.set('/crashy.ics', calendar([timed('crashy@example.com')]));
-    const id = await connect(t(), resourceId, `${server.base}/crashy.ics`);
+    server.bodies.set('/crashy.ics', icsCalendar([timed('crashy@example.com')]));
+    const id = await connect(t(), resourceId, `${base}/crashy.ics`);
     const db = t().database.db;
     // What a process that dies mid-sync leaves behind: its sync counted in and an expired lease.
     const crashOnce = () =>
@@ -322,25 +276,19 @@ describeOnBackends('hostile and huge calendars', (t) => {
   });
 });
 
-/** Resident memory of another process, from /proc (Linux). */
-function rssOf(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1] ?? 0) * 1024;
-}
-
 const postgres = backends.find((backend) => backend.name === 'postgres')!;
 
 describe.skipIf(postgres.skipReason)(
   `a sched serve process syncing a FREQ=SECONDLY feed${postgres.skipReason ? ` — SKIPPED: ${postgres.skipReason}` : ''}`,
   () => {
     const server = feedServer();
+    let base = '';
     const key = randomApiKey();
     let database: ClonedDatabase;
     let sched: SpawnedServer | undefined;
 
     beforeAll(async () => {
-      await new Promise<void>((resolve) => server.server!.listen(0, '127.0.0.1', resolve));
-      server.base = `http://127.0.0.1:${(server.server!.address() as AddressInfo).port}`;
+      base = await server.listen();
       database = await cloneTemplateDatabase('hostile');
       sched = await spawnServer({
         DATABASE_URL: database.url,
@@ -351,36 +299,21 @@ describe.skipIf(postgres.skipReason)(
     afterAll(async () => {
       await sched?.stop();
       await database?.drop();
-      await new Promise<void>((resolve) => server.server!.close(() => resolve()));
+      await server.close();
     });
 
-    async function call(method: string, path: string, body?: unknown) {
-      const response = await fetch(`${sched!.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-      });
-      return { status: response.status, body: (await response.json()) as Record<string, any> };
-    }
+    const call = (method: string, path: string, body?: unknown) =>
+      apiRequest(sched!, key, method, path, body);
 
     it('stores 3,000 series up to the occurrence budget, says so, and stays under 512 MB', async () => {
       // Each series starts at the next full hour and would give 10,000 occurrences on its own.
-      const start = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000);
-      const stamp = start.toISOString().replace(/[-:]|\.\d{3}/g, '');
-      const events = Array.from({ length: 3000 }, (_, i) => [
-        `UID:tick-${i}@example.com`,
-        `DTSTART:${stamp}`,
-        'DURATION:PT1S',
-        'RRULE:FREQ=SECONDLY',
-        `SUMMARY:Tick ${i}`,
-      ]);
-      server.bodies.set('/secondly.ics', calendar(events));
+      server.bodies.set('/secondly.ics', secondlyFeed(Date.now()));
       const resource = await call('POST', '/resources', { name: 'Ana', kind: 'person', time_zone: 'UTC' });
       expect(resource.status).toBe(201);
-      const rss = sampler(() => rssOf(sched!.pid));
+      const rss = sampleMax(() => rssOf(sched!.pid));
       const connected = await call('POST', '/calendars/ics/connect', {
         resource_id: resource.body.resource_id,
-        url: `${server.base}/secondly.ics`,
+        url: `${base}/secondly.ics`,
       });
       expect(connected.status, JSON.stringify(connected.body)).toBe(201);
       const id = connected.body.connection_id as string;

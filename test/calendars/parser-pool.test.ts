@@ -1,9 +1,20 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { calendarBudget, expansionWindow } from '../../src/calendar/parsing/expand.js';
-import { createParserPool, inlineParser, ParserThreadError } from '../../src/calendar/parsing/parser.js';
+import {
+  calendarBudget,
+  expansionWindow,
+  type CalendarBudget,
+  type StoredObject,
+} from '../../src/calendar/parsing/expand.js';
+import {
+  createParserPool,
+  inlineParser,
+  ParserThreadError,
+  type CalendarParser,
+} from '../../src/calendar/parsing/parser.js';
+import type { RemoteEvent } from '../../src/calendar/port/provider.js';
 import { IcsFeedProvider } from '../../src/calendar/providers/ics/ics-feed-provider.js';
 import { GuardedHttp, OutboundGuard } from '../../src/integrations/index.js';
-import { feedServer, HOSTILE_FEEDS } from '../support/hostile-feeds.js';
+import { feedServer, icsCalendar, secondlyFeed } from '../support/hostile-feeds.js';
 
 /*
  * The parser's worker threads (piscina) against the same work done on the calling thread: the same
@@ -13,21 +24,16 @@ import { feedServer, HOSTILE_FEEDS } from '../support/hostile-feeds.js';
 const NOW = Date.UTC(2026, 11, 2, 12);
 const window = expansionWindow(NOW);
 
-function vcalendar(events: string[][]): string {
-  const lines = events.flatMap((event) => [
-    'BEGIN:VEVENT',
-    'DTSTAMP:20260501T000000Z',
-    ...event,
-    'END:VEVENT',
-  ]);
-  return [
-    'BEGIN:VCALENDAR',
-    'VERSION:2.0',
-    'PRODID:-//Example//Pool//EN',
-    ...lines,
-    'END:VCALENDAR',
-    '',
-  ].join('\r\n');
+/** Every part `expandInParts` hands back, in order, as one list. */
+async function expandAll(
+  parser: CalendarParser,
+  events: RemoteEvent[],
+  zone: string,
+  budget: CalendarBudget,
+) {
+  const stored: StoredObject[] = [];
+  for await (const part of parser.expandInParts(events, window, zone, budget)) stored.push(...part);
+  return stored;
 }
 
 const weekly = (uid: string) => [
@@ -43,7 +49,7 @@ describe('the calendar parser pool', () => {
   afterAll(() => pool.close());
 
   it('reads and expands a feed exactly as the calling thread does, and spends the same budget', async () => {
-    const text = vcalendar([
+    const text = icsCalendar([
       ...Array.from({ length: 40 }, (_, i) => weekly(`w${i}@example.com`)),
       ['UID:bad@example.com'],
     ]);
@@ -52,8 +58,8 @@ describe('the calendar parser pool', () => {
     expect(pooled).toEqual(local);
     if (!pooled.ok) throw new Error(pooled.error);
     const budgets = [calendarBudget(), calendarBudget()] as const;
-    const fromPool = await pool.expand(pooled.events, window, 'Europe/Berlin', budgets[0]);
-    const fromInline = await inline.expand(pooled.events, window, 'Europe/Berlin', budgets[1]);
+    const fromPool = await expandAll(pool, pooled.events, 'Europe/Berlin', budgets[0]);
+    const fromInline = await expandAll(inline, pooled.events, 'Europe/Berlin', budgets[1]);
     expect(fromPool).toEqual(fromInline);
     expect(fromPool).toHaveLength(41);
     expect(fromPool.find((object) => object.remoteId === 'bad@example.com')?.result.ok).toBe(false);
@@ -63,8 +69,7 @@ describe('the calendar parser pool', () => {
   });
 
   it('hands a large calendar back in parts of a few thousand occurrences, within the whole budget', async () => {
-    const feed = HOSTILE_FEEDS.find((candidate) => candidate.name.includes('SECONDLY'))!;
-    const read = await pool.readFeed(feed.make(NOW), 10 << 20);
+    const read = await pool.readFeed(secondlyFeed(NOW), 10 << 20);
     if (!read.ok) throw new Error(read.error);
     const budget = calendarBudget();
     const sizes: number[] = [];
@@ -93,17 +98,17 @@ describe('the calendar parser pool', () => {
         (_, line) =>
           `EXDATE:${Array.from({ length: 5_000 }, (_, i) => `2027${String((line % 12) + 1).padStart(2, '0')}01T${String(i % 24).padStart(2, '0')}0000Z`).join(',')}`,
       );
-      const huge = vcalendar([
+      const huge = icsCalendar([
         ['UID:huge@example.com', 'DTSTART:20261201T090000Z', 'RRULE:FREQ=HOURLY', ...exdates],
       ]);
-      const plain = vcalendar([weekly('fine@example.com')]);
+      const plain = icsCalendar([weekly('fine@example.com')]);
       const budget = calendarBudget();
-      const stored = await small.expand(
+      const stored = await expandAll(
+        small,
         [
           { remoteId: 'fine', etag: null, ics: plain },
           { remoteId: 'huge', etag: null, ics: huge },
         ],
-        window,
         'UTC',
         budget,
       );
@@ -114,12 +119,7 @@ describe('the calendar parser pool', () => {
       const failed = stored[1]!.result;
       expect(!failed.ok && failed.error).toContain('more than the 48 MB of memory one read may use');
       // The pool is still there for the next calendar.
-      const after = await small.expand(
-        [{ remoteId: 'again', etag: null, ics: plain }],
-        window,
-        'UTC',
-        budget,
-      );
+      const after = await expandAll(small, [{ remoteId: 'again', etag: null, ics: plain }], 'UTC', budget);
       expect(after[0]?.result.ok).toBe(true);
     } finally {
       await small.close();
@@ -132,7 +132,7 @@ describe('the calendar parser pool', () => {
     const base = await feeds.listen();
     try {
       const events = Array.from({ length: 60_000 }, (_, i) => weekly(`many-${i}@example.com`));
-      feeds.bodies.set('/big.ics', vcalendar(events));
+      feeds.bodies.set('/big.ics', icsCalendar(events));
       const provider = new IcsFeedProvider({
         http: new GuardedHttp(new OutboundGuard({ allow: ['127.0.0.1/32'] })),
         url: `${base}/big.ics`,
@@ -151,7 +151,7 @@ describe('the calendar parser pool', () => {
   it('a task that runs past its time stops with its thread', async () => {
     const slow = createParserPool({ threads: 1, taskTimeoutMs: 1 });
     try {
-      const text = vcalendar(Array.from({ length: 3000 }, (_, i) => weekly(`t${i}@example.com`)));
+      const text = icsCalendar(Array.from({ length: 3000 }, (_, i) => weekly(`t${i}@example.com`)));
       const failure = await slow.readFeed(text, 1 << 24).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(ParserThreadError);
       expect(failure).toMatchObject({ reason: 'time' });

@@ -239,6 +239,23 @@ export async function stopAll(servers: readonly (SpawnedServer | undefined)[]): 
   await Promise.allSettled(servers.map(async (server) => server?.stop()));
 }
 
+/** A JSON request to a spawned server with an API key: the status and the parsed body (null if none). */
+export async function apiRequest(
+  server: { url: string },
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, any> }> {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text === '' ? null : JSON.parse(text)) as Record<string, any> };
+}
+
 /** A 40-character key, as SCHED_BOOTSTRAP_API_KEY would be set by an operator. */
 export function randomApiKey(): string {
   return randomBytes(30).toString('base64url');

@@ -3,10 +3,12 @@ import {
   budgetWarning,
   CALENDAR_LIMITS,
   calendarBudget,
-  expandWithinBudget,
   expansionWindow,
+  type CalendarBudget,
   type StoredObject,
 } from '../../src/calendar/parsing/expand.js';
+import { expand } from '../../src/calendar/parsing/tasks.js';
+import type { RemoteEvent } from '../../src/calendar/port/provider.js';
 
 const window = expansionWindow(Date.parse('2026-05-18T06:00:00Z'));
 
@@ -29,15 +31,19 @@ function series(uid: string, count: number) {
   return { remoteId: uid, etag: null, ics };
 }
 
+/** The parser's task over all of `events` at once, as a sync spends one budget across its tasks. */
+function expandAll(events: RemoteEvent[], budget: CalendarBudget): StoredObject[] {
+  return expand({ events, window, zone: 'UTC', budget, occurrencesPerAnswer: Number.POSITIVE_INFINITY })
+    .stored;
+}
+
 const occurrencesOf = (object: StoredObject) => (object.result.ok ? object.result.occurrences.length : -1);
 
 describe('the budget of one sync for a whole calendar', () => {
   it('keeps objects up to the occurrence budget, cuts the one that reaches it, and says so', () => {
     const budget = calendarBudget({ ...CALENDAR_LIMITS, occurrences: 25 });
-    const stored = expandWithinBudget(
+    const stored = expandAll(
       ['a', 'b', 'c', 'd'].map((uid) => series(uid, 10)),
-      window,
-      'UTC',
       budget,
     );
     expect(stored.map(occurrencesOf)).toEqual([10, 10, 5, 0]);
@@ -48,23 +54,21 @@ describe('the budget of one sync for a whole calendar', () => {
 
   it('leaves out the objects beyond the object and time budgets, to be read on a later sync', () => {
     const byCount = calendarBudget({ ...CALENDAR_LIMITS, objects: 2 });
-    const kept = expandWithinBudget(
+    const kept = expandAll(
       ['a', 'b', 'c'].map((uid) => series(uid, 3)),
-      window,
-      'UTC',
       byCount,
     );
     expect(kept.map((object) => object.remoteId)).toEqual(['a', 'b']);
     expect(budgetWarning(byCount)).toContain('1 event was not read because the calendar exceeds the limits');
 
     const byTime = calendarBudget({ ...CALENDAR_LIMITS, expandMs: 0 });
-    expect(expandWithinBudget([series('a', 3), series('b', 3)], window, 'UTC', byTime)).toEqual([]);
+    expect(expandAll([series('a', 3), series('b', 3)], byTime)).toEqual([]);
     expect(budgetWarning(byTime)).toContain('2 events were not read');
   });
 
   it('says nothing when the calendar fits', () => {
     const budget = calendarBudget();
-    expect(expandWithinBudget([series('a', 3)], window, 'UTC', budget).map(occurrencesOf)).toEqual([3]);
+    expect(expandAll([series('a', 3)], budget).map(occurrencesOf)).toEqual([3]);
     expect(budgetWarning(budget)).toBeNull();
   });
 });

@@ -10,7 +10,7 @@ import {
 
 /*
  * Reading a calendar's objects into occurrences, within what one sync may spend. Pure: it runs on the
- * parser's worker threads (parsing/worker.ts) as well as in the calling thread.
+ * parser's worker threads (parsing/tasks.ts) as well as in the calling thread.
  */
 
 const DAY_MS = 86_400_000;
@@ -104,25 +104,10 @@ export function calendarBudget(limits: CalendarLimits = CALENDAR_LIMITS): Calend
 }
 
 /**
- * Parses and expands the objects of a sync within the budget: once occurrences run out, objects are
- * kept with the occurrences that were left; once time, objects or text run out, the rest is left out
- * (and, not being stored, read again by a later sync).
+ * One object of a sync within its budget. When occurrences run out, the object is kept with those
+ * that were left; when time, objects or text run out, it is left out (null) and, not being stored,
+ * read again by a later sync.
  */
-export function expandWithinBudget(
-  events: readonly RemoteEvent[],
-  window: Interval,
-  zone: string,
-  budget: CalendarBudget,
-): StoredObject[] {
-  const stored: StoredObject[] = [];
-  for (const event of events) {
-    const object = expandOneWithinBudget(event, window, zone, budget);
-    if (object) stored.push(object);
-  }
-  return stored;
-}
-
-/** One object within the budget, or null when the budget left no room to read it. */
 export function expandOneWithinBudget(
   event: RemoteEvent,
   window: Interval,

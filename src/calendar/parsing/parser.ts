@@ -5,7 +5,7 @@ import type { Interval } from '../../domain/index.js';
 import type { RemoteEvent } from '../port/provider.js';
 import type { CalendarBudget, StoredObject } from './expand.js';
 import type { FeedRead } from './feed.js';
-import { expand, feed, type ExpandAnswer, type ExpandTask, type FeedTask } from './worker.js';
+import { expand, feed, type ExpandAnswer, type ExpandTask, type FeedTask } from './tasks.js';
 
 /**
  * Reads calendars (splitting feeds, parsing and expanding objects) off the thread that answers
@@ -15,16 +15,10 @@ import { expand, feed, type ExpandAnswer, type ExpandTask, type FeedTask } from 
 export interface CalendarParser {
   /** A whole iCalendar feed, split into its objects. */
   readFeed(text: string, maxBytes: number): Promise<FeedRead>;
-  /** Objects expanded within `budget`, which is updated with what they spent. */
-  expand(
-    events: readonly RemoteEvent[],
-    window: Interval,
-    zone: string,
-    budget: CalendarBudget,
-  ): Promise<StoredObject[]>;
   /**
-   * The same, a few thousand occurrences at a time, so that a caller storing each part as it comes
-   * never holds a whole calendar's occurrences in memory.
+   * Objects expanded within `budget`, which is updated with what they spent, a few thousand
+   * occurrences at a time: a caller storing each part as it comes never holds a whole calendar's
+   * occurrences in memory.
    */
   expandInParts(
     events: readonly RemoteEvent[],
@@ -35,7 +29,7 @@ export interface CalendarParser {
   close(): Promise<void>;
 }
 
-export type ParserPoolOptions = {
+type ParserPoolOptions = {
   /** Worker threads at most; they start on demand and stop when idle. */
   threads?: number;
   /** Heap of each worker thread, in MB: a calendar that needs more fails its read, not the process. */
@@ -44,7 +38,7 @@ export type ParserPoolOptions = {
   taskTimeoutMs?: number;
 };
 
-export const PARSER_DEFAULTS = {
+const PARSER_DEFAULTS = {
   threads: Math.max(1, availableParallelism() - 1),
   memoryMb: 128,
   taskTimeoutMs: 60_000,
@@ -127,17 +121,6 @@ class Parser implements CalendarParser {
 
   readFeed(text: string, maxBytes: number): Promise<FeedRead> {
     return this.runner.feed({ text, maxBytes });
-  }
-
-  async expand(
-    events: readonly RemoteEvent[],
-    window: Interval,
-    zone: string,
-    budget: CalendarBudget,
-  ): Promise<StoredObject[]> {
-    const stored: StoredObject[] = [];
-    for await (const part of this.expandInParts(events, window, zone, budget)) stored.push(...part);
-    return stored;
   }
 
   async *expandInParts(

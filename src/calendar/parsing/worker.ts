@@ -1,56 +1,18 @@
 import { setPriority } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
-import type { Interval } from '../../domain/index.js';
-import type { RemoteEvent } from '../port/provider.js';
-import { expandOneWithinBudget, type CalendarBudget, type StoredObject } from './expand.js';
-import { readFeed, type FeedRead } from './feed.js';
 
 /*
  * The parser's worker thread (piscina): what reading a calendar costs runs here, never on the thread
- * that answers requests. Tasks and answers are plain data (structured clone).
+ * that answers requests.
  */
 
 const PARSER_NICE = 10;
 
 // Reading calendars gives way to the thread that answers requests when they compete for a core
 // (Linux keeps a nice value per thread, so this lowers only the worker's own).
-if (!isMainThread) {
-  try {
-    setPriority(PARSER_NICE);
-  } catch {
-    // Not allowed here, or not per thread on this system: the worker runs at the usual priority.
-  }
+try {
+  setPriority(PARSER_NICE);
+} catch {
+  // Not allowed here, or not per thread on this system: the worker runs at the usual priority.
 }
 
-export type FeedTask = { text: string; maxBytes: number };
-
-export function feed(task: FeedTask): FeedRead {
-  return readFeed(task.text, task.maxBytes);
-}
-
-export type ExpandTask = {
-  events: readonly RemoteEvent[];
-  window: Interval;
-  zone: string;
-  budget: CalendarBudget;
-  /** Stop after the object that brings the answer to this many occurrences; the caller sends the rest. */
-  occurrencesPerAnswer: number;
-};
-
-export type ExpandAnswer = { stored: StoredObject[]; budget: CalendarBudget; read: number };
-
-/** Expands objects from the start of `events` until the answer holds enough occurrences. */
-export function expand(task: ExpandTask): ExpandAnswer {
-  const { budget } = task;
-  const stored: StoredObject[] = [];
-  let occurrences = 0;
-  let read = 0;
-  while (read < task.events.length && occurrences < task.occurrencesPerAnswer) {
-    const object = expandOneWithinBudget(task.events[read]!, task.window, task.zone, budget);
-    read++;
-    if (!object) continue;
-    stored.push(object);
-    if (object.result.ok) occurrences += object.result.occurrences.length;
-  }
-  return { stored, budget, read };
-}
+export { expand, feed } from './tasks.js';

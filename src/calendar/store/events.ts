@@ -27,8 +27,9 @@ export function storageLimits(kind: DatabaseKind | undefined): StorageLimits {
  * Occurrences of the resource's own bookings never block availability: the booking itself does.
  *
  * Each transaction writes at most `limits.occurrencesPerTransaction` occurrences, so a calendar of
- * long series never holds the embedded database for long. A series with more is written over several: its event row is kept without an etag until the last, so
- * a sync that stops in between reads it again next time instead of trusting half of it.
+ * long series never holds the embedded database for long. A series with more is written over
+ * several: its event row is kept without an etag until the last, so a sync that stops in between
+ * reads it again next time instead of trusting half of it.
  */
 export async function storeObjects(
   db: Db,
