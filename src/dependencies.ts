@@ -152,6 +152,7 @@ export async function createDependencies(
       buildApp({
         db: database.db,
         databaseKind: database.kind,
+        listen: (channel, onNotify) => database.listen(channel, onNotify),
         clock,
         secretBox,
         outboundGuard: guard,

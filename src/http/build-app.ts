@@ -7,7 +7,7 @@ import { isValidLocalDate, isValidTimeZone, isValidWallTime, parseApiInstant } f
 import { OutboundGuard } from '../integrations/index.js';
 import { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
-import type { DatabaseKind } from '../storage/open-database.js';
+import type { DatabaseHandle, DatabaseKind } from '../storage/open-database.js';
 import type { Db } from '../storage/database.js';
 import { registerAuth } from './auth.js';
 import { registerIdempotency } from './idempotency.js';
@@ -29,6 +29,11 @@ import { Problem, UUID_PATTERN } from './schemas.js';
 export type AppDeps = {
   db: Db;
   databaseKind: DatabaseKind;
+  /**
+   * LISTEN on the database, for what each process keeps in memory and must drop when another process
+   * changes it; left out (tests of one app), nothing is kept across requests.
+   */
+  listen?: DatabaseHandle['listen'];
   clock: Clock;
   /** compose.ts passes the configured key; left out (tests, benchmarks), a key lives only in memory. */
   secretBox?: SecretBox;

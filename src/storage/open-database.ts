@@ -14,11 +14,11 @@ export type DatabaseHandle = {
   db: Db;
   kind: DatabaseKind;
   /**
-   * Calls `onNotify` for each NOTIFY on `channel` (at the notifying transaction's commit); returns
-   * the way to stop. A hint to act sooner, never the only trigger: a listener can miss notifications
-   * while it reconnects.
+   * Calls `onNotify` with the payload of each NOTIFY on `channel` (at the notifying transaction's
+   * commit); returns the way to stop. After the listening connection was lost and is back, it is
+   * called once without a payload: anything may have changed while no one listened.
    */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: NotifyHandler): Promise<() => Promise<void>>;
   /**
    * Raw SQL for libraries that bring their own statements (pg-boss). Parameterless text may hold
    * several statements. On the embedded database it waits its turn with Kysely's queries.
@@ -27,37 +27,83 @@ export type DatabaseHandle = {
   close(): Promise<void>;
 };
 
-const CHANNEL = /^[a-z_][a-z0-9_]*$/;
+/** `payload` is undefined when notifications may have been missed (the listener reconnected). */
+export type NotifyHandler = (payload: string | undefined) => void;
 
-/** A connection of its own that LISTENs, and comes back after the server drops it. */
+const CHANNEL = /^[a-z_][a-z0-9_]*$/;
+/** How often the listening connection is asked to answer, so a connection that died silently is noticed. */
+export const LISTENER_CHECK_MS = 2000;
+
+/**
+ * A connection of its own that LISTENs, and comes back after the server drops it. It is asked to
+ * answer every LISTENER_CHECK_MS: one that errs or stays silent (a half-open socket raises no error)
+ * is replaced, and once the new one listens `onNotify(undefined)` says that notifications may have
+ * been missed in between.
+ */
 async function listenOnPostgres(
   url: string,
   channel: string,
-  onNotify: () => void,
+  onNotify: NotifyHandler,
 ): Promise<() => Promise<void>> {
   if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
   let client: pg.Client | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
-  const connect = async () => {
+  let checking = false;
+  const connect = async (): Promise<void> => {
+    retry = undefined;
+    if (stopped) return;
     const next = new pg.Client({ connectionString: url });
     next.on('notification', (message) => {
-      if (message.channel === channel) onNotify();
+      if (message.channel === channel) onNotify(message.payload ?? '');
     });
-    next.on('error', () => {
-      if (stopped) return;
-      client = undefined;
-      retry = setTimeout(() => void connect().catch(() => undefined), 1000);
-    });
+    next.on('error', () => drop(next));
+    next.on('end', () => drop(next));
+    client = next;
     await next.connect();
     await next.query(`listen ${channel}`);
-    client = next;
-    // Anything committed while no one listened is picked up now rather than at the next poll.
-    onNotify();
   };
-  await connect();
+  const reconnect = () => {
+    connect().then(
+      () => {
+        if (!stopped) onNotify(undefined);
+      },
+      () => client && drop(client),
+    );
+  };
+  const drop = (lost: pg.Client) => {
+    if (client !== lost) return;
+    client = undefined;
+    lost.removeAllListeners('notification');
+    void lost.end().catch(() => undefined);
+    if (!stopped) retry = setTimeout(reconnect, 1000);
+  };
+  const check = setInterval(() => {
+    const current = client;
+    if (!current || checking) return;
+    checking = true;
+    const silent = setTimeout(() => drop(current), LISTENER_CHECK_MS);
+    current
+      .query('select 1')
+      .catch(() => drop(current))
+      .finally(() => {
+        clearTimeout(silent);
+        checking = false;
+      });
+  }, LISTENER_CHECK_MS);
+  check.unref();
+  try {
+    await connect();
+  } catch (error) {
+    stopped = true;
+    clearInterval(check);
+    if (retry) clearTimeout(retry);
+    await client?.end().catch(() => undefined);
+    throw error;
+  }
   return async () => {
     stopped = true;
+    clearInterval(check);
     if (retry) clearTimeout(retry);
     await client?.end().catch(() => undefined);
   };
@@ -67,10 +113,10 @@ async function listenOnPostgres(
 async function listenOnPGlite(
   pglite: PGlite,
   channel: string,
-  onNotify: () => void,
+  onNotify: NotifyHandler,
 ): Promise<() => Promise<void>> {
   if (!CHANNEL.test(channel)) throw new Error(`not a channel name: ${channel}`);
-  const unsubscribe = await pglite.listen(channel, () => onNotify());
+  const unsubscribe = await pglite.listen(channel, (payload) => onNotify(payload));
   return () => unsubscribe();
 }
 
