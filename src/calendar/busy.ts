@@ -15,6 +15,9 @@ type BlockingConnection = {
   expanded_until: Date | null;
 };
 
+/** Set to false by a read that left part of the answer out (a series cut short by its budget). */
+export type CalendarBusyRead = { complete: boolean };
+
 /**
  * Busy time from connected calendars, per resource: stored occurrences that block, plus recurring
  * series expanded on demand where the window reaches past the span stored for their connection.
@@ -24,6 +27,7 @@ export async function loadCalendarBusy(
   db: Db,
   resources: readonly BookableResource[],
   range: Interval,
+  read?: CalendarBusyRead,
 ): Promise<Map<string, Interval[]>> {
   const busy = new Map<string, Interval[]>(resources.map((resource) => [resource.resourceId, []]));
   const resourceIds = resources.filter((resource) => resource.hasBlockingCalendars).map((r) => r.resourceId);
@@ -53,7 +57,7 @@ export async function loadCalendarBusy(
     const outside = outsideStoredSpan(connection, range);
     if (outside.length === 0) continue;
     const list = busy.get(connection.resource_id);
-    for (const occurrence of await expandOutside(db, connection, outside)) list?.push(occurrence);
+    for (const occurrence of await expandOutside(db, connection, outside, read)) list?.push(occurrence);
   }
   return busy;
 }
@@ -76,6 +80,7 @@ async function expandOutside(
   db: Db,
   connection: BlockingConnection,
   windows: readonly Interval[],
+  read: CalendarBusyRead | undefined,
 ): Promise<Interval[]> {
   const series = await sql<{ ics: string }>`
     select e.ics from calendar_events e
@@ -83,7 +88,7 @@ async function expandOutside(
       and not exists (select 1 from bookings b where b.booking_id = e.booking_id
         and ${connection.resource_id}::uuid = any(b.resource_ids))`.execute(db);
   const intervals: Interval[] = [];
-  for (const [, occurrence] of expandOnDemand(series.rows, windows, connection.time_zone)) {
+  for (const [, occurrence] of expandOnDemand(series.rows, windows, connection.time_zone, read)) {
     if (occurrence.status === 'cancelled' || occurrence.transparency !== 'opaque') continue;
     intervals.push({ start: occurrence.startsAt, end: occurrence.endsAt });
   }
@@ -92,23 +97,29 @@ async function expandOutside(
 
 /**
  * Occurrences of stored series within `windows`, parsed again from their iCalendar text. One request
- * never spends more than ON_DEMAND_BUDGET_MS on series far from now, however many there are.
+ * never spends more than ON_DEMAND_BUDGET_MS on series far from now, however many there are; one
+ * that had to stop short, or a series cut short by its own budget, sets `read.complete` to false.
  */
 export function* expandOnDemand<T extends { ics: string }>(
   series: readonly T[],
   windows: readonly Interval[],
   zone: string,
+  read?: CalendarBusyRead,
 ): Generator<[T, Occurrence]> {
   const deadline = performance.now() + ON_DEMAND_BUDGET_MS;
   for (const item of series) {
     for (const window of windows) {
       const left = deadline - performance.now();
-      if (left <= 0) return;
+      if (left <= 0) {
+        if (read) read.complete = false;
+        return;
+      }
       const result = expandObject(item.ics, window, {
         floatingZone: zone,
         timeBudgetMs: Math.min(DEFAULT_TIME_BUDGET_MS, left),
       });
       if (!result.ok) continue;
+      if (result.truncated && read) read.complete = false;
       for (const occurrence of result.occurrences) yield [item, occurrence];
     }
   }

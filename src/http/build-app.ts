@@ -12,7 +12,7 @@ import type { Db } from '../storage/database.js';
 import { registerAuth } from './auth.js';
 import { registerIdempotency } from './idempotency.js';
 import { registerInputGuard } from './input-guard.js';
-import { createMetrics, type Metrics, registerRequestMetrics } from './metrics.js';
+import { createMetrics, type Metrics, registerBusyIndexMetrics, registerRequestMetrics } from './metrics.js';
 import { errorHandler, notFoundHandler } from './problem-details.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { availabilityRoutes } from './routes/availability.js';
@@ -25,6 +25,7 @@ import { feedRoutes } from './routes/feeds.js';
 import { hookRoutes } from './routes/hooks.js';
 import { inlineParser, type CalendarParser, type Connectors } from '../calendar/index.js';
 import { Problem, UUID_PATTERN } from './schemas.js';
+import { BusyIndex, type BusyReader } from '../services/busy-index.js';
 
 export type AppDeps = {
   db: Db;
@@ -145,7 +146,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerIdempotency(app, deps.db, deps.clock, secretBox);
   registerRequestMetrics(app, metrics);
 
-  const routeDeps = { db: deps.db, clock: deps.clock, metrics, databaseKind: deps.databaseKind };
+  // Availability reads busy time from memory kept fresh through LISTEN, where the database can notify.
+  const busyIndex = deps.listen ? new BusyIndex({ db: deps.db, listen: deps.listen }) : undefined;
+  if (busyIndex) {
+    await busyIndex.start();
+    registerBusyIndexMetrics(metrics, busyIndex);
+    app.addHook('onClose', () => busyIndex.close());
+  }
+  const routeDeps: RouteDeps = {
+    db: deps.db,
+    clock: deps.clock,
+    metrics,
+    databaseKind: deps.databaseKind,
+    busy: busyIndex,
+  };
   await app.register(operationsRoutes(routeDeps));
   await app.register(apiKeyRoutes(routeDeps));
   await app.register(resourceRoutes(routeDeps));
@@ -175,4 +189,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   return app;
 }
 
-export type RouteDeps = { db: Db; clock: Clock; metrics: Metrics; databaseKind: DatabaseKind };
+export type RouteDeps = {
+  db: Db;
+  clock: Clock;
+  metrics: Metrics;
+  databaseKind: DatabaseKind;
+  /** Busy time for availability and free/busy; left out, read from the database each time. */
+  busy?: BusyReader | undefined;
+};

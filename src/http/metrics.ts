@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 export type Metrics = {
   registry: Registry;
@@ -39,6 +39,66 @@ export function createMetrics(options: { processMetrics: boolean }): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/** What the busy index reports: see src/services/busy-index.ts. */
+export type BusyIndexFigures = {
+  size: number;
+  stats: { hits: number; fills: number; direct: number; invalidations: number; evictions: number };
+};
+
+/**
+ * The busy index's figures, read at each scrape. An app built again on the same metrics (tests)
+ * replaces the previous app's.
+ */
+export function registerBusyIndexMetrics(metrics: Metrics, index: BusyIndexFigures): void {
+  const registry = metrics.registry;
+  const counters = {
+    sched_busy_index_reads_total:
+      'Resources read for availability, by where: memory (kept), filled (read and kept), database (the index was not trusted)',
+    sched_busy_index_invalidations_total: 'Notifications that dropped what was kept for a resource',
+    sched_busy_index_evictions_total: 'Resources dropped to stay within the memory bound',
+  } as const;
+  for (const name of [...Object.keys(counters), 'sched_busy_index_intervals'])
+    registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'sched_busy_index_intervals',
+    help: 'Busy intervals kept in memory by this process',
+    registers: [registry],
+    collect() {
+      this.set(index.size);
+    },
+  });
+  new Counter({
+    name: 'sched_busy_index_reads_total',
+    help: counters.sched_busy_index_reads_total,
+    labelNames: ['source'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ source: 'memory' }, index.stats.hits);
+      this.inc({ source: 'filled' }, index.stats.fills);
+      this.inc({ source: 'database' }, index.stats.direct);
+    },
+  });
+  new Counter({
+    name: 'sched_busy_index_invalidations_total',
+    help: counters.sched_busy_index_invalidations_total,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(index.stats.invalidations);
+    },
+  });
+  new Counter({
+    name: 'sched_busy_index_evictions_total',
+    help: counters.sched_busy_index_evictions_total,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(index.stats.evictions);
+    },
+  });
 }
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const;

@@ -1,7 +1,6 @@
 import { findSlots, formatInstant, type Interval, mergeBusy } from '../domain/index.js';
-import type { Db } from '../storage/database.js';
-import { loadBookableResources, loadBookedIntervals } from './bookable-resources.js';
-import { loadCalendarBusy } from '../calendar/busy.js';
+import { loadBookableResources } from './bookable-resources.js';
+import { type BusyReader, databaseBusy } from './busy-index.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { validationError } from './errors.js';
 
@@ -54,27 +53,28 @@ export type AvailabilityView = {
   slots: { start_time: string; end_time: string; resource_ids: string[] }[];
 };
 
+/** What availability reads with: the process's busy index where there is one, else the database. */
+export type AvailabilityDeps = ServiceDeps & { busy?: BusyReader | undefined };
+
 export async function getAvailability(
-  deps: ServiceDeps,
+  deps: AvailabilityDeps,
   actor: Actor,
   request: AvailabilityRequest,
 ): Promise<AvailabilityView> {
   checkWindow(request.window);
+  const readBusy = (deps.busy ?? databaseBusy).begin(deps.db);
   const resources = await loadBookableResources(deps.db, actor, request.resourceIds);
   const readRange = {
     start: request.window.start - READ_MARGIN_MS,
     end: request.window.end + READ_MARGIN_MS,
   };
-  const [booked, calendarBusy] = await Promise.all([
-    loadBookedIntervals(deps.db, request.resourceIds, readRange),
-    loadCalendarBusy(deps.db, resources, readRange),
-  ]);
+  const busy = await readBusy(resources, readRange);
   const slots = findSlots(
     resources.map((resource) => ({
       resourceId: resource.resourceId,
       schedule: resource.schedule,
-      bookings: booked.get(resource.resourceId) ?? [],
-      calendarBusy: calendarBusy.get(resource.resourceId) ?? [],
+      bookings: busy.bookings.get(resource.resourceId) ?? [],
+      calendarBusy: busy.calendar.get(resource.resourceId) ?? [],
     })),
     {
       window: request.window,
@@ -85,11 +85,18 @@ export async function getAvailability(
     },
   );
   const zone = request.timeZone;
+  // A slot's end is often the next slot's start: each instant is formatted once.
+  const formatted = new Map<number, string>();
+  const format = (at: number) => {
+    let text = formatted.get(at);
+    if (text === undefined) formatted.set(at, (text = formatInstant(at, zone)));
+    return text;
+  };
   return {
     time_zone: zone ?? 'UTC',
     slots: slots.map((slot) => ({
-      start_time: formatInstant(slot.start, zone),
-      end_time: formatInstant(slot.end, zone),
+      start_time: format(slot.start),
+      end_time: format(slot.end),
       resource_ids: slot.resourceIds,
     })),
   };
@@ -103,26 +110,23 @@ export type FreeBusyView = {
 };
 
 export async function getFreeBusy(
-  db: Db,
+  deps: AvailabilityDeps,
   actor: Actor,
   request: { resourceIds: string[]; window: Interval },
 ): Promise<FreeBusyView> {
   checkWindow(request.window);
-  const bookable = await loadBookableResources(db, actor, request.resourceIds);
-  const [booked, calendarBusy] = await Promise.all([
-    loadBookedIntervals(db, request.resourceIds, request.window),
-    loadCalendarBusy(db, bookable, request.window),
-  ]);
+  const readBusy = (deps.busy ?? databaseBusy).begin(deps.db);
+  const bookable = await loadBookableResources(deps.db, actor, request.resourceIds);
+  const busy = await readBusy(bookable, request.window);
   const resources: FreeBusyView['resources'] = {};
   for (const resourceId of request.resourceIds) {
+    const booked = busy.bookings.get(resourceId) ?? [];
     resources[resourceId] = {
-      busy: mergeBusy(booked.get(resourceId) ?? [], calendarBusy.get(resourceId) ?? [], request.window).map(
-        (block) => ({
-          start_time: formatInstant(block.start),
-          end_time: formatInstant(block.end),
-          source: block.source,
-        }),
-      ),
+      busy: mergeBusy(booked, busy.calendar.get(resourceId) ?? [], request.window).map((block) => ({
+        start_time: formatInstant(block.start),
+        end_time: formatInstant(block.end),
+        source: block.source,
+      })),
     };
   }
   return { resources };

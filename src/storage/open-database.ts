@@ -18,7 +18,7 @@ export type DatabaseHandle = {
    * commit); returns the way to stop. After the listening connection was lost and is back, it is
    * called once without a payload: anything may have changed while no one listened.
    */
-  listen(channel: string, onNotify: NotifyHandler): Promise<() => Promise<void>>;
+  listen: (channel: string, onNotify: NotifyHandler) => Promise<() => Promise<void>>;
   /**
    * Raw SQL for libraries that bring their own statements (pg-boss). Parameterless text may hold
    * several statements. On the embedded database it waits its turn with Kysely's queries.
@@ -53,7 +53,7 @@ async function listenOnPostgres(
   const connect = async (): Promise<void> => {
     retry = undefined;
     if (stopped) return;
-    const next = new pg.Client({ connectionString: url });
+    const next = new pg.Client({ connectionString: url, application_name: `sched listen ${channel}` });
     next.on('notification', (message) => {
       if (message.channel === channel) onNotify(message.payload ?? '');
     });

@@ -88,7 +88,7 @@ export function availabilityRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
         },
       },
       async (request) =>
-        getFreeBusy(deps.db, actorOf(request), {
+        getFreeBusy(deps, actorOf(request), {
           resourceIds: parseResourceIds(request.body.resource_ids),
           window: { start: instant(request.body.start), end: instant(request.body.end) },
         }),
