@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { openAndMigrate } from '../src/storage/open-database.js';
 import { benchAvailability } from './availability.js';
+import { benchAvailabilityScaling } from './availability-scaling.js';
 import { benchBookings } from './bookings.js';
 import { benchCalendarAvailability, benchCalendarSync, type Defer } from './calendars.js';
 import type { BenchContext, BenchOutcome } from './context.js';
@@ -120,6 +121,9 @@ async function main(): Promise<number> {
         samples: settings.samples,
       });
     }
+    if (selected('availability-scaling')) {
+      outcomes['availability-scaling'] = await benchAvailabilityScaling(context);
+    }
     if (selected('availability') && settings.pglite) {
       const embedded = await openAndMigrate({ kind: 'embedded-memory' });
       cleanups.push({ what: 'close PGlite', run: () => embedded.close() });
@@ -144,6 +148,7 @@ async function main(): Promise<number> {
   const ordered = [
     'availability',
     'pglite',
+    'availability-scaling',
     'bookings',
     'webhooks',
     'healthz',
