@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authenticateApiKey, hasScope } from '../services/api-keys.js';
+import { startApiKeyCache } from '../services/api-key-cache.js';
+import { authenticateKeyHash, hashApiKey, hasScope } from '../services/api-keys.js';
 import type { Actor, Scope } from '../services/context.js';
 import { ErrorCode, SchedError } from '../services/errors.js';
 import type { Db } from '../storage/database.js';
+import type { DatabaseHandle, DatabaseKind } from '../storage/open-database.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -28,8 +30,21 @@ function bearerToken(header: string | undefined): string | undefined {
 /**
  * Authenticates before the body is even validated, so an anonymous caller learns nothing from 400s.
  * The hook is attached only to routes that need a scope, so public routes (health, metrics) pay nothing.
+ *
+ * With `listen`, keys this process verified are kept in memory (api-key-cache.ts) and dropped when the
+ * database notifies a change; without it every request reads the key. The listener is set up here,
+ * before the app serves (the embedded database needs that), and stopped when the app closes.
  */
-export function registerAuth(app: FastifyInstance, db: Db): void {
+export async function registerAuth(
+  app: FastifyInstance,
+  deps: { db: Db; databaseKind: DatabaseKind; listen?: DatabaseHandle['listen'] | undefined },
+): Promise<void> {
+  const { db } = deps;
+  const keys = deps.listen
+    ? await startApiKeyCache({ db, databaseKind: deps.databaseKind, listen: deps.listen })
+    : undefined;
+  if (keys) app.addHook('onClose', () => keys.stop());
+  const cache = keys?.cache;
   app.decorateRequest('actor', undefined);
   const authenticate = async (request: FastifyRequest) => {
     const needed = request.routeOptions.config.scope;
@@ -38,7 +53,13 @@ export function registerAuth(app: FastifyInstance, db: Db): void {
     if (!token) {
       throw new SchedError(ErrorCode.UNAUTHENTICATED, 'send an API key as "Authorization: Bearer <key>"');
     }
-    const found = await authenticateApiKey(db, token);
+    const keyHash = hashApiKey(token);
+    let found = cache?.get(keyHash);
+    if (!found) {
+      const ticket = cache?.ticket();
+      found = await authenticateKeyHash(db, keyHash);
+      if (found) cache?.fill(keyHash, found, ticket);
+    }
     if (!found)
       throw new SchedError(ErrorCode.UNAUTHENTICATED, 'the API key is not valid or has been revoked');
     if (!hasScope(found.scopes, needed)) {

@@ -139,7 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  registerAuth(app, deps.db);
+  await registerAuth(app, { db: deps.db, databaseKind: deps.databaseKind, listen: deps.listen });
   const secretBox = deps.secretBox ?? new SecretBox(randomBytes(32));
   // Stored responses are sealed with the server's key, so a replay works after a restart and on
   // every process sharing the database.

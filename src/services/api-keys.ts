@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ConfigError } from '../config.js';
 import type { ApiKeyRow, Db } from '../storage/database.js';
+import { forgetApiKey } from './api-key-cache.js';
 import { recordAudit } from './audit.js';
 import type { Actor, Scope, ServiceDeps } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
@@ -49,11 +50,12 @@ function toView(row: ApiKeyRow): ApiKeyView {
 
 export type Authenticated = { organizationId: string; apiKeyId: string; scopes: Scope[] };
 
-export async function authenticateApiKey(db: Db, key: string): Promise<Authenticated | undefined> {
+/** The live (unrevoked) key with this hash; the HTTP layer hashes once and caches by the hash. */
+export async function authenticateKeyHash(db: Db, keyHash: string): Promise<Authenticated | undefined> {
   const row = await db
     .selectFrom('api_keys')
     .select(['api_key_id', 'organization_id', 'scopes'])
-    .where('key_hash', '=', hashApiKey(key))
+    .where('key_hash', '=', keyHash)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   return row
@@ -142,6 +144,7 @@ export async function revokeApiKey(
     }
     await recordAudit(trx, actor, { action: 'api_key.revoked', targetType: 'api_key', targetId: apiKeyId });
   });
+  forgetApiKey(db, apiKeyId);
 }
 
 export async function ensureOrganization(db: Db, name: string): Promise<string> {
