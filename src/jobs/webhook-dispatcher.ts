@@ -79,7 +79,7 @@ export const DEFAULT_CONCURRENCY = 16;
  * A finished attempt waits at most this long to be recorded together with the ones finishing after
  * it. Its lease holds meanwhile; a process dying within this window has the delivery sent again.
  */
-export const DEFAULT_RECORD_DELAY_MS = 5;
+export const DEFAULT_RECORD_DELAY_MS = 10;
 
 /** By default one statement records up to this many times `concurrency` outcomes. */
 const RECORDS_PER_SLOT = 4;
