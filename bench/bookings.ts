@@ -7,6 +7,8 @@ import { comparePair, describeCycles } from './pair.js';
 import { dayAfterTomorrowUtc, listen, log, recordStatements, statementSummary } from './support.js';
 
 const RESOURCES = 64;
+/** Bookings sent one after another per side to count the WAL each writes. */
+const WAL_BOOKINGS = 200;
 const SLOT_MS = 30 * 60_000;
 
 type BookingBody = {
@@ -60,6 +62,34 @@ function bareBookingServer(pool: pg.Pool, organizationId: string): FastifyInstan
   return app;
 }
 
+async function currentWal(context: BenchContext): Promise<string> {
+  const { rows } = await context.database.executeSql('select pg_current_wal_lsn()::text as lsn');
+  return (rows[0] as { lsn: string }).lsn;
+}
+
+/**
+ * WAL written since `before`: with pg_walinspect (a contrib extension; made here when the user may),
+ * only the records touching this database's relations; otherwise the whole server's WAL.
+ */
+async function walSince(context: BenchContext, before: string): Promise<{ bytes: number; scope: string }> {
+  try {
+    await context.database.executeSql('create extension if not exists pg_walinspect');
+    const { rows } = await context.database.executeSql(
+      `select coalesce(sum(record_length), 0)::float8 as bytes
+       from pg_get_wal_records_info($1::pg_lsn, pg_current_wal_lsn())
+       where block_ref like '%/' || (select oid from pg_database where datname = current_database()) || '/%'`,
+      [before],
+    );
+    return { bytes: (rows[0] as { bytes: number }).bytes, scope: "this database's records (pg_walinspect)" };
+  } catch {
+    const { rows } = await context.database.executeSql(
+      'select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8 as bytes',
+      [before],
+    );
+    return { bytes: (rows[0] as { bytes: number }).bytes, scope: "the whole server's WAL" };
+  }
+}
+
 /** POST /bookings of the real app, distinct 24/7-schedule slots, against the bare INSERT route. */
 export async function benchBookings(context: BenchContext): Promise<BenchOutcome> {
   const { settings } = context;
@@ -88,36 +118,53 @@ export async function benchBookings(context: BenchContext): Promise<BenchOutcome
       nextIndex = Math.max(nextIndex, result.nextIndex);
     };
 
-    // One request of each, alone, to count what it costs in round trips to PostgreSQL.
+    // One request of each, alone, to count what it costs in round trips to PostgreSQL; then a run of
+    // them one after another, to count the WAL a booking writes.
     const details: string[] = [];
     const problems: string[] = [];
-    for (const [label, app, headers] of [
+    const sides = [
       ['sched', context.sched.app, { authorization: `Bearer ${context.sched.key}` }],
       ['bare', bare, {}],
-    ] as const) {
+    ] as const;
+    const bookOne = async (app: FastifyInstance, headers: Record<string, string>) => {
       const n = nextIndex++;
       const start = firstSlotMs + Math.floor(n / resourceIds.length) * SLOT_MS;
+      const response = await app.inject({
+        method: 'POST',
+        url: '/bookings',
+        headers,
+        payload: {
+          resource_ids: [resourceIds[n % resourceIds.length]],
+          start_time: new Date(start).toISOString(),
+          end_time: new Date(start + SLOT_MS).toISOString(),
+          title: 'Bench booking',
+          attendees: [{ email: 'guest@example.com', name: 'Guest' }],
+        },
+      });
+      return response.statusCode;
+    };
+    for (const [label, app, headers] of sides) {
       let status = 0;
       const statements = await recordStatements(async () => {
-        const response = await app.inject({
-          method: 'POST',
-          url: '/bookings',
-          headers,
-          payload: {
-            resource_ids: [resourceIds[n % resourceIds.length]],
-            start_time: new Date(start).toISOString(),
-            end_time: new Date(start + SLOT_MS).toISOString(),
-            title: 'Bench booking',
-            attendees: [{ email: 'guest@example.com', name: 'Guest' }],
-          },
-        });
-        status = response.statusCode;
+        status = await bookOne(app, headers);
       });
       if (status !== 201) problems.push(`bookings: a single ${label} POST /bookings answered ${status}`);
       details.push(
         `${label} POST /bookings: ${statements.length} statements: ${statements.map(statementSummary).join(', ')}`,
       );
     }
+    const wal: string[] = [];
+    for (const [label, app, headers] of sides) {
+      const walBefore = await currentWal(context);
+      for (let i = 0; i < WAL_BOOKINGS; i++) {
+        const status = await bookOne(app, headers);
+        if (status !== 201)
+          problems.push(`bookings: a ${label} POST /bookings of the WAL run answered ${status}`);
+      }
+      const written = await walSince(context, walBefore);
+      wal.push(`${label} ${(written.bytes / WAL_BOOKINGS).toFixed(0)} B (${written.scope})`);
+    }
+    details.push(`WAL per booking, ${WAL_BOOKINGS} bookings one after another: ${wal.join(', ')}`);
     const figures = await comparePair(
       context.load,
       settings,

@@ -1,13 +1,16 @@
+import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
-import { classifyAttempt, DISABLE_AFTER_FAILING_MS } from '../domain/webhook-retry.js';
+import { classifyAttempt, type DeliveryOutcome, DISABLE_AFTER_FAILING_MS } from '../domain/webhook-retry.js';
 import { type OutboundGuard, OutboundRefusedError } from '../integrations/index.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { Clock } from '../services/context.js';
 import { maskedWebhookUrl } from '../services/webhooks.js';
 import type { Db } from '../storage/database.js';
+import { type DeliveryRecord, OutcomeBatcher, releaseClaims, writeRecords } from './webhook-outcomes.js';
 import { signWebhook } from './webhook-signature.js';
 
 export type WebhookDispatcherOptions = {
@@ -20,10 +23,17 @@ export type WebhookDispatcherOptions = {
   timeoutMs?: number;
   /** How long a claimed delivery is ours; a worker that dies holding one frees it when this runs out. */
   leaseMs?: number;
-  batchSize?: number;
+  /** Most deliveries in flight at once; also the most one round of runOnce claims. */
+  concurrency?: number;
+  /** How long a finished attempt may wait for others to be recorded in the same statement. */
+  recordDelayMs?: number;
+  /** Most outcomes one statement records; this many waiting are recorded at once. */
+  recordBatchSize?: number;
   pollIntervalMs?: number;
   random?: () => number;
   onOutcome?: (outcome: string) => void;
+  /** Called each time the dispatcher finds nothing more due and waits for a wake-up or its poll. */
+  onIdle?: () => void;
 };
 
 type Claimed = {
@@ -38,6 +48,13 @@ type Claimed = {
   previous_secret_expires_at: Date | null;
   failing_since: Date | null;
   payload: string;
+};
+
+/** A claimed delivery, with its lease and what its claim shares: the opener of sealed values, the URL check. */
+type Delivery = Claimed & {
+  leaseUntil: number;
+  open: (sealed: string) => string;
+  checkUrl: (url: string) => void;
 };
 
 type AttemptResult = {
@@ -55,6 +72,30 @@ const EXCERPT_CHARS = 512;
  */
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 
+/** Deliveries in flight at once, by default. */
+export const DEFAULT_CONCURRENCY = 16;
+
+/**
+ * A finished attempt waits at most this long to be recorded together with the ones finishing after
+ * it. Its lease holds meanwhile; a process dying within this window has the delivery sent again.
+ */
+export const DEFAULT_RECORD_DELAY_MS = 10;
+
+/** By default one statement records up to this many times `concurrency` outcomes. */
+const RECORDS_PER_SLOT = 4;
+
+/** A kept-alive connection unused this long is closed (sooner when the receiver says so). */
+const IDLE_CONNECTION_MS = 4_000;
+
+/**
+ * The continuous loop holds up to this many times `concurrency` deliveries: those in flight, those
+ * claimed ahead (ready for the next free slot), and those being claimed. A claim's round trip is then
+ * time the slots keep working through deliveries claimed before, not time they stand idle.
+ */
+const HELD_PER_SLOT = 6;
+/** Claims under way at once; each asks for at least `concurrency` rows while others are held. */
+const CLAIMS_AT_ONCE = 3;
+
 /** The channel the webhook_deliveries insert trigger notifies. */
 export const WEBHOOK_DELIVERIES_CHANNEL = 'sched_webhook_deliveries';
 
@@ -62,22 +103,43 @@ export const WEBHOOK_DELIVERIES_CHANNEL = 'sched_webhook_deliveries';
  * Takes due deliveries from the webhook_deliveries table (the outbox is the queue), sends them signed,
  * and records each result. Claims use FOR UPDATE SKIP LOCKED and a lease, so any number of processes
  * can run one, and a delivery held by a process that died is sent again once its lease runs out:
- * at least once, never silently lost.
+ * at least once, never silently lost. Up to `concurrency` deliveries are in flight, more claimed as
+ * slots free up; outcomes finishing close together are recorded in one statement (OutcomeBatcher);
+ * connections are kept alive per origin, each checked by the outbound guard when it is made.
  */
 export class WebhookDispatcher {
-  readonly #o: Required<Omit<WebhookDispatcherOptions, 'logger' | 'onOutcome'>> & WebhookDispatcherOptions;
+  readonly #o: Required<Omit<WebhookDispatcherOptions, 'logger' | 'onOutcome' | 'onIdle'>> &
+    WebhookDispatcherOptions;
   readonly #agent: Dispatcher;
+  readonly #outcomes: OutcomeBatcher;
+  /** Most deliveries claimed and not finished: in flight, or ready for a slot. */
+  readonly #maxHeld: number;
+  /** The room a claim waits for while deliveries are held: claims come many rows at a time. */
+  readonly #minClaim: number;
+  /** Whether start() runs the continuous loop (until stop()). */
+  #active = false;
+  /** Deliveries whose attempt has not finished: the slots taken. */
+  #inFlight = 0;
+  /** Claimed ahead, oldest first, each sent when a slot frees up. */
+  #ready: Delivery[] = [];
+  /** Every delivery sent and not yet recorded, for stop() to wait on. */
+  readonly #tasks = new Set<Promise<void>>();
+  /** Claims under way, and how many rows they asked for between them. */
+  readonly #claims = new Set<Promise<void>>();
+  #claimingRows = 0;
+  /** A claim found fewer than it asked for: the next one waits for a wake-up or the poll. */
+  #idle = false;
+  /** Wake-ups so far: a claim that found few rows marks the dispatcher idle only if none came meanwhile. */
+  #wakes = 0;
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> | undefined;
-  #stopped = false;
-  #busy = false;
-  #wakeRequested = false;
 
   constructor(options: WebhookDispatcherOptions) {
     this.#o = {
       timeoutMs: 15_000,
       leaseMs: 60_000,
-      batchSize: 16,
+      concurrency: DEFAULT_CONCURRENCY,
+      recordDelayMs: DEFAULT_RECORD_DELAY_MS,
+      recordBatchSize: (options.concurrency ?? DEFAULT_CONCURRENCY) * RECORDS_PER_SLOT,
       pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
       random: Math.random,
       ...options,
@@ -88,72 +150,173 @@ export class WebhookDispatcher {
         `the delivery lease (${this.#o.leaseMs} ms) must outlast an attempt (${this.#o.timeoutMs} ms)`,
       );
     }
-    this.#agent = options.guard.agent({ connectTimeoutMs: this.#o.timeoutMs });
+    if (!Number.isInteger(this.#o.concurrency) || this.#o.concurrency < 1) {
+      throw new Error(`the dispatcher's concurrency must be a positive integer, not ${this.#o.concurrency}`);
+    }
+    this.#maxHeld = this.#o.concurrency * HELD_PER_SLOT;
+    this.#minClaim = this.#o.concurrency;
+    // Keep-alive connections per origin, no more of them than deliveries in flight.
+    this.#agent = options.guard.agent({
+      connectTimeoutMs: this.#o.timeoutMs,
+      connectionsPerOrigin: this.#o.concurrency,
+      idleTimeoutMs: IDLE_CONNECTION_MS,
+    });
+    this.#outcomes = new OutcomeBatcher({
+      db: this.#o.db,
+      maxBatch: this.#o.recordBatchSize,
+      delayMs: this.#o.recordDelayMs,
+      logger: this.#o.logger,
+    });
   }
 
+  /**
+   * Runs continuously until stop(): keeps up to `concurrency` deliveries in flight, claiming more as
+   * slots free up, so a slow receiver holds one slot and not a batch.
+   */
   start(): void {
-    this.#stopped = false;
-    this.#tick();
+    this.#active = true;
+    this.#idle = false;
+    this.#pump();
   }
 
   /**
    * Looks for due deliveries now rather than at the next poll; called when a new delivery is
-   * committed (LISTEN/NOTIFY). During a round, it makes the next round start straight after.
+   * committed (LISTEN/NOTIFY). During a claim, it keeps the claim's result from idling the loop.
    */
   wake(): void {
-    if (this.#stopped) return;
-    if (this.#busy) {
-      this.#wakeRequested = true;
-    } else if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#tick();
-    }
-  }
-
-  #tick(): void {
-    if (this.#stopped) return;
-    this.#busy = true;
-    this.#wakeRequested = false;
-    this.#running = this.runOnce()
-      .catch((error: unknown) => {
-        this.#o.logger?.error({ err: error }, 'webhook dispatch failed');
-        return 0;
-      })
-      .then((count) => {
-        this.#busy = false;
-        if (this.#stopped) return;
-        const again = count > 0 || this.#wakeRequested;
-        this.#timer = setTimeout(
-          () => {
-            this.#timer = undefined;
-            this.#tick();
-          },
-          again ? 0 : this.#o.pollIntervalMs,
-        );
-      });
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true;
+    if (!this.#active) return;
+    this.#wakes++;
+    this.#idle = false;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#running;
+    this.#timer = undefined;
+    this.#pump();
+  }
+
+  /**
+   * Stops claiming, hands back the deliveries claimed ahead, lets those in flight finish, and records
+   * every outcome.
+   */
+  async stop(): Promise<void> {
+    this.#active = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#claims.size > 0) await Promise.allSettled([...this.#claims]);
+    this.#release(this.#ready.splice(0));
+    // Outcomes no longer wait for company: each attempt still finishing is recorded as it ends.
+    const closing = this.#outcomes.close();
+    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);
+    await closing;
+    await this.#outcomes.close();
     await this.#agent.close();
   }
 
-  /** One round: claim what is due, send it all, record the results. Returns how many were sent. */
+  /**
+   * One round, apart from the continuous loop: claims up to `concurrency` due deliveries, sends them,
+   * and returns once every outcome is recorded. Returns how many were claimed.
+   */
   async runOnce(): Promise<number> {
-    const claimed = await this.#claim();
-    // Settled, not all: one failure to record must not leave the rest of the batch running unawaited.
-    const results = await Promise.allSettled(claimed.map((delivery) => this.#deliver(delivery)));
-    for (const result of results) {
+    const claimed = await this.#claim(this.#o.concurrency);
+    const recordings = await Promise.all(
+      claimed.map(async (delivery) => {
+        const result = await this.#attempt(delivery);
+        // Wrapped, so that waiting for the attempts does not wait for their recording too.
+        return { recorded: this.#record(delivery, result) };
+      }),
+    );
+    this.#outcomes.flush();
+    // Settled, not all: one failure to record must not leave the rest of the batch unawaited.
+    for (const result of await Promise.allSettled(recordings.map((entry) => entry.recorded))) {
       if (result.status === 'rejected')
         this.#o.logger?.error({ err: result.reason }, 'recording a webhook delivery failed');
     }
     return claimed.length;
   }
 
-  async #claim(): Promise<Claimed[]> {
+  /**
+   * Sends ready deliveries into free slots, and claims more once enough room is left for them and
+   * work may be due.
+   */
+  #pump(): void {
+    const expired: Delivery[] = [];
+    while (this.#active && this.#inFlight < this.#o.concurrency && this.#ready.length > 0) {
+      const delivery = this.#ready.shift()!;
+      // One that waited for a slot so long that its lease could run out mid-attempt is handed back.
+      if (this.#o.clock() + this.#o.timeoutMs < delivery.leaseUntil) this.#send(delivery);
+      else expired.push(delivery);
+    }
+    this.#release(expired);
+    while (this.#active && this.#claims.size < CLAIMS_AT_ONCE) {
+      const held = this.#inFlight + this.#ready.length + this.#claimingRows;
+      const room = this.#maxHeld - held;
+      if (room <= 0 || (held > 0 && room < this.#minClaim)) return;
+      if (this.#idle) {
+        this.#timer ??= setTimeout(() => {
+          this.#timer = undefined;
+          this.#idle = false;
+          this.#pump();
+        }, this.#o.pollIntervalMs);
+        return;
+      }
+      this.#claimingRows += room;
+      const claim = this.#claimAhead(room).finally(() => {
+        this.#claimingRows -= room;
+        this.#claims.delete(claim);
+        this.#pump();
+      });
+      this.#claims.add(claim);
+    }
+  }
+
+  async #claimAhead(limit: number): Promise<void> {
+    const wakes = this.#wakes;
+    let claimed: Delivery[];
+    try {
+      claimed = await this.#claim(limit);
+    } catch (error) {
+      this.#o.logger?.error({ err: error }, 'webhook dispatch failed');
+      claimed = [];
+    }
+    // Fewer than asked: nothing else is due now, unless a commit announced more during the claim.
+    if (claimed.length < limit && wakes === this.#wakes) {
+      this.#idle = true;
+      if (this.#active) this.#o.onIdle?.();
+    }
+    // Stopped meanwhile: stop() hands them back.
+    this.#ready.push(...claimed);
+  }
+
+  /** Hands claimed deliveries back unsent: due again at once, their attempt not counted. */
+  #release(deliveries: Delivery[]): void {
+    if (deliveries.length === 0) return;
+    const task = releaseClaims(this.#o.db, deliveries, new Date(this.#o.clock()))
+      .catch((error: unknown) => {
+        this.#o.logger?.error({ err: error }, 'handing back webhook deliveries failed; their leases run out');
+      })
+      .finally(() => this.#tasks.delete(task));
+    this.#tasks.add(task);
+  }
+
+  #send(delivery: Delivery): void {
+    this.#inFlight++;
+    const task = (async () => {
+      let result: AttemptResult;
+      try {
+        result = await this.#attempt(delivery);
+      } finally {
+        // The slot is free once the receiver has answered; the outcome is recorded meanwhile.
+        this.#inFlight--;
+        this.#pump();
+      }
+      await this.#record(delivery, result);
+    })()
+      .catch((error: unknown) => {
+        this.#o.logger?.error({ err: error }, 'recording a webhook delivery failed');
+      })
+      .finally(() => this.#tasks.delete(task));
+    this.#tasks.add(task);
+  }
+
+  async #claim(limit: number): Promise<Delivery[]> {
     const now = new Date(this.#o.clock());
     const leaseUntil = new Date(now.getTime() + this.#o.leaseMs);
     const result = await sql<Claimed>`
@@ -165,7 +328,7 @@ export class WebhookDispatcher {
           and (d.lease_until is null or d.lease_until <= ${now})
           and w.status = 'active'
         order by d.next_attempt_at
-        limit ${this.#o.batchSize}
+        limit ${limit}
         for update of d skip locked
       )
       update webhook_deliveries d
@@ -175,26 +338,52 @@ export class WebhookDispatcher {
       returning d.delivery_id, d.attempts, d.webhook_id, w.url, w.url_sealed, w.secret_sealed, w.previous_secret_sealed,
         w.previous_secret_expires_at, w.failing_since, e.payload
     `.execute(this.#o.db);
-    return result.rows;
+    // A claim's deliveries to one subscription share its secrets and URL: each is opened, and the URL
+    // checked, once. (The agent checks every address connected to, whatever the URL.)
+    const opened = new Map<string, string>();
+    const open = (sealed: string): string => {
+      let value = opened.get(sealed);
+      if (value === undefined) {
+        value = this.#o.secretBox.open(sealed);
+        opened.set(sealed, value);
+      }
+      return value;
+    };
+    const checked = new Set<string>();
+    const checkUrl = (url: string): void => {
+      if (checked.has(url)) return;
+      this.#o.guard.checkUrl(url, ['https', 'http']);
+      checked.add(url);
+    };
+    const leaseEnd = leaseUntil.getTime();
+    return result.rows.map((row) => ({ ...row, leaseUntil: leaseEnd, open, checkUrl }));
   }
 
-  #signatures(delivery: Claimed, messageId: string, timestamp: number, now: number): string {
-    const secrets = [this.#o.secretBox.open(delivery.secret_sealed)];
+  #signatures(delivery: Delivery, messageId: string, timestamp: number, now: number): string {
+    const secrets = [delivery.open(delivery.secret_sealed)];
     if (delivery.previous_secret_sealed && (delivery.previous_secret_expires_at?.getTime() ?? 0) > now) {
-      secrets.push(this.#o.secretBox.open(delivery.previous_secret_sealed));
+      secrets.push(delivery.open(delivery.previous_secret_sealed));
     }
     return secrets.map((secret) => signWebhook(secret, messageId, timestamp, delivery.payload)).join(' ');
   }
 
-  async #attempt(delivery: Claimed): Promise<AttemptResult> {
+  async #attempt(delivery: Delivery): Promise<AttemptResult> {
     const now = this.#o.clock();
     const messageId = `msg_${delivery.delivery_id}`;
     const timestamp = Math.floor(now / 1000);
     const started = performance.now();
     const latency = () => Math.round(performance.now() - started);
+    // The whole attempt's deadline, connect to last byte. undici takes an EventEmitter as its signal,
+    // which costs far less per request than AbortSignal.timeout.
+    const abort = new EventEmitter();
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      abort.emit('abort');
+    }, this.#o.timeoutMs);
     try {
-      const url = deliveryUrl(this.#o.secretBox, delivery);
-      this.#o.guard.checkUrl(url, ['https', 'http']);
+      const url = deliveryUrl(delivery);
+      delivery.checkUrl(url);
       const response = await request(url, {
         method: 'POST',
         body: delivery.payload,
@@ -208,97 +397,99 @@ export class WebhookDispatcher {
         dispatcher: this.#agent,
         headersTimeout: this.#o.timeoutMs,
         bodyTimeout: this.#o.timeoutMs,
-        signal: AbortSignal.timeout(this.#o.timeoutMs),
+        signal: abort,
       });
-      let excerpt = '';
-      for await (const chunk of response.body) {
-        excerpt += (chunk as Buffer).toString('utf8');
-        if (excerpt.length >= EXCERPT_CHARS) break;
-      }
-      response.body.destroy();
-      return {
-        statusCode: response.statusCode,
-        latencyMs: latency(),
-        excerpt: excerpt.slice(0, EXCERPT_CHARS) || null,
-        error: null,
-      };
+      const excerpt = await readExcerpt(response.body, EXCERPT_CHARS);
+      return { statusCode: response.statusCode, latencyMs: latency(), excerpt: excerpt || null, error: null };
     } catch (error) {
-      const message = error instanceof Error ? describeFailure(error, this.#o.timeoutMs) : String(error);
+      const message = timedOut
+        ? `no answer within ${this.#o.timeoutMs / 1000} s`
+        : error instanceof Error
+          ? describeFailure(error, this.#o.timeoutMs)
+          : String(error);
       return { statusCode: null, latencyMs: latency(), excerpt: null, error: message };
+    } finally {
+      clearTimeout(deadline);
     }
   }
 
-  async #deliver(delivery: Claimed): Promise<void> {
-    const result = await this.#attempt(delivery);
+  /** Records an attempt's outcome; resolves once it is stored (or found superseded). */
+  async #record(delivery: Delivery, result: AttemptResult): Promise<void> {
     const outcome = classifyAttempt(result.statusCode, delivery.attempts, this.#o.random());
     const now = this.#o.clock();
-    const error =
-      result.error ??
-      (outcome.kind === 'delivered'
-        ? null
-        : result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
-          ? `the receiver answered ${result.statusCode}; redirects are not followed`
-          : `the receiver answered ${result.statusCode}`);
-    const record = async (trx: Db): Promise<boolean> => {
-      // The attempt count guards against a process whose lease ran out recording over its successor.
-      const updated = await trx
-        .updateTable('webhook_deliveries')
-        .set({
-          status:
-            outcome.kind === 'delivered' ? 'succeeded' : outcome.kind === 'failed' ? 'pending' : 'failed',
-          next_attempt_at: outcome.kind === 'failed' ? new Date(now + outcome.retryInMs) : null,
-          lease_until: null,
-          last_attempt_at: new Date(now),
-          last_status_code: result.statusCode,
-          last_latency_ms: result.latencyMs,
-          last_response_excerpt: result.excerpt,
-          last_error: error,
-          updated_at: new Date(now),
-        })
-        .where('delivery_id', '=', delivery.delivery_id)
-        .where('attempts', '=', delivery.attempts)
-        .returning('delivery_id')
-        .executeTakeFirst();
-      if (!updated) return false;
-      if (outcome.kind === 'delivered') {
-        // The common case costs no second statement: the claim told us whether a streak was open.
-        if (delivery.failing_since) {
-          await trx
-            .updateTable('webhook_endpoints')
-            .set({ failing_since: null })
-            .where('webhook_id', '=', delivery.webhook_id)
-            .execute();
-        }
-      } else if (outcome.kind === 'gone') {
+    const record: DeliveryRecord = {
+      deliveryId: delivery.delivery_id,
+      attempts: delivery.attempts,
+      status: outcome.kind === 'delivered' ? 'succeeded' : outcome.kind === 'failed' ? 'pending' : 'failed',
+      nextAttemptAt: outcome.kind === 'failed' ? new Date(now + outcome.retryInMs) : null,
+      attemptedAt: new Date(now),
+      statusCode: result.statusCode,
+      latencyMs: result.latencyMs,
+      excerpt: result.excerpt,
+      error:
+        result.error ??
+        (outcome.kind === 'delivered'
+          ? null
+          : result.statusCode !== null && result.statusCode >= 300 && result.statusCode < 400
+            ? `the receiver answered ${result.statusCode}; redirects are not followed`
+            : `the receiver answered ${result.statusCode}`),
+    };
+    // The claim told us whether a failure streak is open. A success that closes none, and a failure
+    // within one that is not yet five days old, change the delivery row alone: those are written
+    // together with the other attempts finishing about now, in one statement.
+    const since = delivery.failing_since?.getTime();
+    const alone =
+      outcome.kind === 'delivered'
+        ? since === undefined
+        : outcome.kind !== 'gone' && since !== undefined && now - since < DISABLE_AFTER_FAILING_MS;
+    const recorded = alone
+      ? await this.#outcomes.add(record)
+      : await this.#o.db
+          .transaction()
+          .execute((trx) => this.#recordWithSubscription(trx, delivery, record, outcome.kind, now));
+    if (recorded) this.#o.onOutcome?.(outcome.kind);
+  }
+
+  /** The delivery row and, in the same transaction, the subscription's failure streak or status. */
+  async #recordWithSubscription(
+    trx: Db,
+    delivery: Delivery,
+    record: DeliveryRecord,
+    kind: DeliveryOutcome['kind'],
+    now: number,
+  ): Promise<boolean> {
+    // The attempt count guards against a process whose lease ran out recording over its successor.
+    if (!(await writeRecords(trx, [record])).has(delivery.delivery_id)) return false;
+    if (kind === 'delivered') {
+      await trx
+        .updateTable('webhook_endpoints')
+        .set({ failing_since: null })
+        .where('webhook_id', '=', delivery.webhook_id)
+        .execute();
+    } else if (kind === 'gone') {
+      await this.#disable(
+        trx,
+        delivery.webhook_id,
+        `the receiver answered 410 Gone at ${new Date(now).toISOString()}`,
+      );
+    } else {
+      const since = delivery.failing_since?.getTime() ?? now;
+      if (!delivery.failing_since) {
+        await trx
+          .updateTable('webhook_endpoints')
+          .set({ failing_since: sql`coalesce(failing_since, ${new Date(now)})` })
+          .where('webhook_id', '=', delivery.webhook_id)
+          .execute();
+      }
+      if (now - since >= DISABLE_AFTER_FAILING_MS) {
         await this.#disable(
           trx,
           delivery.webhook_id,
-          `the receiver answered 410 Gone at ${new Date(now).toISOString()}`,
+          `every delivery has failed since ${new Date(since).toISOString()} (5 days); last error: ${record.error ?? 'unknown'}`,
         );
-      } else {
-        const since = delivery.failing_since?.getTime() ?? now;
-        if (!delivery.failing_since) {
-          await trx
-            .updateTable('webhook_endpoints')
-            .set({ failing_since: sql`coalesce(failing_since, ${new Date(now)})` })
-            .where('webhook_id', '=', delivery.webhook_id)
-            .execute();
-        }
-        if (now - since >= DISABLE_AFTER_FAILING_MS) {
-          await this.#disable(
-            trx,
-            delivery.webhook_id,
-            `every delivery has failed since ${new Date(since).toISOString()} (5 days); last error: ${error ?? 'unknown'}`,
-          );
-        }
       }
-      return true;
-    };
-    // A success with no failure streak to close is one statement; anything else touches the
-    // subscription too, and both rows change together.
-    const alone = outcome.kind === 'delivered' && !delivery.failing_since;
-    const recorded = alone ? await record(this.#o.db) : await this.#o.db.transaction().execute(record);
-    if (recorded) this.#o.onOutcome?.(outcome.kind);
+    }
+    return true;
   }
 
   async #disable(db: Db, webhookId: string, reason: string): Promise<void> {
@@ -313,13 +504,36 @@ export class WebhookDispatcher {
 }
 
 /**
+ * The first `limit` characters of a response body. A body read to its end leaves the connection to
+ * be reused; a longer one is cut off, and its connection with it.
+ */
+function readExcerpt(body: Readable, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    // Decoded as a stream, so a character split between two chunks stays whole.
+    body.setEncoding('utf8');
+    const onData = (chunk: string) => {
+      text += chunk;
+      if (text.length >= limit) {
+        body.off('data', onData);
+        body.destroy();
+        resolve(text.slice(0, limit));
+      }
+    };
+    body.on('data', onData);
+    body.once('end', () => resolve(text));
+    body.once('error', reject);
+  });
+}
+
+/**
  * The URL as given, from `url_sealed`. A row not sealed yet (from before sealing, or written by a
  * process of an earlier version during an upgrade, which changes `url` alone) holds it in `url`: the
  * sealed URL is used only while `url` is its masked form.
  */
-function deliveryUrl(box: SecretBox, delivery: Claimed): string {
+function deliveryUrl(delivery: Delivery): string {
   if (!delivery.url_sealed) return delivery.url;
-  const sealed = box.open(delivery.url_sealed);
+  const sealed = delivery.open(delivery.url_sealed);
   return maskedWebhookUrl(sealed) === delivery.url ? sealed : delivery.url;
 }
 

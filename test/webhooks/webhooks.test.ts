@@ -377,15 +377,9 @@ describeOnBackends(
 
     it('wakes a listening dispatcher at commit instead of waiting for its next poll', async () => {
       const hook = await subscribe(['booking.created']);
-      const sleepy = t().dispatcher({ pollIntervalMs: 60_000 });
-      // A round that found nothing to send: after it the dispatcher sleeps for a minute.
+      // A claim that found nothing to send: after it the dispatcher sleeps for a minute.
       const idle = gate();
-      const round = sleepy.runOnce.bind(sleepy);
-      sleepy.runOnce = async () => {
-        const sent = await round();
-        if (sent === 0) idle.open();
-        return sent;
-      };
+      const sleepy = t().dispatcher({ pollIntervalMs: 60_000, onIdle: () => idle.open() });
       const unlisten = await t().database.listen(WEBHOOK_DELIVERIES_CHANNEL, () => sleepy.wake());
       try {
         sleepy.start();

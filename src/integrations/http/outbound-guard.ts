@@ -192,9 +192,18 @@ export class OutboundGuard {
 
   /**
    * An HTTP agent whose connections resolve names through the guarded lookup. Literal addresses skip
-   * DNS, which is why every URL also goes through checkUrl first.
+   * DNS, which is why every URL also goes through checkUrl first. It keeps a pool of keep-alive
+   * connections per origin: at most `connectionsPerOrigin` (unbounded when left out), each closed
+   * after `idleTimeoutMs` unused (or sooner when the server says so). A connection reused is one
+   * whose address was checked when it was made.
    */
-  agent(options: { connectTimeoutMs?: number } = {}): Agent {
-    return new Agent({ connect: { lookup: this.lookup, timeout: options.connectTimeoutMs ?? 5000 } });
+  agent(
+    options: { connectTimeoutMs?: number; connectionsPerOrigin?: number; idleTimeoutMs?: number } = {},
+  ): Agent {
+    return new Agent({
+      connect: { lookup: this.lookup, timeout: options.connectTimeoutMs ?? 5000 },
+      ...(options.connectionsPerOrigin === undefined ? {} : { connections: options.connectionsPerOrigin }),
+      ...(options.idleTimeoutMs === undefined ? {} : { keepAliveTimeout: options.idleTimeoutMs }),
+    });
   }
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Attendee, BookingRow } from '../../storage/database.js';
 import { recordAudit } from '../audit.js';
-import { emitEvent, eventWrites } from '../webhook-events.js';
+import { emitEvent, eventPayload } from '../webhook-events.js';
 import { loadBookableResources } from '../bookable-resources.js';
+import type { DatabaseKind } from '../../storage/open-database.js';
 import type { Actor, ServiceDeps } from '../context.js';
 import { ErrorCode, SchedError } from '../errors.js';
 import {
@@ -17,6 +18,9 @@ import { findBooking } from './queries.js';
 import { type BookingView, bookingView } from './view.js';
 import { guardDoubleBooking, insertBooking, insertBookingResources, queueCalendarPush } from './write.js';
 
+/** With the database kind, the writes go as prepared statements on PostgreSQL. */
+export type BookingDeps = ServiceDeps & { databaseKind?: DatabaseKind };
+
 export type BookingInput = {
   resource_ids: string[];
   start: number;
@@ -29,7 +33,7 @@ export type BookingInput = {
 };
 
 export async function createBooking(
-  deps: ServiceDeps,
+  deps: BookingDeps,
   actor: Actor,
   input: BookingInput,
 ): Promise<BookingView> {
@@ -62,20 +66,25 @@ export async function createBooking(
     target_id: row.booking_id,
     details: JSON.stringify({ booking: view, ignore_availability: ignoreAvailability }),
   };
-  const event = eventWrites(actor.organizationId, 'booking.created', view, now);
+  const event = {
+    organizationId: actor.organizationId,
+    type: 'booking.created' as const,
+    payload: eventPayload('booking.created', view, now),
+    at,
+  };
 
   return guardDoubleBooking(deps, actor, input, undefined, async () => {
     const resources = await loadBookableResources(deps.db, actor, input.resource_ids);
     if (!resources.some(hasBuffers)) {
       await refuseUnlessBookable(deps.db, resources, requested, now, ignoreAvailability);
-      await insertBooking(deps.db, row, requested, audit, event);
+      await insertBooking(deps.db, deps.databaseKind, row, audit, event);
       return view;
     }
     return deps.db.transaction().execute(async (trx) => {
       await lockBufferedResources(trx, resources);
       const conflicts = await findConflicts(trx, resources, requested, now, ignoreAvailability);
       if (conflicts.length > 0) throw slotUnavailable(conflicts);
-      await insertBooking(trx, row, requested, audit, event);
+      await insertBooking(trx, deps.databaseKind, row, audit, event);
       return view;
     });
   });
@@ -84,7 +93,7 @@ export async function createBooking(
 export type BookingPatch = Partial<Omit<BookingInput, 'start' | 'end'>> & { start?: number; end?: number };
 
 export async function updateBooking(
-  deps: ServiceDeps,
+  deps: BookingDeps,
   actor: Actor,
   bookingId: string,
   patch: BookingPatch,
@@ -148,7 +157,7 @@ export async function updateBooking(
         details: { before: bookingView(before), after: view },
       });
       await queueCalendarPush(trx, bookingId, [...new Set([...before.resource_ids, ...resourceIds])]);
-      await emitEvent(trx, actor.organizationId, 'booking.updated', view, deps.clock());
+      await emitEvent(trx, actor.organizationId, 'booking.updated', view, deps.clock(), deps.databaseKind);
       return view;
     }),
   );
@@ -156,7 +165,7 @@ export async function updateBooking(
 
 /** Idempotent: cancelling a cancelled booking returns it unchanged. */
 export async function cancelBooking(
-  deps: ServiceDeps,
+  deps: BookingDeps,
   actor: Actor,
   bookingId: string,
   reason: string | undefined,
@@ -183,7 +192,7 @@ export async function cancelBooking(
       details: { reason: reason ?? null },
     });
     await queueCalendarPush(trx, bookingId, before.resource_ids);
-    await emitEvent(trx, actor.organizationId, 'booking.cancelled', view, deps.clock());
+    await emitEvent(trx, actor.organizationId, 'booking.cancelled', view, deps.clock(), deps.databaseKind);
     return view;
   });
 }

@@ -2,7 +2,9 @@ import { sql } from 'kysely';
 import type { Interval } from '../../domain/index.js';
 import type { BookingRow, Db, NewAuditEntry } from '../../storage/database.js';
 import { isExclusionViolation, isRetryableConflict } from '../../storage/errors.js';
-import type { eventWrites } from '../webhook-events.js';
+import type { DatabaseKind } from '../../storage/open-database.js';
+import { executePrepared, preparedStatement } from '../../storage/prepared.js';
+import { eventWritesSql, type WebhookEventType } from '../webhook-events.js';
 import { loadBookableResources } from '../bookable-resources.js';
 import type { Actor, ServiceDeps } from '../context.js';
 import { findConflicts, lockOrder, slotUnavailable } from './checks.js';
@@ -62,42 +64,71 @@ export async function insertBookingResources(
     .execute();
 }
 
+const OUTBOX = eventWritesSql({ organization: '$18', type: '$19', payload: '$20', at: '$21' });
+
 /**
  * The booking, a row per booked resource, its calendar outbox rows, its audit entry and its webhook
- * event in one statement:
- * one round trip, atomic without a transaction of its own. The exclusion constraint still refuses an
- * overlap (23P01).
+ * event in one statement: one round trip, atomic without a transaction of its own. The exclusion
+ * constraint still refuses an overlap (23P01). Prepared on PostgreSQL: the text never changes, so each
+ * connection parses it once.
  */
-export async function insertBooking(
-  db: Db,
-  row: BookingRow,
-  interval: Interval,
-  audit: NewAuditEntry,
-  event: ReturnType<typeof eventWrites>,
-): Promise<void> {
-  await sql`
+const INSERT_BOOKING = preparedStatement(
+  'sched_insert_booking',
+  `
     with booking as (
       insert into bookings (booking_id, organization_id, status, resource_ids, start_time, end_time, title,
         description, attendees, metadata, created_at, updated_at)
-      values (${row.booking_id}, ${row.organization_id}, 'confirmed', ${row.resource_ids}::uuid[], ${row.start_time},
-        ${row.end_time}, ${row.title}, ${row.description}, ${JSON.stringify(row.attendees)}::jsonb,
-        ${JSON.stringify(row.metadata)}::jsonb, ${row.created_at}, ${row.updated_at})
+      values ($1::uuid, $2::uuid, 'confirmed', $3::uuid[], $4::timestamptz, $5::timestamptz, $6::text,
+        $7::text, $8::jsonb, $9::jsonb, $10::timestamptz, $11::timestamptz)
     ), booked as (
       insert into booking_resources (booking_id, resource_id, organization_id, during, status)
-      select ${row.booking_id}::uuid, resource_id, ${row.organization_id}::uuid, ${rangeLiteral(interval)}::tstzrange,
-        'confirmed'
-      from unnest(${lockOrder(row.resource_ids)}::uuid[]) as ids(resource_id)
+      select $1::uuid, resource_id, $2::uuid, tstzrange($4::timestamptz, $5::timestamptz, '[)'), 'confirmed'
+      from unnest($12::uuid[]) as ids(resource_id)
     ), linked as (
       insert into booking_calendar_links (booking_id, connection_id, organization_id)
-      select ${row.booking_id}::uuid, connection_id, organization_id from calendar_connections
-      where resource_id = any(${row.resource_ids}::uuid[]) and direction <> 'pull'
+      select $1::uuid, connection_id, organization_id from calendar_connections
+      where resource_id = any($3::uuid[]) and direction <> 'pull'
     ), audited as (
       insert into audit_log (organization_id, actor, action, target_type, target_id, details)
-      values (${audit.organization_id}, ${audit.actor}, ${audit.action}, ${audit.target_type}, ${audit.target_id},
-        ${audit.details}::jsonb)
-    ), ${event.ctes}
-    ${event.insert}
-  `.execute(db);
+      values ($13::uuid, $14::text, $15::text, $16::text, $17::text, $22::jsonb)
+    ), ${OUTBOX.ctes}
+    ${OUTBOX.insert}`,
+);
+
+/** A webhook event as the booking's statement records it. */
+export type BookingEvent = { organizationId: string; type: WebhookEventType; payload: string; at: Date };
+
+export async function insertBooking(
+  db: Db,
+  kind: DatabaseKind | undefined,
+  row: BookingRow,
+  audit: NewAuditEntry,
+  event: BookingEvent,
+): Promise<void> {
+  await executePrepared(db, kind, INSERT_BOOKING, [
+    row.booking_id,
+    row.organization_id,
+    row.resource_ids,
+    row.start_time,
+    row.end_time,
+    row.title,
+    row.description,
+    JSON.stringify(row.attendees),
+    JSON.stringify(row.metadata),
+    row.created_at,
+    row.updated_at,
+    lockOrder(row.resource_ids),
+    audit.organization_id,
+    audit.actor,
+    audit.action,
+    audit.target_type,
+    audit.target_id,
+    event.organizationId,
+    event.type,
+    event.payload,
+    event.at,
+    audit.details,
+  ]);
 }
 
 /**
