@@ -1,5 +1,7 @@
 import { Temporal } from 'temporal-polyfill';
 import { daysFromCivil, isCalendarDate, MS_PER_DAY, MS_PER_MINUTE, parseLocalDate } from './civil-date.js';
+import type { Interval } from './intervals.js';
+import { ZoneTimeline } from './zone-timeline.js';
 
 /**
  * An IANA zone name or an alias IANA keeps (`US/Eastern`, `CET`, `EST`, `america/new_york`); what is
@@ -57,6 +59,30 @@ export function formatInstant(epochMs: number, timeZone?: string): string {
   return Temporal.Instant.fromEpochMilliseconds(epochMs)
     .toZonedDateTimeISO(timeZone)
     .toString({ timeZoneName: 'never', offset: 'auto', fractionalSecondDigits: millisecondDigits(epochMs) });
+}
+
+/**
+ * `formatInstant` for many instants of one zone within `range`: the offsets are looked up once, so
+ * each instant is arithmetic and one toISOString instead of a Temporal conversion (about 40 µs).
+ * Offsets that are not whole minutes (local mean time before 1940 in a few zones) go to Temporal.
+ */
+export function instantFormatter(timeZone: string | undefined, range: Interval): (epochMs: number) => string {
+  if (timeZone === undefined) return (epochMs) => formatInstant(epochMs);
+  const timeline = ZoneTimeline.covering(timeZone, range);
+  return (epochMs) => {
+    const offsetMs = timeline.toWall(epochMs) - epochMs;
+    if (epochMs < range.start || epochMs > range.end || offsetMs % MS_PER_MINUTE !== 0) {
+      return formatInstant(epochMs, timeZone);
+    }
+    const wall = new Date(epochMs + offsetMs).toISOString();
+    const minutes = Math.abs(offsetMs) / MS_PER_MINUTE;
+    const offset =
+      (offsetMs < 0 ? '-' : '+') +
+      String(Math.floor(minutes / 60)).padStart(2, '0') +
+      ':' +
+      String(minutes % 60).padStart(2, '0');
+    return (millisecondDigits(epochMs) === 0 ? wall.slice(0, 19) : wall.slice(0, 23)) + offset;
+  };
 }
 
 const RFC3339 =

@@ -1,4 +1,4 @@
-import { findSlots, formatInstant, type Interval, mergeBusy } from '../domain/index.js';
+import { findSlots, formatInstant, instantFormatter, type Interval, mergeBusy } from '../domain/index.js';
 import { loadBookableResources } from './bookable-resources.js';
 import { type BusyReader, databaseBusy } from './busy-index.js';
 import type { Actor, ServiceDeps } from './context.js';
@@ -87,9 +87,10 @@ export async function getAvailability(
   const zone = request.timeZone;
   // A slot's end is often the next slot's start: each instant is formatted once.
   const formatted = new Map<number, string>();
+  const formatInZone = instantFormatter(zone, readRange);
   const format = (at: number) => {
     let text = formatted.get(at);
-    if (text === undefined) formatted.set(at, (text = formatInstant(at, zone)));
+    if (text === undefined) formatted.set(at, (text = formatInZone(at)));
     return text;
   };
   return {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   canonicalTimeZone,
   formatInstant,
+  instantFormatter,
   isValidLocalDate,
   isValidTimeZone,
   isValidWallTime,
@@ -161,5 +162,31 @@ describe('isValidWallTime', () => {
   it('rejects out-of-range and malformed times', () => {
     for (const time of ['24:01', '25:00', '12:60', '7:00', '07:00:00', '', 'noon'])
       expect(isValidWallTime(time), time).toBe(false);
+  });
+});
+
+describe('instantFormatter', () => {
+  it('formats every instant of a range as formatInstant does, across offset changes', () => {
+    const cases: [string, string, string][] = [
+      ['America/New_York', '2026-03-01T00:00:00Z', '2026-11-15T00:00:00Z'],
+      ['Australia/Lord_Howe', '2026-03-20T00:00:00Z', '2026-10-20T00:00:00Z'],
+      ['Asia/Kathmandu', '2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z'],
+      ['America/St_Johns', '2026-03-01T00:00:00Z', '2026-04-01T00:00:00Z'],
+      ['UTC', '2026-01-01T00:00:00Z', '2026-01-10T00:00:00Z'],
+      // +00:19:32 until 1937: not whole minutes, answered by Temporal.
+      ['Europe/Amsterdam', '1935-01-01T00:00:00Z', '1938-01-01T00:00:00Z'],
+    ];
+    for (const [zone, from, to] of cases) {
+      const range = { start: Date.parse(from), end: Date.parse(to) };
+      const format = instantFormatter(zone, range);
+      const step = Math.floor((range.end - range.start) / 3000);
+      for (let at = range.start; at <= range.end; at += step) {
+        expect(format(at), `${zone} ${at}`).toBe(formatInstant(at, zone));
+        expect(format(at + 250), `${zone} ${at + 250}`).toBe(formatInstant(at + 250, zone));
+      }
+    }
+    expect(instantFormatter(undefined, { start: 0, end: 1 })(Date.parse('2026-01-01T10:00:00Z'))).toBe(
+      '2026-01-01T10:00:00Z',
+    );
   });
 });
