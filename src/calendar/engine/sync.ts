@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { RemoteChanges } from '../port/provider.js';
+import type { ChangePage, ChangeStream, ListingEnd } from '../port/provider.js';
 import { decideFailure, type FailureStep } from '../policy/failure-policy.js';
 import { ProviderError } from '../../integrations/index.js';
 import type { ConnectionRow } from '../../storage/database.js';
@@ -19,6 +19,7 @@ import {
   EXPANDED_FUTURE_MS,
   expansionWindow,
   REEXPAND_MARGIN_MS,
+  type StoredObject,
 } from '../parsing/expand.js';
 import {
   eventWarnings,
@@ -33,6 +34,7 @@ import { emitEvent } from '../../services/webhook-events.js';
 import { ensureWatch } from '../store/watches.js';
 import { pushPending } from './push.js';
 import { settleBookingEvents } from './settle.js';
+import { readAhead } from './pipeline.js';
 import { syncActor, type SyncContext, type SyncStats } from './context.js';
 
 export type { SyncStats } from './context.js';
@@ -195,55 +197,159 @@ async function claimLease(deps: CalendarDeps, connectionId: string, wait: boolea
 /** Warnings about a calendar as a whole kept from one read. */
 const CALENDAR_WARNINGS_KEPT = 20;
 
+/**
+ * Reads the provider's changes and stores them as they come: each page is expanded on the parser's
+ * threads and stored while the next page is fetched, so a calendar is never in memory whole. The
+ * cursor is returned (and saved by the caller) only once every page is stored, so a sync stopped
+ * midway reads again from the old cursor and loses nothing.
+ */
 async function pull(context: SyncContext): Promise<string | null> {
-  const { deps, connection, provider, stats } = context;
+  const { deps, connection, provider } = context;
   const knownRows = await deps.db
     .selectFrom('calendar_events')
     .select(['remote_id', 'etag'])
     .where('connection_id', '=', connection.connection_id)
     .execute();
-  const known = new Map(knownRows.map((row) => [row.remote_id, row.etag]));
-  let changes: RemoteChanges | undefined;
+  const state: PullState = {
+    held: new Map(knownRows.map((row) => [row.remote_id, row.etag])),
+    storedBefore: knownRows.length > 0,
+    storedNow: knownRows.length > 0 ? new Set() : null,
+    // Without links carrying a remote id, no change read can concern a booking's event (only the
+    // push, which ran before, gives links their remote ids).
+    settles: await hasLinkedEvents(context),
+  };
   let cursor = connection.sync_cursor;
-  for (let refusals = 1; !changes; refusals++) {
+  for (let refusals = 1; ; refusals++) {
     try {
-      changes = await provider.listChanges(cursor, known);
+      return await applyListing(context, state, provider.readChanges(cursor, new Map(state.held)));
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
       const decision = decideFailure({ code: error.code, step: 'pull', failures: refusals });
       if (decision.action !== 'reset_cursor') throw error;
+      // What the refused listing handed over is stored; a full listing compares with that.
       cursor = null;
     }
   }
-  const window = expansionWindow(context.now);
-  stats.fetched += changes.changed.length;
-  const removed = changes.removed.filter((remoteId) => known.has(remoteId));
-  if (changes.warnings) context.calendarWarnings = changes.warnings.slice(0, CALENDAR_WARNINGS_KEPT);
-  if (known.size > 0 && changes.changed.length > 0) {
-    const replaced = [...changes.changed.map((event) => event.remoteId), ...removed];
-    leaveRoomFor(context, await occurrencesKept(deps.db, connection.connection_id, { replaced }));
-  }
-  // Stored part by part as it is read, so a large calendar is never held in memory whole.
-  const parts = deps.parser.expandInParts(changes.changed, window, context.zone, context.budget);
-  for await (const objects of parts) {
-    for (const object of objects) {
-      if (known.has(object.remoteId)) stats.updated++;
-      else stats.created++;
+}
+
+type PullState = {
+  /** What the connection holds now: its stored events and what this sync stored, remoteId → etag. */
+  held: Map<string, string | null>;
+  /** Whether the connection held events before this sync (a first sync has none to replace). */
+  storedBefore: boolean;
+  /** What this sync stored, where it matters: an event stored before counts as updated once. */
+  storedNow: Set<string> | null;
+  /** Whether changes may concern bookings' events, which the conflict policy then settles. */
+  settles: boolean;
+};
+
+/** What the stream of parts gives the storing side: objects to store, or the end of a page. */
+type Step = { kind: 'objects'; objects: StoredObject[] } | { kind: 'page'; page: ChangePage };
+
+async function applyListing(
+  context: SyncContext,
+  state: PullState,
+  listing: ChangeStream,
+): Promise<string | null> {
+  // On a first sync nothing stored is replaced, so the budget alone bounds what is stored and
+  // expanding may run a part ahead of storing. Otherwise each page's room is counted in the database
+  // just before it is expanded, so what comes before it must be stored by then.
+  const steps = expandPages(context, state, readAhead(listing));
+  const parts = state.storedBefore ? steps : readAhead(steps);
+  try {
+    for (;;) {
+      const next = await parts.next();
+      if (next.done) return next.value.cursor;
+      const step = next.value;
+      if (step.kind === 'objects') await storeStep(context, state, step.objects);
+      else await endPage(context, state, step.page);
     }
-    try {
-      await storeObjects(deps.db, connection, objects, deps.clock(), storageLimits(deps.databaseKind));
-    } catch (error) {
-      // A foreign-key refusal (23503) here means the connection was deleted during the listing.
-      const gone =
-        (error as { code?: unknown }).code === '23503' &&
-        !(await connectionExists(deps, connection.connection_id));
-      throw gone ? new ConnectionVanished() : error;
-    }
+  } finally {
+    // A sync that fails midway leaves the fetch or expansion under way to finish on its own.
+    void parts.return({ full: false, cursor: null }).catch(() => undefined);
   }
+}
+
+async function storeStep(context: SyncContext, state: PullState, objects: StoredObject[]): Promise<void> {
+  const { deps, connection, stats } = context;
+  const fresh = objects.every((object) => !state.held.has(object.remoteId));
+  for (const object of objects) {
+    if (!state.held.has(object.remoteId)) stats.created++;
+    else if (state.storedNow && !state.storedNow.has(object.remoteId)) stats.updated++;
+  }
+  try {
+    await storeObjects(deps.db, connection, objects, deps.clock(), storageLimits(deps.databaseKind), {
+      fresh,
+    });
+  } catch (error) {
+    // A foreign-key refusal (23503) here means the connection was deleted during the listing.
+    const gone =
+      (error as { code?: unknown }).code === '23503' &&
+      !(await connectionExists(deps, connection.connection_id));
+    throw gone ? new ConnectionVanished() : error;
+  }
+  for (const object of objects) {
+    state.held.set(object.remoteId, object.etag);
+    state.storedNow?.add(object.remoteId);
+  }
+}
+
+/** Once a page's objects are stored: what it says is gone is removed, and bookings' events settled. */
+async function endPage(context: SyncContext, state: PullState, page: ChangePage): Promise<void> {
+  const { deps, connection, stats } = context;
+  const removed = page.removed.filter((remoteId) => state.held.has(remoteId));
   await removeObjects(deps.db, connection.connection_id, removed);
+  for (const remoteId of removed) state.held.delete(remoteId);
   stats.deleted += removed.length;
-  await settleBookingEvents(context, changes.changed, removed);
-  return changes.cursor;
+  if (state.settles) await settleBookingEvents(context, page.changed, removed);
+}
+
+/**
+ * The listing's pages expanded within the sync's budget, a part at a time, each page followed by its
+ * end (its removals and settling come once its objects are stored); returns the listing's end.
+ */
+async function* expandPages(
+  context: SyncContext,
+  state: PullState,
+  pages: ChangeStream,
+): AsyncGenerator<Step, ListingEnd, undefined> {
+  const { deps, connection, stats } = context;
+  const window = expansionWindow(context.now);
+  for (;;) {
+    const next = await pages.next();
+    if (next.done) {
+      if (next.value.warnings)
+        context.calendarWarnings = next.value.warnings.slice(0, CALENDAR_WARNINGS_KEPT);
+      return next.value;
+    }
+    const page = next.value;
+    stats.fetched += page.changed.length;
+    if (state.storedBefore && page.changed.length > 0) {
+      const replaced = [...page.changed.map((event) => event.remoteId), ...page.removed];
+      leaveRoomFor(context, await occurrencesKept(deps.db, connection.connection_id, { replaced }));
+    }
+    for await (const objects of deps.parser.expandInParts(
+      page.changed,
+      window,
+      context.zone,
+      context.budget,
+    )) {
+      yield { kind: 'objects', objects };
+    }
+    yield { kind: 'page', page };
+  }
+}
+
+/** Whether any booking of the connection's resource has its event at the provider known. */
+async function hasLinkedEvents(context: SyncContext): Promise<boolean> {
+  const row = await context.deps.db
+    .selectFrom('booking_calendar_links')
+    .select('booking_id')
+    .where('connection_id', '=', context.connection.connection_id)
+    .where('remote_id', 'is not', null)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** The sync may store no more occurrences than the calendar's budget leaves beside `kept`. */

@@ -35,6 +35,27 @@ export type RemoteChanges = {
   warnings?: string[];
 };
 
+/**
+ * One page of a listing, handed over as soon as it is read: a sync stores each page while the next is
+ * fetched, so a calendar is never held in memory whole.
+ */
+export type ChangePage = {
+  /** Objects created or changed (or whose etag differs from the stored one), each once per page. */
+  changed: RemoteEvent[];
+  /** remoteIds that no longer exist at the provider. */
+  removed: string[];
+};
+
+/** How a listing ended: what the caller keeps once it has applied every page. */
+export type ListingEnd = Omit<RemoteChanges, 'changed' | 'removed'>;
+
+/**
+ * A listing page by page; its return value is the listing's end. Pages are applied in order: a later
+ * page may hand over an object again (the later version wins), and its removals may name an object an
+ * earlier page of the same listing handed over. Only a listing that ran to its end has a cursor to keep.
+ */
+export type ChangeStream = AsyncGenerator<ChangePage, ListingEnd, undefined>;
+
 /** What the engine has stored: remoteId → etag (null where the provider gave none). */
 export type KnownEvents = ReadonlyMap<string, string | null>;
 
@@ -56,10 +77,14 @@ export interface CalendarProvider {
   readonly capabilities: ProviderCapabilities;
 
   /**
-   * Changes since `cursor`. A null cursor, or one the provider refuses, means a full listing: the
-   * provider then compares it with `known` and reports only what differs, deletions included, and
-   * says `full: true`. Adapters fetch bodies only for objects whose etag differs from `known`.
+   * Changes since `cursor`, page by page as they are read. A null cursor, or one the provider refuses,
+   * means a full listing: the provider then compares it with `known` and reports only what differs,
+   * deletions included (at the latest on the last page), and says `full: true`. Adapters fetch bodies
+   * only for objects whose etag differs from `known`. `known` is read when the listing starts.
    */
+  readChanges(cursor: string | null, known: KnownEvents): ChangeStream;
+
+  /** The same listing gathered into one answer (`collectChanges`), for tools and tests. */
   listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges>;
 
   /** Reads one object; null when it does not exist. */
@@ -137,4 +162,22 @@ export function canPush(provider: CalendarProvider): provider is CalendarProvide
  */
 export interface AccessTokenSource {
   get(options?: { forceRefresh?: boolean }): Promise<string>;
+}
+
+/** Every page of a listing gathered into one answer, as the pages would leave a store that applied them. */
+export async function collectChanges(stream: ChangeStream): Promise<RemoteChanges> {
+  const changed = new Map<string, RemoteEvent>();
+  const removed = new Set<string>();
+  for (;;) {
+    const step = await stream.next();
+    if (step.done) return { ...step.value, changed: [...changed.values()], removed: [...removed] };
+    for (const event of step.value.changed) {
+      changed.set(event.remoteId, event);
+      removed.delete(event.remoteId);
+    }
+    for (const remoteId of step.value.removed) {
+      changed.delete(remoteId);
+      removed.add(remoteId);
+    }
+  }
 }

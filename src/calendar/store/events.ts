@@ -9,27 +9,48 @@ import { calendarBudget, type CalendarBudget, type StoredObject } from '../parsi
 const BATCH = 200;
 
 /**
- * How many occurrences one transaction and one INSERT write. PostgreSQL readers never wait for a
- * writer, so there a sync writes its objects 200 at a time in one transaction each, with all their
- * occurrences; the embedded database runs one transaction at a time, so there each is kept short
- * (about 50 ms), and a request waits for no more than one.
+ * How many occurrences one transaction and one statement write. PostgreSQL readers never wait for a
+ * writer, so there a sync writes its objects 200 at a time, each group with all its occurrences in one
+ * statement. The embedded database runs one transaction at a time and holds the event loop for each
+ * statement, so there each transaction is kept short (about 50 ms), made of short statements (the
+ * events first, then their occurrences 250 at a time), and a request waits for no more than one.
  */
-export type StorageLimits = { occurrencesPerTransaction: number; occurrencesPerInsert: number };
+export type StorageLimits = {
+  occurrencesPerTransaction: number;
+  occurrencesPerInsert: number;
+  /** Occurrences written by the statement that writes their events. */
+  occurrencesWithEvents: number;
+};
 
 export function storageLimits(kind: DatabaseKind | undefined): StorageLimits {
   return kind === 'embedded'
-    ? { occurrencesPerTransaction: 500, occurrencesPerInsert: 250 }
-    : { occurrencesPerTransaction: Number.POSITIVE_INFINITY, occurrencesPerInsert: 1000 };
+    ? { occurrencesPerTransaction: 500, occurrencesPerInsert: 250, occurrencesWithEvents: 0 }
+    : {
+        occurrencesPerTransaction: Number.POSITIVE_INFINITY,
+        occurrencesPerInsert: 20_000,
+        occurrencesWithEvents: 20_000,
+      };
 }
+
+export type StoreOptions = {
+  /**
+   * None of the objects is stored yet (the caller knows the connection's events, as a sync under its
+   * lease does): there are no occurrences of theirs to remove first.
+   */
+  fresh?: boolean;
+};
 
 /**
  * Writes objects from the provider with their occurrences, replacing what was stored for them.
  * Occurrences of the resource's own bookings never block availability: the booking itself does.
  *
- * Each transaction writes at most `limits.occurrencesPerTransaction` occurrences, so a calendar of
- * long series never holds the embedded database for long. A series with more is written over
- * several: its event row is kept without an etag until the last, so a sync that stops in between
- * reads it again next time instead of trusting half of it.
+ * A group of objects is one statement: the events are upserted, their old occurrences removed and
+ * the new ones inserted, every column sent as one array (`unnest`), so the statement has the same
+ * text and a fixed number of parameters whatever the number of rows. Each transaction writes at most
+ * `limits.occurrencesPerTransaction` occurrences, so a calendar of long series never holds the
+ * embedded database for long. A series with more is written over several: its event row is kept
+ * without an etag until the last, so a sync that stops in between reads it again next time instead
+ * of trusting half of it.
  */
 export async function storeObjects(
   db: Db,
@@ -37,72 +58,43 @@ export async function storeObjects(
   objects: readonly StoredObject[],
   now: number,
   limits: StorageLimits = storageLimits('postgres'),
+  options: StoreOptions = {},
 ): Promise<void> {
   const perTransaction = limits.occurrencesPerTransaction;
   for (const batch of storageBatches(objects, perTransaction)) {
     const [first] = batch;
     const spills = batch.length === 1 && first !== undefined && occurrenceCount(first) > perTransaction;
-    const rest = await db.transaction().execute(async (trx) => {
-      const own = await ownBookingIds(trx, connection, batch);
-      const rows = await trx
-        .insertInto('calendar_events')
-        .values(
-          batch.map((object) => ({
-            connection_id: connection.connection_id,
-            organization_id: connection.organization_id,
-            remote_id: object.remoteId,
-            etag: spills ? null : object.etag,
-            uid: object.result.ok ? object.result.summary.uid : null,
-            ics: withoutNul(object.ics),
-            booking_id: object.result.ok ? uuidOrNull(object.result.summary.bookingId) : null,
-            recurring: object.result.ok && object.result.summary.recurring,
-            title: object.result.ok ? object.result.summary.title : null,
-            parse_error: object.result.ok ? null : withoutNul(object.result.error),
-            read_warning: readWarning(object),
-            updated_at: new Date(now),
-          })),
-        )
-        .onConflict((oc) =>
-          oc.columns(['connection_id', 'remote_id']).doUpdateSet((eb) => ({
-            etag: eb.ref('excluded.etag'),
-            uid: eb.ref('excluded.uid'),
-            ics: eb.ref('excluded.ics'),
-            booking_id: eb.ref('excluded.booking_id'),
-            recurring: eb.ref('excluded.recurring'),
-            title: eb.ref('excluded.title'),
-            parse_error: eb.ref('excluded.parse_error'),
-            read_warning: eb.ref('excluded.read_warning'),
-            updated_at: eb.ref('excluded.updated_at'),
-          })),
-        )
-        .returning(['event_id', 'remote_id'])
-        .execute();
-      const idByRemote = new Map(rows.map((row) => [row.remote_id, row.event_id]));
-      const eventIds = [...idByRemote.values()];
-      if (eventIds.length > 0) {
-        await trx.deleteFrom('calendar_occurrences').where('event_id', 'in', eventIds).execute();
-      }
-      const occurrenceRows = batch.flatMap((object) => {
-        const eventId = idByRemote.get(object.remoteId);
-        if (!eventId || !object.result.ok) return [];
-        const bookingId = object.result.summary.bookingId;
-        const blocksAtAll = connection.blocks_availability && !(bookingId && own.has(bookingId));
-        return object.result.occurrences.map((occurrence) =>
-          occurrenceRow(connection, eventId, occurrence, blocksAtAll),
-        );
+    const own = await ownBookingIds(db, connection, batch);
+    const occurrences = occurrenceColumns(connection, batch, own);
+    const inFirst = Math.min(occurrences.count, perTransaction, limits.occurrencesWithEvents);
+    const write = async (trx: Db): Promise<string[]> => {
+      const eventIds = await upsertWithOccurrences(trx, connection, batch, now, {
+        spills,
+        fresh: options.fresh ?? false,
+        occurrences: occurrences.slice(0, inFirst),
       });
-      await insertOccurrences(trx, occurrenceRows.slice(0, perTransaction), limits);
-      return { rows: occurrenceRows.slice(perTransaction), eventId: eventIds[0] };
-    });
-    for (let at = 0; at < rest.rows.length; at += perTransaction) {
-      const last = at + perTransaction >= rest.rows.length;
+      const untilCommit = Math.min(occurrences.count, perTransaction);
+      await insertOccurrences(trx, connection, occurrences.slice(inFirst, untilCommit), eventIds, limits);
+      return eventIds;
+    };
+    // One statement is atomic by itself; more need a transaction around them.
+    const alone = inFirst === Math.min(occurrences.count, perTransaction);
+    const eventIds = alone ? await write(db) : await db.transaction().execute(write);
+    for (let at = perTransaction; at < occurrences.count; at += perTransaction) {
+      const last = at + perTransaction >= occurrences.count;
       await db.transaction().execute(async (trx) => {
-        await insertOccurrences(trx, rest.rows.slice(at, at + perTransaction), limits);
-        if (last && rest.eventId && first) {
+        await insertOccurrences(
+          trx,
+          connection,
+          occurrences.slice(at, at + perTransaction),
+          eventIds,
+          limits,
+        );
+        if (last && eventIds[0] && first) {
           await trx
             .updateTable('calendar_events')
             .set({ etag: first.etag })
-            .where('event_id', '=', rest.eventId)
+            .where('event_id', '=', eventIds[0])
             .execute();
         }
       });
@@ -110,19 +102,200 @@ export async function storeObjects(
   }
 }
 
-type OccurrenceRow = ReturnType<typeof occurrenceRow>;
+/** Occurrence rows as columns; `object` is each row's index in the batch. */
+class OccurrenceColumns {
+  object: number[] = [];
+  startsAt: number[] = [];
+  endsAt: number[] = [];
+  allDay: boolean[] = [];
+  blocks: boolean[] = [];
+  status: string[] = [];
+  transparency: string[] = [];
+  title: (string | null)[] = [];
+  recurrenceId: (string | null)[] = [];
 
+  get count(): number {
+    return this.object.length;
+  }
+
+  push(object: number, occurrence: Occurrence, blocksAtAll: boolean): void {
+    this.object.push(object);
+    this.startsAt.push(occurrence.startsAt);
+    this.endsAt.push(occurrence.endsAt);
+    this.allDay.push(occurrence.allDay);
+    this.blocks.push(
+      blocksAtAll &&
+        occurrence.endsAt > occurrence.startsAt &&
+        occurrence.status !== 'cancelled' &&
+        occurrence.transparency === 'opaque',
+    );
+    this.status.push(occurrence.status);
+    this.transparency.push(occurrence.transparency);
+    this.title.push(occurrence.title);
+    this.recurrenceId.push(occurrence.recurrenceId);
+  }
+
+  slice(from: number, to: number): OccurrenceColumns {
+    if (from === 0 && to >= this.count) return this;
+    const part = new OccurrenceColumns();
+    part.object = this.object.slice(from, to);
+    part.startsAt = this.startsAt.slice(from, to);
+    part.endsAt = this.endsAt.slice(from, to);
+    part.allDay = this.allDay.slice(from, to);
+    part.blocks = this.blocks.slice(from, to);
+    part.status = this.status.slice(from, to);
+    part.transparency = this.transparency.slice(from, to);
+    part.title = this.title.slice(from, to);
+    part.recurrenceId = this.recurrenceId.slice(from, to);
+    return part;
+  }
+
+  /** The columns as array literals in the order `occurrenceRows` reads them, events by id where given. */
+  parameters(eventIds?: readonly string[]): string[] {
+    const first = eventIds ? this.object.map((index) => eventIds[index] ?? null) : this.object;
+    return [
+      plainArray(first),
+      plainArray(this.startsAt),
+      plainArray(this.endsAt),
+      plainArray(this.allDay),
+      plainArray(this.blocks),
+      textArray(this.status),
+      textArray(this.transparency),
+      textArray(this.title),
+      textArray(this.recurrenceId),
+    ];
+  }
+}
+
+/*
+ * Columns go to the database as array literals built here: pg would quote and escape every element
+ * of a JavaScript array one by one, which for tens of thousands of numbers costs more than the insert.
+ */
+
+/** Numbers, booleans and UUIDs, which need no quoting. */
+function plainArray(values: readonly (number | boolean | string | null)[]): string {
+  return `{${values.map((value) => (value === null ? 'NULL' : String(value))).join(',')}}`;
+}
+
+function textArray(values: readonly (string | null)[]): string {
+  return `{${values.map((value) => (value === null ? 'NULL' : `"${value.replace(/["\\]/g, '\\$&')}"`)).join(',')}}`;
+}
+
+function occurrenceColumns(
+  connection: ConnectionRow,
+  batch: readonly StoredObject[],
+  own: ReadonlySet<string>,
+): OccurrenceColumns {
+  const columns = new OccurrenceColumns();
+  batch.forEach((object, index) => {
+    if (!object.result.ok) return;
+    const bookingId = object.result.summary.bookingId;
+    const blocksAtAll = connection.blocks_availability && !(bookingId && own.has(bookingId));
+    for (const occurrence of object.result.occurrences) columns.push(index, occurrence, blocksAtAll);
+  });
+  return columns;
+}
+
+/**
+ * The occurrence columns as rows, `o.key` naming the event (an object index or an event id). A
+ * range is half-open like bookings; an instant event (no duration) is kept as a point so it can be
+ * listed.
+ */
+function occurrenceRows(params: readonly string[], keyType: 'int' | 'uuid') {
+  const [key, startsAt, endsAt, allDay, blocks, status, transparency, title, recurrenceId] = params;
+  return sql`unnest(${sql.val(key)}::${sql.raw(keyType)}[], ${sql.val(startsAt)}::float8[],
+      ${sql.val(endsAt)}::float8[], ${sql.val(allDay)}::bool[], ${sql.val(blocks)}::bool[],
+      ${sql.val(status)}::text[], ${sql.val(transparency)}::text[], ${sql.val(title)}::text[],
+      ${sql.val(recurrenceId)}::text[])
+    as o(key, starts_ms, ends_ms, all_day, blocks, status, transparency, title, recurrence_id)`;
+}
+
+const OCCURRENCE_COLUMNS = sql.raw(
+  'event_id, connection_id, resource_id, during, all_day, blocks, status, transparency, title, recurrence_id',
+);
+
+function occurrenceValues(connection: ConnectionRow, eventId: ReturnType<typeof sql.ref>) {
+  return sql`${eventId}, ${connection.connection_id}::uuid, ${connection.resource_id}::uuid,
+    case when o.ends_ms > o.starts_ms
+      then tstzrange(to_timestamp(o.starts_ms / 1000), to_timestamp(o.ends_ms / 1000), '[)')
+      else tstzrange(to_timestamp(o.starts_ms / 1000), to_timestamp(o.starts_ms / 1000), '[]') end,
+    o.all_day, o.blocks, o.status, o.transparency, o.title, o.recurrence_id`;
+}
+
+/**
+ * One statement: the batch's events upserted, their old occurrences removed (unless `fresh`), and
+ * the given occurrences inserted. Returns the event ids in the order of the batch.
+ */
+async function upsertWithOccurrences(
+  db: Db,
+  connection: ConnectionRow,
+  batch: readonly StoredObject[],
+  now: number,
+  options: { spills: boolean; fresh: boolean; occurrences: OccurrenceColumns },
+): Promise<string[]> {
+  const text = (pick: (object: StoredObject) => string | null) => sql.val(textArray(batch.map(pick)));
+  const plain = (pick: (object: StoredObject) => string | boolean | null) =>
+    sql.val(plainArray(batch.map(pick)));
+  const summary = (object: StoredObject) => (object.result.ok ? object.result.summary : null);
+  const cleared = options.fresh
+    ? sql``
+    : sql`, cleared as (delete from calendar_occurrences where event_id in (select event_id from events))`;
+  // Committed without waiting for the disk: the sync's last write (its cursor) waits, and with it
+  // everything written before it, so a crash loses nothing that a sync would count as stored.
+  const result = await sql<{ event_id: string; at: string | number }>`
+    with input as (
+      select * from unnest(
+        ${text((o) => o.remoteId)}::text[],
+        ${text((o) => (options.spills ? null : o.etag))}::text[],
+        ${text((o) => summary(o)?.uid ?? null)}::text[],
+        ${text((o) => withoutNul(o.ics))}::text[],
+        ${plain((o) => uuidOrNull(summary(o)?.bookingId ?? null))}::uuid[],
+        ${plain((o) => summary(o)?.recurring ?? false)}::bool[],
+        ${text((o) => summary(o)?.title ?? null)}::text[],
+        ${text((o) => (o.result.ok ? null : withoutNul(o.result.error)))}::text[],
+        ${text(readWarning)}::text[]
+      ) with ordinality as i(remote_id, etag, uid, ics, booking_id, recurring, title, parse_error,
+        read_warning, at)
+    ), events as (
+      insert into calendar_events (connection_id, organization_id, remote_id, etag, uid, ics, booking_id,
+        recurring, title, parse_error, read_warning, updated_at)
+      select ${connection.connection_id}::uuid, ${connection.organization_id}::uuid, remote_id, etag, uid,
+        ics, booking_id, recurring, title, parse_error, read_warning, ${new Date(now)}::timestamptz
+      from input
+      on conflict (connection_id, remote_id) do update set etag = excluded.etag, uid = excluded.uid,
+        ics = excluded.ics, booking_id = excluded.booking_id, recurring = excluded.recurring,
+        title = excluded.title, parse_error = excluded.parse_error,
+        read_warning = excluded.read_warning, updated_at = excluded.updated_at
+      returning event_id, remote_id
+    ), ids as (
+      select events.event_id, input.at from events join input using (remote_id)
+    )${cleared}, written as (
+      insert into calendar_occurrences (${OCCURRENCE_COLUMNS})
+      select ${occurrenceValues(connection, sql.ref('ids.event_id'))}
+      from ${occurrenceRows(options.occurrences.parameters(), 'int')} join ids on ids.at = o.key + 1
+    )
+    select event_id, at from ids, (select set_config('synchronous_commit', 'off', true)) as unhurried`.execute(
+    db,
+  );
+  const ids: string[] = [];
+  for (const row of result.rows) ids[Number(row.at) - 1] = row.event_id;
+  return ids;
+}
+
+/** Occurrences of events already written, in statements of `limits.occurrencesPerInsert`. */
 async function insertOccurrences(
-  trx: Db,
-  rows: readonly OccurrenceRow[],
+  db: Db,
+  connection: ConnectionRow,
+  occurrences: OccurrenceColumns,
+  eventIds: readonly string[],
   limits: StorageLimits,
 ): Promise<void> {
   const perInsert = limits.occurrencesPerInsert;
-  for (let at = 0; at < rows.length; at += perInsert) {
-    await trx
-      .insertInto('calendar_occurrences')
-      .values(rows.slice(at, at + perInsert))
-      .execute();
+  for (let at = 0; at < occurrences.count; at += perInsert) {
+    const part = occurrences.slice(at, at + perInsert);
+    await sql`insert into calendar_occurrences (${OCCURRENCE_COLUMNS})
+      select ${occurrenceValues(connection, sql.ref('o.key'))}
+      from ${occurrenceRows(part.parameters(eventIds), 'uuid')}`.execute(db);
   }
 }
 
@@ -193,36 +366,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function uuidOrNull(value: string | null): string | null {
   return value && UUID.test(value) ? value.toLowerCase() : null;
-}
-
-/** Half-open like bookings; an instant event (no duration) is kept as a point so it can be listed. */
-function rangeOf(startsAt: number, endsAt: number): string {
-  const start = new Date(startsAt).toISOString();
-  return endsAt > startsAt ? `[${start},${new Date(endsAt).toISOString()})` : `[${start},${start}]`;
-}
-
-function occurrenceRow(
-  connection: ConnectionRow,
-  eventId: string,
-  occurrence: Occurrence,
-  blocksAtAll: boolean,
-) {
-  return {
-    event_id: eventId,
-    connection_id: connection.connection_id,
-    resource_id: connection.resource_id,
-    during: rangeOf(occurrence.startsAt, occurrence.endsAt),
-    all_day: occurrence.allDay,
-    blocks:
-      blocksAtAll &&
-      occurrence.endsAt > occurrence.startsAt &&
-      occurrence.status !== 'cancelled' &&
-      occurrence.transparency === 'opaque',
-    status: occurrence.status,
-    transparency: occurrence.transparency,
-    title: occurrence.title,
-    recurrence_id: occurrence.recurrenceId,
-  };
 }
 
 /** Booking ids in this batch that are bookings of the connection's own resource. */

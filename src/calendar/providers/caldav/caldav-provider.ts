@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
-import type {
-  CalendarProvider,
-  KnownEvents,
-  OutgoingEvent,
-  ProviderCapabilities,
-  RemoteChanges,
-  RemoteEvent,
-  WrittenEvent,
+import {
+  collectChanges,
+  type ChangeStream,
+  type CalendarProvider,
+  type KnownEvents,
+  type ListingEnd,
+  type OutgoingEvent,
+  type ProviderCapabilities,
+  type RemoteChanges,
+  type RemoteEvent,
+  type WrittenEvent,
 } from '../../port/provider.js';
 import { diffListing, type ListedObject, type ListingDiff } from '../../policy/listing-diff.js';
 import { renderBookingEvent } from '../../../ical/render-event.js';
@@ -42,6 +45,9 @@ type Listing = { listed: ListedObject[]; token: string | null; ctag: string | nu
 
 type Fetched = { etag: string | null; ics: string };
 
+/** What a listing leaves to do: the bodies to fetch, what is gone, and how the listing ends. */
+type Plan = ListingEnd & { fetch: string[]; removed: string[] };
+
 export class CalDavProvider implements CalendarProvider {
   readonly capabilities: ProviderCapabilities = { write: true, incremental: true, push: false };
   readonly #client: CalDavClient;
@@ -58,7 +64,25 @@ export class CalDavProvider implements CalendarProvider {
     this.#batchSize = options.batchSize ?? 100;
   }
 
-  async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+  listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    return collectChanges(this.readChanges(cursor, known));
+  }
+
+  /** The listing first (hrefs and etags), then the bodies that differ, one calendar-multiget a page. */
+  async *readChanges(cursor: string | null, known: KnownEvents): ChangeStream {
+    const plan = await this.#plan(cursor, known);
+    const { fetch, removed, ...end } = plan;
+    let pending = removed;
+    for (let i = 0; i < fetch.length; i += this.#batchSize) {
+      const page = await this.#fetchEvents(fetch.slice(i, i + this.#batchSize), known);
+      yield { changed: page.changed, removed: unique([...pending, ...page.gone]) };
+      pending = [];
+    }
+    if (pending.length > 0) yield { changed: [], removed: pending };
+    return end;
+  }
+
+  async #plan(cursor: string | null, known: KnownEvents): Promise<Plan> {
     const state = this.#readCursor(cursor);
     if (state?.t) {
       const delta = await this.#syncSince(state.t, known);
@@ -66,7 +90,7 @@ export class CalDavProvider implements CalendarProvider {
     } else if (state?.g) {
       const answer = await this.#client.propfind(this.#collection.toString(), 0, [PROP.getctag]);
       if (propText(answer.responses[0], PROP.getctag) === state.g) {
-        return { changed: [], removed: [], full: false, cursor };
+        return { fetch: [], removed: [], full: false, cursor };
       }
     }
     return this.#fullListing(known);
@@ -139,7 +163,7 @@ export class CalDavProvider implements CalendarProvider {
    * Servers refuse differently: 403/409 valid-sync-token (Radicale), 500 (Xandikos), or a silent full
    * listing as if no token had been sent (DAViCal).
    */
-  async #syncSince(token: string, known: KnownEvents): Promise<RemoteChanges | null> {
+  async #syncSince(token: string, known: KnownEvents): Promise<Plan | null> {
     const url = this.#collection.toString();
     const response = await this.#client.report(url, 1, syncCollectionBody(token));
     if (response.status === 401 || response.status === 429) throw statusError(response, 'REPORT', url);
@@ -160,32 +184,30 @@ export class CalDavProvider implements CalendarProvider {
       const listing = await this.#propfindListing();
       const diff = diffListing(known, listing.listed);
       const missed = diff.deleted.some((id) => !removed.includes(id));
-      const result = await this.#diff({ ...listing, token: answer.syncToken, ctag: null }, known, diff);
-      return { ...result, full: missed };
+      return { ...this.#diff({ ...listing, token: answer.syncToken, ctag: null }, diff), full: missed };
     }
-    const { changed, gone } = await this.#fetchEvents(
-      present.map((r) => r.path),
-      known,
-    );
     return {
-      changed,
-      removed: unique([...removed, ...gone]),
+      fetch: present.map((r) => r.path),
+      removed: unique(removed),
       full: false,
       cursor: this.#writeCursor(answer.syncToken, null),
     };
   }
 
-  async #fullListing(known: KnownEvents): Promise<RemoteChanges> {
+  async #fullListing(known: KnownEvents): Promise<Plan> {
     const url = this.#collection.toString();
     const response = await this.#client.report(url, 1, syncCollectionBody(null));
     if (response.status === 401 || response.status === 429) throw statusError(response, 'REPORT', url);
+    let listing: Listing;
     if (response.status === 207) {
       const answer = parseMultiStatus(response.body, response.url);
       const members = answer.responses.filter((r) => this.#isMember(r) && r.status !== 404);
-      return this.#diff(toListing(members, answer.syncToken, null), known);
+      listing = toListing(members, answer.syncToken, null);
+    } else {
+      // No sync-collection: list with PROPFIND and watch the ctag instead.
+      listing = await this.#propfindListing();
     }
-    // No sync-collection: list with PROPFIND and watch the ctag instead.
-    return this.#diff(await this.#propfindListing(), known);
+    return this.#diff(listing, diffListing(known, listing.listed));
   }
 
   async #propfindListing(): Promise<Listing> {
@@ -196,18 +218,10 @@ export class CalDavProvider implements CalendarProvider {
     return toListing(members, null, propText(own, PROP.getctag));
   }
 
-  async #diff(
-    listing: Listing,
-    known: KnownEvents,
-    diff: ListingDiff<ListedObject> = diffListing(known, listing.listed),
-  ): Promise<RemoteChanges> {
-    const { changed, gone } = await this.#fetchEvents(
-      diff.changed.map((object) => object.remoteId),
-      known,
-    );
+  #diff(listing: Listing, diff: ListingDiff<ListedObject>): Plan {
     return {
-      changed,
-      removed: unique([...diff.deleted, ...gone]),
+      fetch: diff.changed.map((object) => object.remoteId),
+      removed: diff.deleted,
       full: true,
       cursor: this.#writeCursor(listing.token, listing.ctag),
     };
@@ -220,16 +234,13 @@ export class CalDavProvider implements CalendarProvider {
   ): Promise<{ changed: RemoteEvent[]; gone: string[] }> {
     const changed: RemoteEvent[] = [];
     const gone: string[] = [];
-    for (let i = 0; i < paths.length; i += this.#batchSize) {
-      const batch = paths.slice(i, i + this.#batchSize);
-      const fetched = await this.#multiget(batch);
-      for (const path of batch) {
-        const object = fetched.has(path) ? (fetched.get(path) ?? null) : await this.#getOne(path);
-        if (object && hasEvent(object.ics)) {
-          changed.push({ remoteId: path, etag: object.etag, ics: object.ics });
-        } else if (object === null || known.has(path)) {
-          gone.push(path);
-        }
+    const fetched = await this.#multiget(paths);
+    for (const path of paths) {
+      const object = fetched.has(path) ? (fetched.get(path) ?? null) : await this.#getOne(path);
+      if (object && hasEvent(object.ics)) {
+        changed.push({ remoteId: path, etag: object.etag, ics: object.ics });
+      } else if (object === null || known.has(path)) {
+        gone.push(path);
       }
     }
     return { changed, gone };

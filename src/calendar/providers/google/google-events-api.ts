@@ -25,12 +25,23 @@ export class GoogleEventsApi {
     return `${this.#events}/${encodeURIComponent(id)}`;
   }
 
-  /**
-   * Every page of a listing. Pages may be short or empty and still carry nextPageToken; only the last
-   * carries nextSyncToken. Null when Google refuses the sync token (410): a full listing must follow.
-   */
+  /** Every page of a listing gathered; null when Google refuses the sync token (see `pages`). */
   async list(query: Query): Promise<Listing | null> {
     const items: GoogleEvent[] = [];
+    const pages = this.pages(query);
+    for (;;) {
+      const step = await pages.next();
+      if (step.done) return step.value === null ? null : { items, ...step.value };
+      items.push(...step.value);
+    }
+  }
+
+  /**
+   * A listing page by page as it comes; it ends with the sync token. Pages may be short or empty and
+   * still carry nextPageToken; only the last carries nextSyncToken. Ends with null when Google
+   * refuses the sync token (410): a full listing must follow.
+   */
+  async *pages(query: Query): AsyncGenerator<GoogleEvent[], { syncToken: string | null } | null, undefined> {
     let pageToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const answer = await this.client.call<GoogleEventList>('GET', this.#events, {
@@ -42,17 +53,15 @@ export class GoogleEventsApi {
       if (!Array.isArray(body.items ?? [])) {
         throw new ProviderError('BAD_RESPONSE', 'events.list: items is not a list');
       }
-      for (const item of body.items ?? []) {
+      const items = body.items ?? [];
+      for (const item of items) {
         if (typeof item?.id !== 'string') {
           throw new ProviderError('BAD_RESPONSE', 'events.list: an item has no id');
         }
-        items.push(item);
       }
-      if (body.nextPageToken) {
-        pageToken = body.nextPageToken;
-        continue;
-      }
-      return { items, syncToken: body.nextSyncToken ?? null };
+      yield items;
+      if (!body.nextPageToken) return { syncToken: body.nextSyncToken ?? null };
+      pageToken = body.nextPageToken;
     }
     throw new ProviderError('BAD_RESPONSE', `events.list: more than ${MAX_PAGES} pages`);
   }

@@ -1,18 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  AccessTokenSource,
-  CalendarProvider,
-  KnownEvents,
-  OutgoingEvent,
-  ProviderCapabilities,
-  PushCapable,
-  RemoteChanges,
-  RemoteEvent,
-  WatchChannel,
-  WatchRequest,
-  WrittenEvent,
+import {
+  collectChanges,
+  type AccessTokenSource,
+  type CalendarProvider,
+  type ChangePage,
+  type ChangeStream,
+  type KnownEvents,
+  type ListingEnd,
+  type OutgoingEvent,
+  type ProviderCapabilities,
+  type PushCapable,
+  type RemoteChanges,
+  type RemoteEvent,
+  type WatchChannel,
+  type WatchRequest,
+  type WrittenEvent,
 } from '../../port/provider.js';
-import { diffListing } from '../../policy/listing-diff.js';
+import { StreamedListing } from '../streamed-listing.js';
 import { formatInstant, isValidTimeZone } from '../../../domain/time-zones.js';
 import type { GuardedHttp } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
@@ -65,14 +69,21 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
     this.#calendarId = options.calendarId;
   }
 
-  async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+  listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    return collectChanges(this.readChanges(cursor, known));
+  }
+
+  /** Each events.list page is handed over as it comes (series of a full listing at its end). */
+  async *readChanges(cursor: string | null, known: KnownEvents): ChangeStream {
+    const listing = new StreamedListing(known);
     const token = this.#readCursor(cursor);
     if (token !== null) {
-      const listing = await this.#api.list({ syncToken: token });
-      if (listing !== null) return this.#incremental(listing.items, listing.syncToken, known);
+      const end = yield* this.#incremental(this.#api.pages({ syncToken: token }), listing);
+      if (end !== null) return end;
+      // The token was refused: what its pages handed over stands, a full listing says the rest.
+      listing.restart();
     }
-    const listing = await this.#api.list({});
-    return this.#full(listing!.items, listing!.syncToken, known);
+    return yield* this.#full(this.#api.pages({}), listing);
   }
 
   async getEvent(remoteId: string): Promise<RemoteEvent | null> {
@@ -196,12 +207,44 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
     await this.#api.stopChannel(channel.id, channel.resourceId);
   }
 
-  async #full(items: GoogleEvent[], syncToken: string | null, known: KnownEvents): Promise<RemoteChanges> {
-    const listed: { remoteId: string; etag: string | null; whole: EventGroup }[] = [];
-    for (const [id, group] of groupItems(items)) {
+  /**
+   * A full listing. A single event is complete on its page and handed over with it. A series' master
+   * and its exceptions may come on any pages, so series wait for the end of the listing (the one part
+   * held in memory, as items); a single event an exception turns out to belong to is read again then.
+   */
+  async *#full(pages: Pages, listing: StreamedListing): ChangeStream {
+    const series = new Map<string, Group>();
+    for (;;) {
+      const step = await pages.next();
+      if (step.done) {
+        yield* this.#fullSeries(series, listing);
+        const syncToken = step.value?.syncToken ?? null;
+        return { full: true, cursor: syncToken === null ? null : this.#writeCursor(syncToken) };
+      }
+      const singles: Listed[] = [];
+      for (const item of step.value) {
+        if (item.recurringEventId !== undefined || item.recurrence?.length) {
+          addToGroups(series, item);
+        } else if (item.status !== 'cancelled') {
+          const whole = { master: item, exceptions: [] };
+          singles.push({ remoteId: item.id, etag: objectEtag(whole), whole });
+        }
+      }
+      const changed = listing.changedOf(singles);
+      if (changed.length > 0)
+        yield { changed: changed.map((object) => this.#object(object.whole)), removed: [] };
+    }
+  }
+
+  /** The series of a full listing once it has ended, a page at a time; then what was not listed is gone. */
+  async *#fullSeries(series: Map<string, Group>, listing: StreamedListing): AsyncGenerator<ChangePage> {
+    let listed: Listed[] = [];
+    for (const [id, group] of series) {
+      series.delete(id);
       let master = group.master;
       if (master === null) {
-        // Exceptions whose master is not listed: a cancelled-only group has nothing to show.
+        // Exceptions whose master is not listed as a series: a cancelled-only group has nothing to
+        // show; otherwise the master is read (a single event on another page, or one not listed).
         if (group.exceptions.every((e) => e.status === 'cancelled')) continue;
         master = await this.#live(id);
         if (master === null) continue;
@@ -209,39 +252,45 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
       if (master.status === 'cancelled') continue;
       const whole = { master, exceptions: group.exceptions };
       listed.push({ remoteId: id, etag: objectEtag(whole), whole });
+      if (listed.length >= SERIES_PER_PAGE) {
+        yield { changed: listing.changedOf(listed).map((object) => this.#object(object.whole)), removed: [] };
+        listed = [];
+      }
     }
-    const { changed, deleted } = diffListing(known, listed);
-    return {
-      changed: changed.map((object) => this.#object(object.whole)),
-      removed: deleted,
-      full: true,
-      cursor: syncToken === null ? null : this.#writeCursor(syncToken),
+    yield {
+      changed: listing.changedOf(listed).map((object) => this.#object(object.whole)),
+      removed: listing.unlisted(),
     };
   }
 
-  async #incremental(
-    items: GoogleEvent[],
-    syncToken: string | null,
-    known: KnownEvents,
-  ): Promise<RemoteChanges> {
-    const changed: RemoteEvent[] = [];
-    const removed: string[] = [];
-    for (const [id, group] of groupItems(items)) {
-      const master = group.master ?? (await this.#api.get(id));
-      if (master === null || master.status === 'cancelled') {
-        if (group.master !== null || known.has(id)) removed.push(id);
-        continue;
+  /** An incremental listing, page by page; null when Google refused the sync token. */
+  async *#incremental(
+    pages: Pages,
+    listing: StreamedListing,
+  ): AsyncGenerator<ChangePage, ListingEnd | null, undefined> {
+    for (;;) {
+      const step = await pages.next();
+      if (step.done) {
+        if (step.value === null) return null;
+        const { syncToken } = step.value;
+        return { full: false, cursor: syncToken === null ? null : this.#writeCursor(syncToken) };
       }
-      const whole = { master, exceptions: await this.#api.exceptionsOf(master) };
-      const etag = objectEtag(whole);
-      if (etag === null || known.get(id) !== etag) changed.push(this.#object(whole));
+      const listed: Listed[] = [];
+      const removed: string[] = [];
+      const groups = new Map<string, Group>();
+      for (const item of step.value) addToGroups(groups, item);
+      for (const [id, group] of groups) {
+        const master = group.master ?? (await this.#api.get(id));
+        if (master === null || master.status === 'cancelled') {
+          if (group.master !== null || listing.holds(id)) removed.push(id);
+          continue;
+        }
+        const whole = { master, exceptions: await this.#api.exceptionsOf(master) };
+        listed.push({ remoteId: id, etag: objectEtag(whole), whole });
+      }
+      listing.removed(removed);
+      yield { changed: listing.changedOf(listed).map((object) => this.#object(object.whole)), removed };
     }
-    return {
-      changed,
-      removed,
-      full: false,
-      cursor: syncToken === null ? null : this.#writeCursor(syncToken),
-    };
   }
 
   async #live(id: string): Promise<GoogleEvent | null> {
@@ -278,19 +327,20 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
   }
 }
 
-/** Listed items by the object they belong to: a master (or single event) and its exceptions. */
-function groupItems(
-  items: GoogleEvent[],
-): Map<string, { master: GoogleEvent | null; exceptions: GoogleEvent[] }> {
-  const groups = new Map<string, { master: GoogleEvent | null; exceptions: GoogleEvent[] }>();
-  for (const item of items) {
-    const id = item.recurringEventId ?? item.id;
-    let group = groups.get(id);
-    if (!group) groups.set(id, (group = { master: null, exceptions: [] }));
-    if (item.recurringEventId === undefined) group.master = item;
-    else group.exceptions.push(item);
-  }
-  return groups;
+type Group = { master: GoogleEvent | null; exceptions: GoogleEvent[] };
+type Listed = { remoteId: string; etag: string | null; whole: EventGroup };
+type Pages = AsyncGenerator<GoogleEvent[], { syncToken: string | null } | null, undefined>;
+
+/** Series of a full listing handed over per page once the listing has ended. */
+const SERIES_PER_PAGE = 500;
+
+/** A listed item into the group of the object it belongs to: a master (or single event) and its exceptions. */
+function addToGroups(groups: Map<string, Group>, item: GoogleEvent): void {
+  const id = item.recurringEventId ?? item.id;
+  let group = groups.get(id);
+  if (!group) groups.set(id, (group = { master: null, exceptions: [] }));
+  if (item.recurringEventId === undefined) group.master = item;
+  else group.exceptions.push(item);
 }
 
 function isBookingEvent(event: GoogleEvent, uid: string, bookingId: string): boolean {

@@ -1,10 +1,12 @@
-import type {
-  CalendarProvider,
-  KnownEvents,
-  ProviderCapabilities,
-  RemoteChanges,
-  RemoteEvent,
-  WrittenEvent,
+import {
+  collectChanges,
+  type CalendarProvider,
+  type ChangeStream,
+  type KnownEvents,
+  type ProviderCapabilities,
+  type RemoteChanges,
+  type RemoteEvent,
+  type WrittenEvent,
 } from '../../port/provider.js';
 import { diffListing } from '../../policy/listing-diff.js';
 import { ICS_MAX_BYTES } from '../../../ical/split-calendar.js';
@@ -56,18 +58,18 @@ export class IcsFeedProvider implements CalendarProvider {
     this.#parser = options.parser ?? inlineParser();
   }
 
-  async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+  listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    return collectChanges(this.readChanges(cursor, known));
+  }
+
+  /** A feed comes whole in one answer, so it is one page. */
+  async *readChanges(cursor: string | null, known: KnownEvents): ChangeStream {
     const validators = parseCursor(cursor);
     const fetched = await this.#fetch(validators);
-    if (fetched.kind === 'not-modified') return { changed: [], removed: [], full: false, cursor };
+    if (fetched.kind === 'not-modified') return { full: false, cursor };
     const { changed, deleted } = diffListing(known, fetched.events);
-    return {
-      changed,
-      removed: deleted,
-      full: true,
-      cursor: fetched.cursor,
-      warnings: fetched.warnings,
-    };
+    yield { changed, removed: deleted };
+    return { full: true, cursor: fetched.cursor, warnings: fetched.warnings };
   }
 
   /** A feed's objects are named by their UID. */

@@ -9,16 +9,12 @@ import {
 import { type GraphEvent, isGraphEvent } from './map-outlook-event.js';
 
 /**
- * What one calendarView/delta round gave: the last word on each id, and the link for the next round.
- * `restarted` says Graph lost the round's sync state midway and the round began again from scratch:
- * its items are then the whole window, not changes.
+ * What a calendarView/delta round hands over as it goes: each page's entries in order, events and
+ * removals (`@removed`) alike (an id may come again; the last word on it wins), or word that Graph
+ * lost the round's sync state midway and the round begins again from scratch, after which its pages
+ * list the whole window.
  */
-export type DeltaRound = {
-  items: Map<string, GraphEvent>;
-  removed: Set<string>;
-  deltaLink: string;
-  restarted: boolean;
-};
+export type DeltaStep = { kind: 'page'; entries: GraphEvent[] } | { kind: 'restarted' };
 
 /** The sync state is gone (410, or a 4xx naming it): the round must start over from scratch. */
 export class SyncStateLost extends Error {}
@@ -32,22 +28,19 @@ const MAX_RESTARTS = 3;
 
 /**
  * Follows one delta round from `first` (an initial calendarView/delta request or a stored deltaLink)
- * through every nextLink to the deltaLink. Items may repeat and come in any order; the last word on
- * each id wins.
+ * through every nextLink, page by page; returns the deltaLink it ends with.
  *
  * A 410 (or a sync-state error code) on any page means the round must start over with a full
  * synchronization (delta query documentation). The round restarts from the answer's Location (a
  * request with an empty `$deltatoken` and the round's window) or, without one, from `restart`; with
  * neither, or after MAX_RESTARTS, it throws SyncStateLost.
  */
-export async function runDeltaRound(
+export async function* deltaPages(
   client: OutlookClient,
   first: GraphRequest,
   pageSize: number,
   restart?: GraphRequest,
-): Promise<DeltaRound> {
-  const items = new Map<string, GraphEvent>();
-  const removed = new Set<string>();
+): AsyncGenerator<DeltaStep, string, undefined> {
   let request: GraphRequest = first;
   let restarts = 0;
   const headers = { prefer: `${BASE_PREFER}, odata.maxpagesize=${pageSize}` };
@@ -64,8 +57,7 @@ export async function runDeltaRound(
         throw new SyncStateLost(`delta answered ${response.status} ${code}`);
       }
       restarts++;
-      items.clear();
-      removed.clear();
+      yield { kind: 'restarted' };
       request = again;
       continue;
     }
@@ -78,27 +70,18 @@ export async function runDeltaRound(
     if (!body || !Array.isArray(body.value)) {
       throw new ProviderError('BAD_RESPONSE', 'calendarView/delta answered without a value array');
     }
-    for (const entry of body.value as unknown[]) {
-      if (!isGraphEvent(entry)) continue;
-      if (entry['@removed']) {
-        items.delete(entry.id);
-        removed.add(entry.id);
-      } else {
-        removed.delete(entry.id);
-        items.set(entry.id, entry);
-      }
-    }
+    const entries = (body.value as unknown[]).filter(isGraphEvent);
     const next = body['@odata.nextLink'];
     const delta = body['@odata.deltaLink'];
-    if (typeof next === 'string') {
-      request = { method: 'GET', path: next };
-      continue;
+    if (typeof next !== 'string' && typeof delta !== 'string') {
+      throw new ProviderError(
+        'BAD_RESPONSE',
+        'a calendarView/delta page carried neither a nextLink nor a deltaLink',
+      );
     }
-    if (typeof delta === 'string') return { items, removed, deltaLink: delta, restarted: restarts > 0 };
-    throw new ProviderError(
-      'BAD_RESPONSE',
-      'a calendarView/delta page carried neither a nextLink nor a deltaLink',
-    );
+    yield { kind: 'page', entries };
+    if (typeof next !== 'string') return delta as string;
+    request = { method: 'GET', path: next };
   }
   throw new ProviderError('BAD_RESPONSE', `calendarView/delta did not end within ${MAX_PAGES} pages`);
 }

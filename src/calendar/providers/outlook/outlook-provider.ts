@@ -1,21 +1,24 @@
-import type {
-  AccessTokenSource,
-  CalendarProvider,
-  KnownEvents,
-  OutgoingEvent,
-  ProviderCapabilities,
-  PushCapable,
-  RemoteChanges,
-  RemoteEvent,
-  WatchChannel,
-  WatchRequest,
-  WrittenEvent,
+import {
+  collectChanges,
+  type AccessTokenSource,
+  type CalendarProvider,
+  type ChangePage,
+  type ChangeStream,
+  type KnownEvents,
+  type OutgoingEvent,
+  type ProviderCapabilities,
+  type PushCapable,
+  type RemoteChanges,
+  type RemoteEvent,
+  type WatchChannel,
+  type WatchRequest,
+  type WrittenEvent,
 } from '../../port/provider.js';
-import { diffListing } from '../../policy/listing-diff.js';
+import { StreamedListing } from '../streamed-listing.js';
 import type { GuardedHttp } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
 import { type GraphRequest, OutlookClient, graphError } from './outlook-client.js';
-import { type DeltaRound, MAX_PAGES, runDeltaRound, SyncStateLost } from './outlook-delta.js';
+import { type DeltaStep, deltaPages, MAX_PAGES, SyncStateLost } from './outlook-delta.js';
 import {
   BOOKING_PROPERTY_ID,
   type GraphEvent,
@@ -146,31 +149,37 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
     return { start, end, query };
   }
 
-  async listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+  listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
+    return collectChanges(this.readChanges(cursor, known));
+  }
+
+  /** Each delta (or calendarView) page is handed over as it comes, converted to iCalendar. */
+  async *readChanges(cursor: string | null, known: KnownEvents): ChangeStream {
     const now = this.#now();
-    if (!this.#primary()) return this.#viewListing(known, now);
+    const listing = new StreamedListing(known);
+    if (!this.#primary()) return yield* this.#viewListing(listing, now);
     const state = readCursor(cursor, this.#calendarId, this.#apiUrl);
     const renewBefore = now + this.#window.futureDays * RENEW_AT_SHARE * DAY_MS;
     if (state && state.e >= renewBefore) {
       try {
-        const round = await runDeltaRound(this.#client, { method: 'GET', path: state.d }, this.#pageSize);
-        if (round.restarted)
-          return this.#listed(round.items.values(), known, this.#cursor(state.s, state.e, round.deltaLink));
-        return this.#incremental(round, known, state);
+        const steps = deltaPages(this.#client, { method: 'GET', path: state.d }, this.#pageSize);
+        return yield* this.#round(steps, listing, false, (link) => this.#cursor(state.s, state.e, link));
       } catch (error) {
         if (!(error instanceof SyncStateLost)) throw error;
+        // What the round handed over stands; a full round of a new window says what else changed.
+        listing.restart();
       }
     }
-    return this.#fullRound(known, now);
+    return yield* this.#fullRound(listing, now);
   }
 
   /** A first round: a 410 on any of its pages starts it over (from the Location, else from `first`). */
-  async #fullRound(known: KnownEvents, now: number): Promise<RemoteChanges> {
+  async *#fullRound(listing: StreamedListing, now: number): ChangeStream {
     const { start, end, query } = this.#windowAt(now);
     const first: GraphRequest = { method: 'GET', path: 'me/calendarView/delta', query };
-    let round: DeltaRound;
     try {
-      round = await runDeltaRound(this.#client, first, this.#pageSize, first);
+      const steps = deltaPages(this.#client, first, this.#pageSize, first);
+      return yield* this.#round(steps, listing, true, (link) => this.#cursor(start, end, link));
     } catch (error) {
       if (error instanceof SyncStateLost) {
         throw new ProviderError(
@@ -180,13 +189,38 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       }
       throw error;
     }
-    return this.#listed(round.items.values(), known, this.#cursor(start, end, round.deltaLink));
+  }
+
+  /**
+   * One delta round, page by page. A full round (or one Graph restarted from scratch) lists the whole
+   * window, so what it did not list is gone at its end.
+   */
+  async *#round(
+    steps: AsyncGenerator<DeltaStep, string, undefined>,
+    listing: StreamedListing,
+    full: boolean,
+    cursorOf: (deltaLink: string) => string,
+  ): ChangeStream {
+    let whole = full;
+    for (;;) {
+      const step = await steps.next();
+      if (step.done) {
+        const removed = whole ? listing.unlisted() : [];
+        if (removed.length > 0) yield { changed: [], removed };
+        return { full: whole, cursor: cursorOf(step.value) };
+      }
+      if (step.value.kind === 'restarted') {
+        whole = true;
+        listing.restart();
+        continue;
+      }
+      yield pageOf(step.value.entries, listing);
+    }
   }
 
   /** A calendar other than the primary one: every event of the window through calendarView. */
-  async #viewListing(known: KnownEvents, now: number): Promise<RemoteChanges> {
+  async *#viewListing(listing: StreamedListing, now: number): ChangeStream {
     const { query } = this.#windowAt(now);
-    const items: GraphEvent[] = [];
     let request: GraphRequest = {
       method: 'GET',
       path: `${this.#calendarPath()}/calendarView`,
@@ -197,45 +231,16 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       if (!Array.isArray(body.value)) {
         throw new ProviderError('BAD_RESPONSE', 'calendarView answered without a value array');
       }
-      items.push(...(body.value as unknown[]).filter(isGraphEvent));
+      yield pageOf((body.value as unknown[]).filter(isGraphEvent), listing);
       const next = body['@odata.nextLink'];
-      if (typeof next !== 'string') return this.#listed(items, known, null);
+      if (typeof next !== 'string') {
+        const removed = listing.unlisted();
+        if (removed.length > 0) yield { changed: [], removed };
+        return { full: true, cursor: null };
+      }
       request = { method: 'GET', path: next };
     }
     throw new ProviderError('BAD_RESPONSE', `calendarView did not end within ${MAX_PAGES} pages`);
-  }
-
-  /** A whole window's events diffed against the known etags. */
-  #listed(items: Iterable<GraphEvent>, known: KnownEvents, cursor: string | null): RemoteChanges {
-    const listed: { remoteId: string; etag: string | null; item: GraphEvent }[] = [];
-    for (const item of items) {
-      if (item.type === 'seriesMaster' || item.isCancelled) continue;
-      listed.push({ remoteId: item.id, etag: etagOf(item), item });
-    }
-    const { changed, deleted } = diffListing(known, listed);
-    return { changed: changed.map((object) => toRemote(object.item)), removed: deleted, full: true, cursor };
-  }
-
-  #incremental(round: DeltaRound, known: KnownEvents, state: Cursor): RemoteChanges {
-    const changed: RemoteEvent[] = [];
-    const removed = new Set(round.removed);
-    for (const item of round.items.values()) {
-      if (item.type === 'seriesMaster') continue;
-      // A meeting its organizer cancelled stays in the calendar, marked; it no longer takes time.
-      if (item.isCancelled) {
-        removed.add(item.id);
-        continue;
-      }
-      const remote = toRemote(item);
-      if (known.has(item.id) && known.get(item.id) === remote.etag) continue;
-      changed.push(remote);
-    }
-    return {
-      changed,
-      removed: [...removed],
-      full: false,
-      cursor: this.#cursor(state.s, state.e, round.deltaLink),
-    };
   }
 
   #cursor(start: number, end: number, deltaLink: string): string {
@@ -310,6 +315,29 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
   stopWatch(channel: WatchChannel): Promise<void> {
     return deleteSubscription(this.#push, channel);
   }
+}
+
+/**
+ * One page's entries against what the caller holds: events that differ, converted; removed ones,
+ * and meetings their organizer cancelled (they stay in the calendar, marked, but take no time), gone.
+ * Series masters are skipped: their instances carry the times. The last word on an id wins.
+ */
+function pageOf(entries: readonly GraphEvent[], listing: StreamedListing): ChangePage {
+  const latest = new Map<string, GraphEvent>();
+  for (const entry of entries) {
+    latest.delete(entry.id);
+    latest.set(entry.id, entry);
+  }
+  const listed: { remoteId: string; etag: string | null; item: GraphEvent }[] = [];
+  const gone: string[] = [];
+  for (const item of latest.values()) {
+    if (item['@removed'] || item.isCancelled) gone.push(item.id);
+    else if (item.type !== 'seriesMaster') listed.push({ remoteId: item.id, etag: etagOf(item), item });
+  }
+  return {
+    changed: listing.changedOf(listed).map((object) => toRemote(object.item)),
+    removed: listing.removed(gone),
+  };
 }
 
 function toRemote(event: GraphEvent): RemoteEvent {
