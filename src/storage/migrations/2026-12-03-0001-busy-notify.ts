@@ -106,7 +106,9 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop trigger if exists calendar_connections_busy on calendar_connections`.execute(db);
   for (const table of [...TABLES, 'calendar_events']) {
     for (const change of ['inserted', 'updated', 'deleted']) {
-      await sql`drop trigger if exists ${sql.raw(`${table}_busy_${change}`)} on ${sql.raw(table)}`.execute(db);
+      await sql`drop trigger if exists ${sql.raw(`${table}_busy_${change}`)} on ${sql.raw(table)}`.execute(
+        db,
+      );
     }
   }
   await sql`drop function if exists sched_notify_busy_connection()`.execute(db);
