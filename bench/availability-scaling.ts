@@ -5,7 +5,7 @@ import { loadBookableResources, loadBookedIntervals } from '../src/services/book
 import type { Actor } from '../src/services/context.js';
 import type { BenchContext, BenchOutcome } from './context.js';
 import { createResources, insertBookings, roundTheClock } from './fixtures.js';
-import { dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
+import { dayAfterTomorrowUtc, log, median, seededRandom, shuffledCells, timed } from './support.js';
 
 const RESOURCE_COUNTS = [1, 10, 50, 100] as const;
 const BOOKING_COUNTS = [100, 1000, 5000] as const;
@@ -19,16 +19,10 @@ function spreadBookings(count: number, windowStart: number, seed: number) {
   const cellMs =
     Math.floor((WINDOW_DAYS * MS_PER_DAY) / Math.ceil(count * 1.1) / MS_PER_MINUTE) * MS_PER_MINUTE;
   const cellCount = Math.floor((WINDOW_DAYS * MS_PER_DAY) / cellMs);
-  const random = seededRandom(seed);
-  const cells = Array.from({ length: cellCount }, (_, cell) => cell);
-  for (let i = cells.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [cells[i], cells[j]] = [cells[j]!, cells[i]!];
-  }
-  return cells
-    .slice(0, count)
-    .sort((a, b) => a - b)
-    .map((cell) => ({ start: windowStart + cell * cellMs, end: windowStart + cell * cellMs + cellMs / 2 }));
+  return shuffledCells(cellCount, count, seededRandom(seed)).map((cell) => ({
+    start: windowStart + cell * cellMs,
+    end: windowStart + cell * cellMs + cellMs / 2,
+  }));
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   log,
   median,
   seededRandom,
+  shuffledCells,
   statementSummary,
   timed,
 } from './support.js';
@@ -46,20 +47,12 @@ function scheduleOf(index: number) {
  */
 function bookingsOf(index: number, windowStart: number): { start: number; end: number }[] {
   const random = seededRandom(0x5eed + index);
-  const cells = Array.from({ length: (WINDOW_DAYS * MS_PER_DAY) / CELL_MS }, (_, cell) => cell);
-  for (let i = cells.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [cells[i], cells[j]] = [cells[j]!, cells[i]!];
-  }
-  return cells
-    .slice(0, BOOKINGS_PER_RESOURCE)
-    .sort((a, b) => a - b)
-    .map((cell) => {
-      const offset = random() < 0.5 ? 0 : 5 * MS_PER_MINUTE;
-      const length = (random() < 0.5 ? 10 : 15) * MS_PER_MINUTE;
-      const start = windowStart + cell * CELL_MS + offset;
-      return { start, end: start + length };
-    });
+  return shuffledCells((WINDOW_DAYS * MS_PER_DAY) / CELL_MS, BOOKINGS_PER_RESOURCE, random).map((cell) => {
+    const offset = random() < 0.5 ? 0 : 5 * MS_PER_MINUTE;
+    const length = (random() < 0.5 ? 10 : 15) * MS_PER_MINUTE;
+    const start = windowStart + cell * CELL_MS + offset;
+    return { start, end: start + length };
+  });
 }
 
 /**

@@ -202,6 +202,16 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** `pick` of the cells 0..count-1 in increasing order, chosen by a seeded shuffle. */
+export function shuffledCells(count: number, pick: number, random: () => number): number[] {
+  const cells = Array.from({ length: count }, (_, cell) => cell);
+  for (let i = cells.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [cells[i], cells[j]] = [cells[j]!, cells[i]!];
+  }
+  return cells.slice(0, pick).sort((a, b) => a - b);
+}
+
 /**
  * The statements sent to PostgreSQL through node-postgres while `fn` runs (every pg.Client, pooled or
  * not), BEGIN and COMMIT included: the round trips one request costs. Only for a single request run

@@ -117,7 +117,7 @@ export class BusyIndex implements BusyReader {
   /** In least recently used order: Map keeps insertion order, and a use moves the entry last. */
   readonly #entries = new Map<string, Entry>();
   readonly #fills = new Set<Fill>();
-  readonly #barriers = new Map<string, () => void>();
+  readonly #barriers = new Map<string, (back: boolean) => void>();
   #size = 0;
   #barrierCount = 0;
   #unlisten: (() => Promise<void>) | undefined;
@@ -143,7 +143,8 @@ export class BusyIndex implements BusyReader {
     await this.#unlisten?.();
     this.#unlisten = undefined;
     this.clear();
-    for (const release of this.#barriers.values()) release();
+    // A barrier still out is answered as lost: its request reads the database.
+    for (const release of this.#barriers.values()) release(false);
   }
 
   /** How many intervals are kept now, plus one per bucket. */
@@ -230,7 +231,7 @@ export class BusyIndex implements BusyReader {
       return;
     }
     if (payload.startsWith(BARRIER)) {
-      this.#barriers.get(payload)?.();
+      this.#barriers.get(payload)?.(true);
       return;
     }
     this.invalidate(payload);
@@ -282,7 +283,7 @@ export class BusyIndex implements BusyReader {
     const token = `${BARRIER}${this.#instance}:${++this.#barrierCount}`;
     let timer: NodeJS.Timeout | undefined;
     const back = new Promise<boolean>((resolve) => {
-      this.#barriers.set(token, () => resolve(true));
+      this.#barriers.set(token, resolve);
       timer = setTimeout(() => resolve(false), BARRIER_TIMEOUT_MS);
     });
     try {
