@@ -27,8 +27,9 @@ export function storageLimits(kind: DatabaseKind | undefined): StorageLimits {
     ? { occurrencesPerTransaction: 500, occurrencesPerInsert: 250, occurrencesWithEvents: 0 }
     : {
         occurrencesPerTransaction: Number.POSITIVE_INFINITY,
-        occurrencesPerInsert: 20_000,
-        occurrencesWithEvents: 20_000,
+        // About what one part of the parser's answers holds: a statement's array texts stay a few MB.
+        occurrencesPerInsert: 5_000,
+        occurrencesWithEvents: 5_000,
       };
 }
 
