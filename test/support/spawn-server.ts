@@ -49,7 +49,9 @@ export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
     if (SCHED_VARIABLES.includes(name) || SCHED_PREFIXES.some((prefix) => name.startsWith(prefix)))
       delete base[name];
   }
-  return { ...base, ...env };
+  // As `npm start` runs the server (see README, "Memory"): without it, the parser threads' malloc
+  // arenas keep what they once held, and a process that synced several large calendars stays larger.
+  return { MALLOC_ARENA_MAX: '2', ...base, ...env };
 }
 
 /** Every child still running; killed hard if the test worker exits without stopping them. */
