@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import { defaultSchedule, type Interval, type Schedule } from '../domain/index.js';
 import type { Db } from '../storage/database.js';
+import type { DatabaseKind } from '../storage/open-database.js';
+import { executePrepared, preparedStatement } from '../storage/prepared.js';
 import type { Actor } from './context.js';
 import { resourceNotFound } from './resources.js';
-import { scheduleFromRow } from './schedules.js';
+import { type ScheduleFields, scheduleFromRow } from './schedules.js';
 
 export type BookableResource = {
   resourceId: string;
@@ -13,67 +15,77 @@ export type BookableResource = {
   hasBlockingCalendars: boolean;
 };
 
+type BookableRow = {
+  id: string;
+  resource_time_zone: string;
+  has_blocking_calendars: boolean;
+} & { [K in keyof ScheduleFields]: ScheduleFields[K] | null };
+
+/**
+ * Fixed text, so nothing is built per request, and prepared on PostgreSQL (parsed and planned once per
+ * connection). The left join gives nulls where a resource has no schedule of its own.
+ */
+const SELECT_BOOKABLE = preparedStatement(
+  'sched_select_bookable_resources',
+  `select r.resource_id as id, r.time_zone as resource_time_zone, s.time_zone, s.weekly, s.overrides,
+      s.buffer_before_minutes, s.buffer_after_minutes, s.minimum_notice_minutes, s.booking_horizon_days,
+      exists (select 1 from calendar_connections c where c.resource_id = r.resource_id
+        and c.blocks_availability and c.direction <> 'push') as has_blocking_calendars
+    from resources r left join schedules s on s.resource_id = r.resource_id
+    where r.resource_id = any($1::uuid[]) and r.organization_id = $2::uuid and r.deleted_at is null`,
+);
+
+function bookableFromRow(resourceId: string, row: BookableRow): BookableResource {
+  const { time_zone, weekly, overrides, buffer_before_minutes, buffer_after_minutes } = row;
+  const { minimum_notice_minutes, booking_horizon_days } = row;
+  // Every schedule column is NOT NULL, so one null means the left join found no schedule.
+  const schedule =
+    time_zone === null ||
+    weekly === null ||
+    overrides === null ||
+    buffer_before_minutes === null ||
+    buffer_after_minutes === null ||
+    minimum_notice_minutes === null ||
+    booking_horizon_days === null
+      ? defaultSchedule(row.resource_time_zone)
+      : scheduleFromRow({
+          time_zone,
+          weekly,
+          overrides,
+          buffer_before_minutes,
+          buffer_after_minutes,
+          minimum_notice_minutes,
+          booking_horizon_days,
+        });
+  return {
+    resourceId,
+    timeZone: row.resource_time_zone,
+    schedule,
+    hasBlockingCalendars: row.has_blocking_calendars,
+  };
+}
+
 /**
  * The resources named in a request with their schedules, in the order given. One query for all of them;
  * an id that is unknown, deleted or of another organization is reported with its position in `field`.
+ * With the database kind, the read goes as a prepared statement on PostgreSQL.
  */
 export async function loadBookableResources(
   db: Db,
   actor: Actor,
   resourceIds: readonly string[],
-  field = 'resource_ids',
+  options: { field?: string; kind?: DatabaseKind | undefined } = {},
 ): Promise<BookableResource[]> {
-  const rows = await db
-    .selectFrom('resources')
-    .leftJoin('schedules', 'schedules.resource_id', 'resources.resource_id')
-    .select([
-      'resources.resource_id as id',
-      'resources.time_zone as resource_time_zone',
-      'schedules.time_zone',
-      'schedules.weekly',
-      'schedules.overrides',
-      'schedules.buffer_before_minutes',
-      'schedules.buffer_after_minutes',
-      'schedules.minimum_notice_minutes',
-      'schedules.booking_horizon_days',
-      sql<boolean>`exists (select 1 from calendar_connections c where c.resource_id = resources.resource_id
-        and c.blocks_availability and c.direction <> 'push')`.as('has_blocking_calendars'),
-    ])
-    .where('resources.resource_id', 'in', resourceIds)
-    .where('resources.organization_id', '=', actor.organizationId)
-    .where('resources.deleted_at', 'is', null)
-    .execute();
+  const { rows } = await executePrepared<BookableRow>(db, options.kind, SELECT_BOOKABLE, [
+    resourceIds,
+    actor.organizationId,
+  ]);
   const byId = new Map(rows.map((row) => [row.id, row]));
+  const field = options.field ?? 'resource_ids';
   return resourceIds.map((resourceId, index) => {
     const row = byId.get(resourceId);
     if (!row) throw resourceNotFound(resourceId, `${field}[${index}]`);
-    const { time_zone, weekly, overrides, buffer_before_minutes, buffer_after_minutes } = row;
-    const { minimum_notice_minutes, booking_horizon_days } = row;
-    // Every schedule column is NOT NULL, so one null means the left join found no schedule.
-    const schedule =
-      time_zone === null ||
-      weekly === null ||
-      overrides === null ||
-      buffer_before_minutes === null ||
-      buffer_after_minutes === null ||
-      minimum_notice_minutes === null ||
-      booking_horizon_days === null
-        ? defaultSchedule(row.resource_time_zone)
-        : scheduleFromRow({
-            time_zone,
-            weekly,
-            overrides,
-            buffer_before_minutes,
-            buffer_after_minutes,
-            minimum_notice_minutes,
-            booking_horizon_days,
-          });
-    return {
-      resourceId,
-      timeZone: row.resource_time_zone,
-      schedule,
-      hasBlockingCalendars: row.has_blocking_calendars,
-    };
+    return bookableFromRow(resourceId, row);
   });
 }
 

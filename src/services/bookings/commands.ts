@@ -74,7 +74,9 @@ export async function createBooking(
   };
 
   return guardDoubleBooking(deps, actor, input, undefined, async () => {
-    const resources = await loadBookableResources(deps.db, actor, input.resource_ids);
+    const resources = await loadBookableResources(deps.db, actor, input.resource_ids, {
+      kind: deps.databaseKind,
+    });
     if (!resources.some(hasBuffers)) {
       await refuseUnlessBookable(deps.db, resources, requested, now, ignoreAvailability);
       await insertBooking(deps.db, deps.databaseKind, row, audit, event);
@@ -120,7 +122,7 @@ export async function updateBooking(
         requested.end !== before.end_time.getTime() ||
         resourceIds.join() !== before.resource_ids.join();
       if (moved) {
-        const resources = await loadBookableResources(trx, actor, resourceIds);
+        const resources = await loadBookableResources(trx, actor, resourceIds, { kind: deps.databaseKind });
         await lockBufferedResources(trx, resources);
         const conflicts = await findConflicts(
           trx,

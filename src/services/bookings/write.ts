@@ -18,7 +18,7 @@ const MAX_WRITE_ATTEMPTS = 3;
 
 /** Runs a booking write; a refusal by the exclusion constraint becomes the same 409 a check would give. */
 export async function guardDoubleBooking<T>(
-  deps: ServiceDeps,
+  deps: ServiceDeps & { databaseKind?: DatabaseKind | undefined },
   actor: Actor,
   input: { resource_ids: string[]; start: number; end: number },
   excludeBookingId: string | undefined,
@@ -30,7 +30,9 @@ export async function guardDoubleBooking<T>(
     } catch (error) {
       if (isRetryableConflict(error) && attempt < MAX_WRITE_ATTEMPTS) continue;
       if (!isExclusionViolation(error) && !isRetryableConflict(error)) throw error;
-      const resources = await loadBookableResources(deps.db, actor, input.resource_ids);
+      const resources = await loadBookableResources(deps.db, actor, input.resource_ids, {
+        kind: deps.databaseKind,
+      });
       const conflicts = await findConflicts(deps.db, resources, input, deps.clock(), true, excludeBookingId);
       throw slotUnavailable(conflicts);
     }
