@@ -1,4 +1,3 @@
-import { googleEnvironment, graphEnvironment } from '../test/emulators/environment.js';
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,9 +9,25 @@ import { type Connector, type Connectors, connectCalendar } from '../src/calenda
 import { expansionWindow, fromRemote } from '../src/calendar/parsing/expand.js';
 import { syncConnection, type SyncStats } from '../src/calendar/engine/sync.js';
 import type { Actor } from '../src/services/context.js';
-import { startGoogleEmulator, type GoogleEmulator } from '../test/emulators/google/emulator.js';
-import { startGraphEmulator, type GraphEmulator } from '../test/emulators/graph/graph-emulator.js';
+import { startGoogleEmulator } from '../test/emulators/google/emulator.js';
+import { startGraphEmulator } from '../test/emulators/graph/graph-emulator.js';
+import {
+  type GoogleEndpoints,
+  googleEnvironment,
+  type GraphEndpoints,
+  graphEnvironment,
+} from '../test/emulators/environment.js';
 import { freePort } from '../test/support/test-app.js';
+import { startEmulatorProcess } from './emulator-process.js';
+import {
+  expectedItems,
+  eventSpecs,
+  MS_PER_DAY,
+  MS_PER_MINUTE,
+  type OAuthProvider,
+  SERIES,
+  SINGLES,
+} from './provider-events.js';
 import type { Defer } from './calendars.js';
 import type { BenchContext, BenchOutcome } from './context.js';
 import {
@@ -23,15 +38,9 @@ import {
   type SyncPhases,
   type TimedListing,
 } from './sync-breakdown.js';
-import { benchDependencies, createResources, EVENT_TITLES, officeHours, roundTheClock } from './fixtures.js';
+import { benchDependencies, createResources, officeHours, roundTheClock } from './fixtures.js';
 import { type BenchRow, dayAfterTomorrowUtc, log, median, seededRandom, timed } from './support.js';
 
-type OAuthProvider = 'google' | 'outlook';
-
-const MS_PER_MINUTE = 60_000;
-const MS_PER_DAY = 86_400_000;
-const SINGLES = 9_800;
-const SERIES = 200;
 /** OutlookCalendarProvider's delta page size and window; the connector keeps both defaults. */
 const GRAPH_PAGE_SIZE = 100;
 const GRAPH_WINDOW = { pastDays: 31, futureDays: 400 };
@@ -42,178 +51,6 @@ const PUSH_CHANGES = 30;
 const POLL_EVERY_MS = 10;
 /** The shortest polling interval pg-boss accepts; it bounds how long a queued sync waits for a worker. */
 const POLLING_INTERVAL_SECONDS = 0.5;
-
-const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-
-/**
- * One event as a user keeps it, before it is written in either provider's dialect. Times are wall
- * clock in `zone`; a series is weekly on its first day's weekday.
- */
-type EventSpec = {
-  index: number;
-  title: string;
-  location: string;
-  /** UTC midnight of the (first) day. */
-  day: number;
-  /** Wall-clock minutes after midnight in `zone`. */
-  startMinute: number;
-  minutes: number;
-  zone: 'UTC' | 'Europe/Berlin';
-  allDay: boolean;
-  free: boolean;
-  /** Occurrences of a weekly series; absent for a single event. */
-  weeks?: number;
-  /** The series ends on a date (UNTIL / endDate) rather than after a count. */
-  untilDate?: boolean;
-  /** Google only: the second occurrence moved two hours later, as an exception. */
-  moved?: boolean;
-  /** Google only: the third occurrence cancelled. */
-  cancelled?: boolean;
-};
-
-/**
- * 9,800 single events and 200 weekly series, the same every run for a day, placed so that every
- * occurrence falls at least a day inside the Graph adapter's window (now − 31 days to now + 400 days):
- * the number of items a full read returns then does not depend on the minute the bench runs.
- */
-function eventSpecs(today: number): EventSpec[] {
-  const random = seededRandom(0x90091e);
-  const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)]!;
-  const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
-  const specs: EventSpec[] = [];
-  for (let index = 0; index < SERIES + SINGLES; index++) {
-    const recurring = index < SERIES;
-    const offset = recurring ? between(-28, 200) : between(-29, 398);
-    const allDay = !recurring && index % 10 === 5;
-    const spec: EventSpec = {
-      index,
-      title: pick(EVENT_TITLES),
-      location: random() < 0.5 ? `Room ${between(1, 40)}` : 'Online',
-      day: today + offset * MS_PER_DAY,
-      startMinute: (7 + between(0, 21) / 2) * 60,
-      minutes: pick([30, 45, 60, 60, 90]),
-      zone: index % 2 === 0 ? 'Europe/Berlin' : 'UTC',
-      allDay,
-      free: allDay || index % 17 === 0,
-    };
-    if (recurring) {
-      spec.weeks = Math.min(between(10, 52), Math.floor((395 - offset) / 7) + 1);
-      spec.untilDate = index % 4 < 2;
-      // Exceptions are made on UTC series, whose instance ids are the occurrences' UTC times.
-      spec.moved = spec.zone === 'UTC';
-      spec.cancelled = spec.zone === 'UTC' && index % 4 === 1;
-    }
-    specs.push(spec);
-  }
-  return specs;
-}
-
-const isoDate = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-const compactDate = (ms: number) => isoDate(ms).replace(/-/g, '');
-/** 2026-11-21T09:30:00: the wall-clock time `minute` minutes after the midnight of `day`. */
-const wall = (day: number, minute: number) =>
-  new Date(day + minute * MS_PER_MINUTE).toISOString().slice(0, 19);
-const lastDay = (spec: EventSpec) => spec.day + 7 * ((spec.weeks ?? 1) - 1) * MS_PER_DAY;
-const description = (spec: EventSpec) =>
-  `Agenda and notes for event ${spec.index}, written by the organiser.`;
-
-function googleTime(spec: EventSpec, minute: number): Record<string, string> {
-  if (spec.weeks !== undefined) return { dateTime: wall(spec.day, minute), timeZone: spec.zone };
-  if (spec.zone === 'UTC') return { dateTime: `${wall(spec.day, minute)}Z` };
-  return { dateTime: wall(spec.day, minute), timeZone: spec.zone };
-}
-
-function googleEvent(spec: EventSpec): Record<string, unknown> {
-  const event: Record<string, unknown> = {
-    summary: spec.title,
-    location: spec.location,
-    description: description(spec),
-    ...(spec.free ? { transparency: 'transparent' } : {}),
-  };
-  if (spec.allDay) {
-    event.start = { date: isoDate(spec.day) };
-    event.end = { date: isoDate(spec.day + MS_PER_DAY) };
-    return event;
-  }
-  event.start = googleTime(spec, spec.startMinute);
-  event.end = googleTime(spec, spec.startMinute + spec.minutes);
-  if (spec.weeks !== undefined) {
-    event.recurrence = [
-      spec.untilDate
-        ? `RRULE:FREQ=WEEKLY;UNTIL=${compactDate(lastDay(spec))}T235959Z`
-        : `RRULE:FREQ=WEEKLY;COUNT=${spec.weeks}`,
-    ];
-  }
-  return event;
-}
-
-function graphEvent(spec: EventSpec): Record<string, unknown> {
-  const event: Record<string, unknown> = {
-    subject: spec.title,
-    location: { displayName: spec.location },
-    body: { contentType: 'text', content: description(spec) },
-    showAs: spec.free ? 'free' : 'busy',
-  };
-  if (spec.allDay) {
-    event.isAllDay = true;
-    event.start = { dateTime: wall(spec.day, 0), timeZone: 'UTC' };
-    event.end = { dateTime: wall(spec.day + MS_PER_DAY, 0), timeZone: 'UTC' };
-    return event;
-  }
-  event.start = { dateTime: wall(spec.day, spec.startMinute), timeZone: spec.zone };
-  event.end = { dateTime: wall(spec.day, spec.startMinute + spec.minutes), timeZone: spec.zone };
-  if (spec.weeks !== undefined) {
-    const startDate = isoDate(spec.day);
-    event.recurrence = {
-      pattern: { type: 'weekly', interval: 1, daysOfWeek: [WEEKDAYS[new Date(spec.day).getUTCDay()]] },
-      range: spec.untilDate
-        ? { type: 'endDate', startDate, endDate: isoDate(lastDay(spec)) }
-        : { type: 'numbered', startDate, numberOfOccurrences: spec.weeks },
-    };
-  }
-  return event;
-}
-
-/** What a full read of each emulator returns for these specs: the items counted on both sides. */
-function expectedItems(specs: readonly EventSpec[]): Record<OAuthProvider, number> {
-  let google = 0;
-  let outlook = 0;
-  for (const spec of specs) {
-    google += 1 + (spec.moved ? 1 : 0) + (spec.cancelled ? 1 : 0);
-    outlook += spec.weeks ?? 1;
-  }
-  return { google, outlook };
-}
-
-/** Several control calls in flight at once: one at a time, the round trips would dominate loading. */
-async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: width }, lane));
-}
-
-async function loadGoogle(google: GoogleEmulator, calendarId: string, specs: readonly EventSpec[]) {
-  await inParallel(specs, 16, async (spec) => {
-    const master = await google.control.insertEvent(calendarId, googleEvent(spec));
-    const instance = (week: number) =>
-      `${master.id}_${compactDate(spec.day + week * 7 * MS_PER_DAY)}T${wall(0, spec.startMinute).slice(11).replace(/:/g, '')}Z`;
-    if (spec.moved) {
-      const day = spec.day + 7 * MS_PER_DAY;
-      const minute = spec.startMinute + 120;
-      await google.control.patchEvent(calendarId, instance(1), {
-        start: { dateTime: wall(day, minute), timeZone: 'UTC' },
-        end: { dateTime: wall(day, minute + spec.minutes), timeZone: 'UTC' },
-      });
-    }
-    if (spec.cancelled) await google.control.deleteEvent(calendarId, instance(2));
-  });
-}
-
-function loadGraph(graph: GraphEmulator, calendarId: string, specs: readonly EventSpec[]) {
-  for (const spec of specs) graph.control.putEvent(calendarId, graphEvent(spec));
-}
 
 /**
  * events.list as a minimal client pages through it: the adapter's page size, following nextPageToken
@@ -275,7 +112,7 @@ async function bareGraph(agent: Agent, apiUrl: string, token: string): Promise<n
 }
 
 /** What `sched serve` reads to reach the emulators instead of Google and Microsoft. */
-function emulatorEnvironment(google: GoogleEmulator, graph: GraphEmulator): Record<string, string> {
+function emulatorEnvironment(google: GoogleEndpoints, graph: GraphEndpoints): Record<string, string> {
   return {
     SCHED_CALENDAR_PROVIDERS: 'google,outlook,caldav,ics',
     ...googleEnvironment(google),
@@ -346,26 +183,23 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
   const specs = eventSpecs(today);
   const expected = expectedItems(specs);
 
-  const emulators = await startEmulators(defer);
+  // In a process of their own, so that serving pages takes nothing from this main thread: the
+  // measured sides are the client's work (and the wait for the emulator), as against the real services.
+  const emulators = await startEmulatorProcess();
+  const stopEmulators = once(defer, 'stop the emulator process', () => emulators.stop());
   const { google, graph } = emulators;
-  const googleCalendar = await google.control.createCalendar({ summary: 'bench' });
-  // Graph v1.0 tracks changes (calendarView/delta) on the primary calendar only; the adapter reads any
-  // other calendar with full calendarView listings.
-  const graphCalendar = { id: 'primary' };
-  const loadMs = {
-    google: await timed(() => loadGoogle(google, googleCalendar.id, specs)),
-    outlook: await timed(async () => loadGraph(graph, graphCalendar.id, specs)),
-  };
+  const loaded = await emulators.load(today);
+  const { loadMs } = loaded;
   log(
     `provider-sync: ${specs.length} events loaded into the Google emulator in ${seconds(loadMs.google)} s, ` +
-      `into the Graph emulator in ${seconds(loadMs.outlook)} s`,
+      `into the Graph emulator in ${seconds(loadMs.outlook)} s (in their process)`,
   );
 
   const calls: ListCall[] = [];
   // As `sched serve` builds them on the emulators (outbound HTTP to 127.0.0.1/32 only), listChanges timed.
   const sync = await benchDependencies(database, {
     clock: () => now,
-    env: emulators.env,
+    env: emulatorEnvironment(google, graph),
     instrumentConnectors: (connectors) => timedConnectors(connectors, calls),
   });
   const closeSync = once(defer, 'close the provider-sync dependencies', () => sync.close());
@@ -378,15 +212,15 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
   const sides = [
     {
       provider: 'google' as const,
-      calendarId: googleCalendar.id,
-      token: (await google.control.mintTokens()).access_token,
+      calendarId: loaded.googleCalendarId,
+      token: loaded.googleToken,
       objects: specs.length,
-      bare: (token: string) => bareGoogle(agent, google.apiUrl, googleCalendar.id, token),
+      bare: (token: string) => bareGoogle(agent, google.apiUrl, loaded.googleCalendarId, token),
     },
     {
       provider: 'outlook' as const,
-      calendarId: graphCalendar.id,
-      token: graph.control.mintToken().accessToken,
+      calendarId: loaded.graphCalendarId,
+      token: loaded.graphToken,
       // Graph lists every occurrence as its own item, and the adapter stores each as its own object.
       objects: expected.outlook,
       bare: (token: string) => bareGraph(agent, graph.apiUrl, token),
@@ -512,11 +346,12 @@ export async function benchProviderSync(context: BenchContext, defer: Defer): Pr
   }
   details.push(
     `provider-sync: setup: ${specs.length} events loaded through the Google control endpoints in ` +
-      `${seconds(loadMs.google)} s and through the Graph in-process control in ${seconds(loadMs.outlook)} s`,
+      `${seconds(loadMs.google)} s and through the Graph control in ${seconds(loadMs.outlook)} s, both in the ` +
+      `emulators' own process, which serves the syncs and the bare reads alike`,
   );
   await closeAgent();
   await closeSync();
-  await emulators.stop();
+  await stopEmulators();
   log(`provider-sync: done in ${((performance.now() - benchStarted) / 1000).toFixed(0)} s`);
   return { rows, problems, details };
 }

@@ -2,8 +2,19 @@ import type { OAuthProviderSettings } from '../../src/calendar/providers/connect
 import type { GoogleEmulator } from './google/emulator.js';
 import type { GraphEmulator } from './graph/graph-emulator.js';
 
+/** What a client needs of a Google emulator, whichever process it runs in. */
+export type GoogleEndpoints = Pick<
+  GoogleEmulator,
+  'url' | 'apiUrl' | 'authUrl' | 'tokenUrl' | 'revokeUrl' | 'clientId' | 'clientSecret'
+>;
+/** What a client needs of a Graph emulator, whichever process it runs in. */
+export type GraphEndpoints = Pick<
+  GraphEmulator,
+  'url' | 'apiUrl' | 'authUrl' | 'tokenUrl' | 'clientId' | 'clientSecret'
+>;
+
 /** Where a Sched server finds the Google emulator and its registered client. */
-export function googleSettings(google: GoogleEmulator): OAuthProviderSettings {
+export function googleSettings(google: GoogleEndpoints): OAuthProviderSettings {
   return {
     apiUrl: google.apiUrl,
     authUrl: google.authUrl,
@@ -15,7 +26,7 @@ export function googleSettings(google: GoogleEmulator): OAuthProviderSettings {
 }
 
 /** Where a Sched server finds the Graph emulator and its registered client (Microsoft has no revocation). */
-export function graphSettings(graph: GraphEmulator): OAuthProviderSettings {
+export function graphSettings(graph: GraphEndpoints): OAuthProviderSettings {
   return {
     apiUrl: graph.apiUrl,
     authUrl: graph.authUrl,
@@ -39,11 +50,11 @@ export function providerEnvironment(prefix: string, settings: OAuthProviderSetti
 }
 
 /** The SCHED_GOOGLE_* settings that point a Sched server at a Google emulator. */
-export function googleEnvironment(google: GoogleEmulator): Record<string, string> {
+export function googleEnvironment(google: GoogleEndpoints): Record<string, string> {
   return providerEnvironment('SCHED_GOOGLE', googleSettings(google));
 }
 
 /** The SCHED_OUTLOOK_* settings that point a Sched server at a Graph emulator. */
-export function graphEnvironment(graph: GraphEmulator): Record<string, string> {
+export function graphEnvironment(graph: GraphEndpoints): Record<string, string> {
   return providerEnvironment('SCHED_OUTLOOK', graphSettings(graph));
 }

@@ -8,6 +8,7 @@ export const MAX_PAGE_SIZE = 2500;
 const MAX_PAGES = 10_000;
 
 export type Listing = { items: GoogleEvent[]; syncToken: string | null };
+type Page = { items: GoogleEvent[]; nextPageToken: string | null; syncToken: string | null };
 
 /** The raw Calendar v3 calls on one calendar's events, JSON in and out. */
 export class GoogleEventsApi {
@@ -40,30 +41,46 @@ export class GoogleEventsApi {
    * A listing page by page as it comes; it ends with the sync token. Pages may be short or empty and
    * still carry nextPageToken; only the last carries nextSyncToken. Ends with null when Google
    * refuses the sync token (410): a full listing must follow.
+   *
+   * The next page is asked for as soon as a page's token for it is read, before that page is handed
+   * over: it comes in while the caller converts and stores this one. At most one page is in flight
+   * beyond the one handed over; one the caller stops before is left to finish on its own.
    */
   async *pages(query: Query): AsyncGenerator<GoogleEvent[], { syncToken: string | null } | null, undefined> {
-    let pageToken: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const answer = await this.client.call<GoogleEventList>('GET', this.#events, {
-        query: { ...query, maxResults: this.pageSize, pageToken },
-        accept: query.syncToken === undefined ? [] : [410],
-      });
-      if (answer.status === 410) return null;
-      const body = answer.body ?? {};
-      if (!Array.isArray(body.items ?? [])) {
-        throw new ProviderError('BAD_RESPONSE', 'events.list: items is not a list');
-      }
-      const items = body.items ?? [];
-      for (const item of items) {
-        if (typeof item?.id !== 'string') {
-          throw new ProviderError('BAD_RESPONSE', 'events.list: an item has no id');
-        }
-      }
-      yield items;
-      if (!body.nextPageToken) return { syncToken: body.nextSyncToken ?? null };
-      pageToken = body.nextPageToken;
+    let next: Promise<Page | null> | null = this.#page(query, undefined);
+    for (let page = 0; page < MAX_PAGES && next !== null; page++) {
+      const current: Page | null = await next;
+      if (current === null) return null;
+      next =
+        current.nextPageToken !== null && page + 1 < MAX_PAGES
+          ? this.#page(query, current.nextPageToken)
+          : null;
+      // Seen when the caller asks for it; a caller that stops first must not leave it unhandled.
+      next?.catch(() => undefined);
+      yield current.items;
+      if (current.nextPageToken === null) return { syncToken: current.syncToken };
     }
     throw new ProviderError('BAD_RESPONSE', `events.list: more than ${MAX_PAGES} pages`);
+  }
+
+  /** One events.list page, checked; null for a refused sync token (410). */
+  async #page(query: Query, pageToken: string | undefined): Promise<Page | null> {
+    const answer = await this.client.call<GoogleEventList>('GET', this.#events, {
+      query: { ...query, maxResults: this.pageSize, pageToken },
+      accept: query.syncToken === undefined ? [] : [410],
+    });
+    if (answer.status === 410) return null;
+    const body = answer.body ?? {};
+    if (!Array.isArray(body.items ?? [])) {
+      throw new ProviderError('BAD_RESPONSE', 'events.list: items is not a list');
+    }
+    const items = body.items ?? [];
+    for (const item of items) {
+      if (typeof item?.id !== 'string') {
+        throw new ProviderError('BAD_RESPONSE', 'events.list: an item has no id');
+      }
+    }
+    return { items, nextPageToken: body.nextPageToken || null, syncToken: body.nextSyncToken ?? null };
   }
 
   /** events.get; null when it does not exist. Cancelled (deleted) events are returned as they are. */

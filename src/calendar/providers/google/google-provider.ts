@@ -230,9 +230,13 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
           singles.push({ remoteId: item.id, etag: objectEtag(whole), whole });
         }
       }
+      // In steps, each rendered as it is handed over: the sync expands and stores one while the next
+      // is rendered, and the next events.list page is on its way meanwhile.
       const changed = listing.changedOf(singles);
-      if (changed.length > 0)
-        yield { changed: changed.map((object) => this.#object(object.whole)), removed: [] };
+      for (let at = 0; at < changed.length; at += OBJECTS_PER_STEP) {
+        const step = changed.slice(at, at + OBJECTS_PER_STEP);
+        yield { changed: step.map((object) => this.#object(object.whole)), removed: [] };
+      }
     }
   }
 
@@ -252,7 +256,7 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
       if (master.status === 'cancelled') continue;
       const whole = { master, exceptions: group.exceptions };
       listed.push({ remoteId: id, etag: objectEtag(whole), whole });
-      if (listed.length >= SERIES_PER_PAGE) {
+      if (listed.length >= OBJECTS_PER_STEP) {
         yield { changed: listing.changedOf(listed).map((object) => this.#object(object.whole)), removed: [] };
         listed = [];
       }
@@ -331,8 +335,11 @@ type Group = { master: GoogleEvent | null; exceptions: GoogleEvent[] };
 type Listed = { remoteId: string; etag: string | null; whole: EventGroup };
 type Pages = AsyncGenerator<GoogleEvent[], { syncToken: string | null } | null, undefined>;
 
-/** Series of a full listing handed over per page once the listing has ended. */
-const SERIES_PER_PAGE = 500;
+/**
+ * Objects of a full listing handed over per step: about one parser task's worth, so that rendering,
+ * expanding and storing a large events.list page overlap rather than follow each other.
+ */
+const OBJECTS_PER_STEP = 200;
 
 /** A listed item into the group of the object it belongs to: a master (or single event) and its exceptions. */
 function addToGroups(groups: Map<string, Group>, item: GoogleEvent): void {

@@ -41,11 +41,17 @@ export async function* deltaPages(
   pageSize: number,
   restart?: GraphRequest,
 ): AsyncGenerator<DeltaStep, string, undefined> {
-  let request: GraphRequest = first;
   let restarts = 0;
   const headers = { prefer: `${BASE_PREFER}, odata.maxpagesize=${pageSize}` };
+  const send = (request: GraphRequest) => {
+    const sent = client.send({ ...request, headers });
+    // Seen when the caller asks for the page; a caller that stops first must not leave it unhandled.
+    sent.catch(() => undefined);
+    return sent;
+  };
+  let pending = send(first);
   for (let page = 0; page < MAX_PAGES; page++) {
-    const response = await client.send({ ...request, headers });
+    const response = await pending;
     const code = graphErrorCode(response)?.toLowerCase() ?? '';
     if (
       response.status === 410 ||
@@ -58,7 +64,7 @@ export async function* deltaPages(
       }
       restarts++;
       yield { kind: 'restarted' };
-      request = again;
+      pending = send(again);
       continue;
     }
     if (response.status !== 200) throw graphError(response, 'GET calendarView/delta');
@@ -79,9 +85,11 @@ export async function* deltaPages(
         'a calendarView/delta page carried neither a nextLink nor a deltaLink',
       );
     }
+    // The next page is asked for before this one is handed over: it comes in while the caller
+    // converts and stores this one (one page in flight at most; left to finish if the caller stops).
+    if (typeof next === 'string') pending = send({ method: 'GET', path: next });
     yield { kind: 'page', entries };
     if (typeof next !== 'string') return delta as string;
-    request = { method: 'GET', path: next };
   }
   throw new ProviderError('BAD_RESPONSE', `calendarView/delta did not end within ${MAX_PAGES} pages`);
 }

@@ -202,8 +202,16 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
     cursorOf: (deltaLink: string) => string,
   ): ChangeStream {
     let whole = full;
+    // Delta pages are small (maxpagesize 100 by default): their entries are handed over in steps of
+    // at least ENTRIES_PER_STEP, so each step is one expanding task and one storing statement. An id
+    // that comes again within a step counts by its last word, as within a page.
+    let gathered: GraphEvent[] = [];
     for (;;) {
       const step = await steps.next();
+      if ((step.done || step.value.kind === 'restarted') && gathered.length > 0) {
+        yield pageOf(gathered, listing);
+        gathered = [];
+      }
       if (step.done) {
         const removed = whole ? listing.unlisted() : [];
         if (removed.length > 0) yield { changed: [], removed };
@@ -214,7 +222,11 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
         listing.restart();
         continue;
       }
-      yield pageOf(step.value.entries, listing);
+      gathered.push(...step.value.entries);
+      if (gathered.length >= ENTRIES_PER_STEP) {
+        yield pageOf(gathered, listing);
+        gathered = [];
+      }
     }
   }
 
@@ -322,6 +334,9 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
  * and meetings their organizer cancelled (they stay in the calendar, marked, but take no time), gone.
  * Series masters are skipped: their instances carry the times. The last word on an id wins.
  */
+/** Delta entries handed over per step, at least (see `#round`). */
+const ENTRIES_PER_STEP = 200;
+
 function pageOf(entries: readonly GraphEvent[], listing: StreamedListing): ChangePage {
   const latest = new Map<string, GraphEvent>();
   for (const entry of entries) {
