@@ -8,8 +8,9 @@ export type DeliveryRecord = {
   /** The attempt count the claim set: the row is written only while it still holds it. */
   attempts: number;
   status: 'pending' | 'succeeded' | 'failed';
-  nextAttemptAt: Date | null;
-  attemptedAt: Date;
+  /** Milliseconds since the epoch, as the two below. */
+  nextAttemptAt: number | null;
+  attemptedAt: number;
   statusCode: number | null;
   latencyMs: number;
   excerpt: string | null;
@@ -115,8 +116,8 @@ export async function writeRecords(db: Db, records: readonly DeliveryRecord[]): 
     ids[i] = r.deliveryId;
     attempts[i] = r.attempts;
     statuses[i] = r.status;
-    nextAttempts[i] = r.nextAttemptAt === null ? null : r.nextAttemptAt.getTime();
-    attemptedAts[i] = r.attemptedAt.getTime();
+    nextAttempts[i] = r.nextAttemptAt;
+    attemptedAts[i] = r.attemptedAt;
     statusCodes[i] = r.statusCode;
     latencies[i] = r.latencyMs;
     excerpts[i] = r.excerpt;
