@@ -1,5 +1,3 @@
-import { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Dispatcher } from 'undici';
@@ -468,15 +466,7 @@ export class WebhookDispatcher {
     const messageId = `msg_${delivery.delivery_id}`;
     const timestamp = Math.floor(now / 1000);
     const started = performance.now();
-    const latency = () => Math.round(performance.now() - started);
-    // The whole attempt's deadline, connect to last byte. undici takes an EventEmitter as its signal,
-    // which costs far less per request than AbortSignal.timeout.
-    const abort = new EventEmitter();
-    let timedOut = false;
-    const deadline = setTimeout(() => {
-      timedOut = true;
-      abort.emit('abort');
-    }, this.#o.timeoutMs);
+    let answer: Answer;
     try {
       let target: Target;
       let signature: string;
@@ -486,34 +476,43 @@ export class WebhookDispatcher {
       } finally {
         this.#signed(delivery.subscription);
       }
-      const response = await this.#agent.request({
-        origin: target.origin,
-        path: target.path,
-        method: 'POST',
-        body: delivery.body,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Sched-Webhooks/1.0',
-          'webhook-id': messageId,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': signature,
-        },
-        headersTimeout: this.#o.timeoutMs,
-        bodyTimeout: this.#o.timeoutMs,
-        signal: abort,
+      answer = await new Promise<Answer>((resolve) => {
+        const handler = new AttemptHandler(resolve, this.#o.timeoutMs);
+        this.#agent.dispatch(
+          {
+            origin: target.origin,
+            path: target.path,
+            method: 'POST',
+            body: delivery.body,
+            headers: {
+              'content-type': 'application/json',
+              'user-agent': 'Sched-Webhooks/1.0',
+              'webhook-id': messageId,
+              'webhook-timestamp': String(timestamp),
+              'webhook-signature': signature,
+            },
+            headersTimeout: this.#o.timeoutMs,
+            bodyTimeout: this.#o.timeoutMs,
+          },
+          handler,
+        );
       });
-      const excerpt = await readExcerpt(response.body, EXCERPT_CHARS);
-      return { statusCode: response.statusCode, latencyMs: latency(), excerpt: excerpt || null, error: null };
     } catch (error) {
-      const message = timedOut
-        ? `no answer within ${this.#o.timeoutMs / 1000} s`
-        : error instanceof Error
-          ? describeFailure(error, this.#o.timeoutMs)
-          : String(error);
-      return { statusCode: null, latencyMs: latency(), excerpt: null, error: message };
-    } finally {
-      clearTimeout(deadline);
+      answer = {
+        statusCode: null,
+        excerpt: null,
+        error: error instanceof Error ? error : new Error(String(error)),
+      };
     }
+    const latencyMs = Math.round(performance.now() - started);
+    if (answer.error === null) {
+      return { statusCode: answer.statusCode, latencyMs, excerpt: answer.excerpt || null, error: null };
+    }
+    const message =
+      answer.error === TIMED_OUT
+        ? `no answer within ${this.#o.timeoutMs / 1000} s`
+        : describeFailure(answer.error, this.#o.timeoutMs);
+    return { statusCode: null, latencyMs, excerpt: null, error: message };
   }
 
   /** Records an attempt's outcome; resolves once it is stored (or found superseded). */
@@ -606,27 +605,87 @@ export class WebhookDispatcher {
   }
 }
 
+/** How an attempt ended: the receiver's status and the start of its answer, or an error. */
+type Answer =
+  { statusCode: number; excerpt: string; error: null } | { statusCode: null; excerpt: null; error: Error };
+
+/** The reason an attempt past its deadline is aborted with. */
+const TIMED_OUT = new Error('the attempt ran out of time');
+
+/** A body longer than this many bytes is cut off: it holds at least EXCERPT_CHARS characters. */
+const EXCERPT_BYTES = EXCERPT_CHARS * 4;
+
 /**
- * The first `limit` characters of a response body. A body read to its end leaves the connection to
- * be reused; a longer one is cut off, and its connection with it.
+ * One attempt, read through undici's handler interface: the status and the body's first
+ * EXCERPT_CHARS characters, within the whole attempt's deadline (connect to last byte). A body read to
+ * its end leaves the connection to be reused; a longer one is cut off, and its connection with it.
  */
-function readExcerpt(body: Readable, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    // Decoded as a stream, so a character split between two chunks stays whole.
-    body.setEncoding('utf8');
-    const onData = (chunk: string) => {
-      text += chunk;
-      if (text.length >= limit) {
-        body.off('data', onData);
-        body.destroy();
-        resolve(text.slice(0, limit));
-      }
-    };
-    body.on('data', onData);
-    body.once('end', () => resolve(text));
-    body.once('error', reject);
-  });
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  readonly #resolve: (answer: Answer) => void;
+  readonly #deadline: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined;
+  #statusCode = 0;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #done = false;
+
+  constructor(resolve: (answer: Answer) => void, timeoutMs: number) {
+    this.#resolve = resolve;
+    this.#deadline = setTimeout(abortLate, timeoutMs, this);
+  }
+
+  /** Past the deadline: ends the attempt, whatever undici is still waiting for. */
+  timeOut(): void {
+    this.#controller?.abort(TIMED_OUT);
+    this.#finish({ statusCode: null, excerpt: null, error: TIMED_OUT });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#done) controller.abort(TIMED_OUT);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.#statusCode = statusCode;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#bytes >= EXCERPT_BYTES) {
+      this.#finish(this.#answer());
+      controller.abort(new Error('the answer is longer than its excerpt'));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#finish(this.#answer());
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#finish({ statusCode: null, excerpt: null, error });
+  }
+
+  #answer(): Answer {
+    const bytes = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    // Cut at a byte count of at least four a character: a character split there is past the excerpt.
+    const excerpt =
+      bytes.length === 0 ? '' : bytes.toString('utf8', 0, EXCERPT_BYTES).slice(0, EXCERPT_CHARS);
+    return { statusCode: this.#statusCode, excerpt, error: null };
+  }
+
+  #finish(answer: Answer): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#deadline);
+    this.#chunks = [];
+    this.#resolve(answer);
+  }
+}
+
+function abortLate(handler: AttemptHandler): void {
+  handler.timeOut();
 }
 
 /**
