@@ -1,9 +1,6 @@
-import { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { sql } from 'kysely';
 import type { Dispatcher } from 'undici';
-import { request } from 'undici';
 import { classifyAttempt, type DeliveryOutcome, DISABLE_AFTER_FAILING_MS } from '../domain/webhook-retry.js';
 import { type OutboundGuard, OutboundRefusedError } from '../integrations/index.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -11,7 +8,7 @@ import type { Clock } from '../services/context.js';
 import { maskedWebhookUrl } from '../services/webhooks.js';
 import type { Db } from '../storage/database.js';
 import { type DeliveryRecord, OutcomeBatcher, releaseClaims, writeRecords } from './webhook-outcomes.js';
-import { signWebhook } from './webhook-signature.js';
+import { signWebhook, webhookSigningKey } from './webhook-signature.js';
 
 export type WebhookDispatcherOptions = {
   db: Db;
@@ -36,25 +33,60 @@ export type WebhookDispatcherOptions = {
   onIdle?: () => void;
 };
 
-type Claimed = {
-  delivery_id: string;
-  attempts: number;
-  webhook_id: string;
+/**
+ * One row of a claim's answer, which holds three kinds: a claimed delivery (delivery_id set), a
+ * subscription the claim's deliveries go to (secret_sealed set), an event they carry (payload set).
+ * What deliveries share comes once per claim, not once per delivery.
+ */
+type ClaimRow = {
+  delivery_id: string | null;
+  attempts: number | null;
+  webhook_id: string | null;
+  event_id: string | null;
+  payload: string | null;
   /** Masked; the URL itself is in url_sealed, except on rows not yet sealed. */
-  url: string;
+  url: string | null;
   url_sealed: string | null;
-  secret_sealed: string;
+  secret_sealed: string | null;
   previous_secret_sealed: string | null;
   previous_secret_expires_at: Date | null;
   failing_since: Date | null;
-  payload: string;
 };
 
-/** A claimed delivery, with its lease and what its claim shares: the opener of sealed values, the URL check. */
-type Delivery = Claimed & {
+/** Where a subscription's deliveries go and what signs them, opened from its sealed columns. */
+type Target = {
+  origin: string;
+  path: string;
+  /** The signing keys: the current secret's, then the previous one's (used until it expires). */
+  keys: Buffer[];
+};
+
+/**
+ * A subscription as one claim's deliveries to it share it. Its secrets are opened (and its URL
+ * checked) when the first of them is sent, and the opened keys are wiped once the last is signed or
+ * handed back: an opened secret lives no longer than the claim.
+ */
+type Subscription = {
+  webhookId: string;
+  url: string;
+  urlSealed: string | null;
+  secretSealed: string;
+  previousSecretSealed: string | null;
+  previousSecretExpiresAt: number;
+  failingSince: Date | null;
+  /** Opened on first use; or why it could not be, said to every delivery of the claim. */
+  target: Target | Error | undefined;
+  /** This claim's deliveries to it not yet signed or handed back. */
+  unsigned: number;
+};
+
+/** A claimed delivery, with its lease, its event's body and its claim's view of its subscription. */
+type Delivery = {
+  delivery_id: string;
+  attempts: number;
+  body: Buffer;
+  subscription: Subscription;
   leaseUntil: number;
-  open: (sealed: string) => string;
-  checkUrl: (url: string) => void;
 };
 
 type AttemptResult = {
@@ -288,6 +320,7 @@ export class WebhookDispatcher {
   /** Hands claimed deliveries back unsent: due again at once, their attempt not counted. */
   #release(deliveries: Delivery[]): void {
     if (deliveries.length === 0) return;
+    for (const delivery of deliveries) this.#signed(delivery.subscription);
     const task = releaseClaims(this.#o.db, deliveries, new Date(this.#o.clock()))
       .catch((error: unknown) => {
         this.#o.logger?.error({ err: error }, 'handing back webhook deliveries failed; their leases run out');
@@ -319,7 +352,7 @@ export class WebhookDispatcher {
   async #claim(limit: number): Promise<Delivery[]> {
     const now = new Date(this.#o.clock());
     const leaseUntil = new Date(now.getTime() + this.#o.leaseMs);
-    const result = await sql<Claimed>`
+    const { rows } = await sql<ClaimRow>`
       with due as (
         select d.delivery_id
         from webhook_deliveries d
@@ -330,41 +363,102 @@ export class WebhookDispatcher {
         order by d.next_attempt_at
         limit ${limit}
         for update of d skip locked
+      ), claimed as (
+        update webhook_deliveries d
+        set lease_until = ${leaseUntil}, attempts = d.attempts + 1, updated_at = ${now}
+        from due
+        where d.delivery_id = due.delivery_id
+        returning d.delivery_id, d.attempts, d.webhook_id, d.event_id
       )
-      update webhook_deliveries d
-      set lease_until = ${leaseUntil}, attempts = d.attempts + 1, updated_at = ${now}
-      from due, webhook_endpoints w, webhook_events e
-      where d.delivery_id = due.delivery_id and w.webhook_id = d.webhook_id and e.event_id = d.event_id
-      returning d.delivery_id, d.attempts, d.webhook_id, w.url, w.url_sealed, w.secret_sealed, w.previous_secret_sealed,
-        w.previous_secret_expires_at, w.failing_since, e.payload
+      select delivery_id, attempts, webhook_id, event_id, null::text as payload, null::text as url,
+        null::text as url_sealed, null::text as secret_sealed, null::text as previous_secret_sealed,
+        null::timestamptz as previous_secret_expires_at, null::timestamptz as failing_since
+      from claimed
+      union all
+      select null, null, w.webhook_id, null, null, w.url, w.url_sealed, w.secret_sealed,
+        w.previous_secret_sealed, w.previous_secret_expires_at, w.failing_since
+      from webhook_endpoints w where w.webhook_id in (select webhook_id from claimed)
+      union all
+      select null, null, null, e.event_id, e.payload, null, null, null, null, null, null
+      from webhook_events e where e.event_id in (select event_id from claimed)
     `.execute(this.#o.db);
-    // A claim's deliveries to one subscription share its secrets and URL: each is opened, and the URL
-    // checked, once. (The agent checks every address connected to, whatever the URL.)
-    const opened = new Map<string, string>();
-    const open = (sealed: string): string => {
-      let value = opened.get(sealed);
-      if (value === undefined) {
-        value = this.#o.secretBox.open(sealed);
-        opened.set(sealed, value);
+    const subscriptions = new Map<string, Subscription>();
+    const bodies = new Map<string, Buffer>();
+    for (const row of rows) {
+      if (row.secret_sealed !== null) {
+        subscriptions.set(row.webhook_id!, {
+          webhookId: row.webhook_id!,
+          url: row.url!,
+          urlSealed: row.url_sealed,
+          secretSealed: row.secret_sealed,
+          previousSecretSealed: row.previous_secret_sealed,
+          previousSecretExpiresAt: row.previous_secret_expires_at?.getTime() ?? 0,
+          failingSince: row.failing_since,
+          target: undefined,
+          unsigned: 0,
+        });
+      } else if (row.payload !== null) {
+        // The body sent and signed, encoded once however many subscriptions the event goes to.
+        bodies.set(row.event_id!, Buffer.from(row.payload, 'utf8'));
       }
-      return value;
-    };
-    const checked = new Set<string>();
-    const checkUrl = (url: string): void => {
-      if (checked.has(url)) return;
-      this.#o.guard.checkUrl(url, ['https', 'http']);
-      checked.add(url);
-    };
+    }
     const leaseEnd = leaseUntil.getTime();
-    return result.rows.map((row) => ({ ...row, leaseUntil: leaseEnd, open, checkUrl }));
+    const claimed: Delivery[] = [];
+    for (const row of rows) {
+      if (row.delivery_id === null) continue;
+      // Both are read in the claim's own snapshot, in which the delivery's references hold.
+      const subscription = subscriptions.get(row.webhook_id!)!;
+      subscription.unsigned++;
+      claimed.push({
+        delivery_id: row.delivery_id,
+        attempts: row.attempts!,
+        body: bodies.get(row.event_id!)!,
+        subscription,
+        leaseUntil: leaseEnd,
+      });
+    }
+    return claimed;
   }
 
-  #signatures(delivery: Delivery, messageId: string, timestamp: number, now: number): string {
-    const secrets = [delivery.open(delivery.secret_sealed)];
-    if (delivery.previous_secret_sealed && (delivery.previous_secret_expires_at?.getTime() ?? 0) > now) {
-      secrets.push(delivery.open(delivery.previous_secret_sealed));
+  /**
+   * The subscription's URL and signing keys, opened and checked once per claim. (The agent checks
+   * every address connected to, whatever the URL.) Throws, for each delivery, what opening or
+   * checking said.
+   */
+  #target(subscription: Subscription): Target {
+    let target = subscription.target;
+    if (target === undefined) {
+      try {
+        const url = this.#o.guard.checkUrl(deliveryUrl(subscription, this.#o.secretBox), ['https', 'http']);
+        const keys = [webhookSigningKey(this.#o.secretBox.open(subscription.secretSealed))];
+        // The previous secret signs too until it expires; one expired already is not even opened.
+        if (subscription.previousSecretSealed && subscription.previousSecretExpiresAt > this.#o.clock()) {
+          keys.push(webhookSigningKey(this.#o.secretBox.open(subscription.previousSecretSealed)));
+        }
+        target = { origin: url.origin, path: `${url.pathname}${url.search}`, keys };
+      } catch (error) {
+        target = error instanceof Error ? error : new Error(String(error));
+      }
+      subscription.target = target;
     }
-    return secrets.map((secret) => signWebhook(secret, messageId, timestamp, delivery.payload)).join(' ');
+    if (target instanceof Error) throw target;
+    return target;
+  }
+
+  /** One of the claim's deliveries to the subscription no longer needs its keys; the last wipes them. */
+  #signed(subscription: Subscription): void {
+    if (--subscription.unsigned > 0) return;
+    const target = subscription.target;
+    if (target !== undefined && !(target instanceof Error)) for (const key of target.keys) key.fill(0);
+  }
+
+  #signatures(delivery: Delivery, target: Target, messageId: string, timestamp: number, now: number): string {
+    let header = signWebhook(target.keys[0]!, messageId, timestamp, delivery.body);
+    const previous = target.keys[1];
+    if (previous && delivery.subscription.previousSecretExpiresAt > now) {
+      header += ` ${signWebhook(previous, messageId, timestamp, delivery.body)}`;
+    }
+    return header;
   }
 
   async #attempt(delivery: Delivery): Promise<AttemptResult> {
@@ -372,45 +466,53 @@ export class WebhookDispatcher {
     const messageId = `msg_${delivery.delivery_id}`;
     const timestamp = Math.floor(now / 1000);
     const started = performance.now();
-    const latency = () => Math.round(performance.now() - started);
-    // The whole attempt's deadline, connect to last byte. undici takes an EventEmitter as its signal,
-    // which costs far less per request than AbortSignal.timeout.
-    const abort = new EventEmitter();
-    let timedOut = false;
-    const deadline = setTimeout(() => {
-      timedOut = true;
-      abort.emit('abort');
-    }, this.#o.timeoutMs);
+    let answer: Answer;
     try {
-      const url = deliveryUrl(delivery);
-      delivery.checkUrl(url);
-      const response = await request(url, {
-        method: 'POST',
-        body: delivery.payload,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Sched-Webhooks/1.0',
-          'webhook-id': messageId,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': this.#signatures(delivery, messageId, timestamp, now),
-        },
-        dispatcher: this.#agent,
-        headersTimeout: this.#o.timeoutMs,
-        bodyTimeout: this.#o.timeoutMs,
-        signal: abort,
+      let target: Target;
+      let signature: string;
+      try {
+        target = this.#target(delivery.subscription);
+        signature = this.#signatures(delivery, target, messageId, timestamp, now);
+      } finally {
+        this.#signed(delivery.subscription);
+      }
+      answer = await new Promise<Answer>((resolve) => {
+        const handler = new AttemptHandler(resolve, this.#o.timeoutMs);
+        this.#agent.dispatch(
+          {
+            origin: target.origin,
+            path: target.path,
+            method: 'POST',
+            body: delivery.body,
+            headers: {
+              'content-type': 'application/json',
+              'user-agent': 'Sched-Webhooks/1.0',
+              'webhook-id': messageId,
+              'webhook-timestamp': String(timestamp),
+              'webhook-signature': signature,
+            },
+            headersTimeout: this.#o.timeoutMs,
+            bodyTimeout: this.#o.timeoutMs,
+          },
+          handler,
+        );
       });
-      const excerpt = await readExcerpt(response.body, EXCERPT_CHARS);
-      return { statusCode: response.statusCode, latencyMs: latency(), excerpt: excerpt || null, error: null };
     } catch (error) {
-      const message = timedOut
-        ? `no answer within ${this.#o.timeoutMs / 1000} s`
-        : error instanceof Error
-          ? describeFailure(error, this.#o.timeoutMs)
-          : String(error);
-      return { statusCode: null, latencyMs: latency(), excerpt: null, error: message };
-    } finally {
-      clearTimeout(deadline);
+      answer = {
+        statusCode: null,
+        excerpt: null,
+        error: error instanceof Error ? error : new Error(String(error)),
+      };
     }
+    const latencyMs = Math.round(performance.now() - started);
+    if (answer.error === null) {
+      return { statusCode: answer.statusCode, latencyMs, excerpt: answer.excerpt || null, error: null };
+    }
+    const message =
+      answer.error === TIMED_OUT
+        ? `no answer within ${this.#o.timeoutMs / 1000} s`
+        : describeFailure(answer.error, this.#o.timeoutMs);
+    return { statusCode: null, latencyMs, excerpt: null, error: message };
   }
 
   /** Records an attempt's outcome; resolves once it is stored (or found superseded). */
@@ -421,8 +523,8 @@ export class WebhookDispatcher {
       deliveryId: delivery.delivery_id,
       attempts: delivery.attempts,
       status: outcome.kind === 'delivered' ? 'succeeded' : outcome.kind === 'failed' ? 'pending' : 'failed',
-      nextAttemptAt: outcome.kind === 'failed' ? new Date(now + outcome.retryInMs) : null,
-      attemptedAt: new Date(now),
+      nextAttemptAt: outcome.kind === 'failed' ? now + outcome.retryInMs : null,
+      attemptedAt: now,
       statusCode: result.statusCode,
       latencyMs: result.latencyMs,
       excerpt: result.excerpt,
@@ -437,7 +539,7 @@ export class WebhookDispatcher {
     // The claim told us whether a failure streak is open. A success that closes none, and a failure
     // within one that is not yet five days old, change the delivery row alone: those are written
     // together with the other attempts finishing about now, in one statement.
-    const since = delivery.failing_since?.getTime();
+    const since = delivery.subscription.failingSince?.getTime();
     const alone =
       outcome.kind === 'delivered'
         ? since === undefined
@@ -464,27 +566,27 @@ export class WebhookDispatcher {
       await trx
         .updateTable('webhook_endpoints')
         .set({ failing_since: null })
-        .where('webhook_id', '=', delivery.webhook_id)
+        .where('webhook_id', '=', delivery.subscription.webhookId)
         .execute();
     } else if (kind === 'gone') {
       await this.#disable(
         trx,
-        delivery.webhook_id,
+        delivery.subscription.webhookId,
         `the receiver answered 410 Gone at ${new Date(now).toISOString()}`,
       );
     } else {
-      const since = delivery.failing_since?.getTime() ?? now;
-      if (!delivery.failing_since) {
+      const since = delivery.subscription.failingSince?.getTime() ?? now;
+      if (!delivery.subscription.failingSince) {
         await trx
           .updateTable('webhook_endpoints')
           .set({ failing_since: sql`coalesce(failing_since, ${new Date(now)})` })
-          .where('webhook_id', '=', delivery.webhook_id)
+          .where('webhook_id', '=', delivery.subscription.webhookId)
           .execute();
       }
       if (now - since >= DISABLE_AFTER_FAILING_MS) {
         await this.#disable(
           trx,
-          delivery.webhook_id,
+          delivery.subscription.webhookId,
           `every delivery has failed since ${new Date(since).toISOString()} (5 days); last error: ${record.error ?? 'unknown'}`,
         );
       }
@@ -503,27 +605,87 @@ export class WebhookDispatcher {
   }
 }
 
+/** How an attempt ended: the receiver's status and the start of its answer, or an error. */
+type Answer =
+  { statusCode: number; excerpt: string; error: null } | { statusCode: null; excerpt: null; error: Error };
+
+/** The reason an attempt past its deadline is aborted with. */
+const TIMED_OUT = new Error('the attempt ran out of time');
+
+/** A body longer than this many bytes is cut off: it holds at least EXCERPT_CHARS characters. */
+const EXCERPT_BYTES = EXCERPT_CHARS * 4;
+
 /**
- * The first `limit` characters of a response body. A body read to its end leaves the connection to
- * be reused; a longer one is cut off, and its connection with it.
+ * One attempt, read through undici's handler interface: the status and the body's first
+ * EXCERPT_CHARS characters, within the whole attempt's deadline (connect to last byte). A body read to
+ * its end leaves the connection to be reused; a longer one is cut off, and its connection with it.
  */
-function readExcerpt(body: Readable, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    // Decoded as a stream, so a character split between two chunks stays whole.
-    body.setEncoding('utf8');
-    const onData = (chunk: string) => {
-      text += chunk;
-      if (text.length >= limit) {
-        body.off('data', onData);
-        body.destroy();
-        resolve(text.slice(0, limit));
-      }
-    };
-    body.on('data', onData);
-    body.once('end', () => resolve(text));
-    body.once('error', reject);
-  });
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  readonly #resolve: (answer: Answer) => void;
+  readonly #deadline: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined;
+  #statusCode = 0;
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  #done = false;
+
+  constructor(resolve: (answer: Answer) => void, timeoutMs: number) {
+    this.#resolve = resolve;
+    this.#deadline = setTimeout(abortLate, timeoutMs, this);
+  }
+
+  /** Past the deadline: ends the attempt, whatever undici is still waiting for. */
+  timeOut(): void {
+    this.#controller?.abort(TIMED_OUT);
+    this.#finish({ statusCode: null, excerpt: null, error: TIMED_OUT });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#done) controller.abort(TIMED_OUT);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.#statusCode = statusCode;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#done) return;
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#bytes >= EXCERPT_BYTES) {
+      this.#finish(this.#answer());
+      controller.abort(new Error('the answer is longer than its excerpt'));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#finish(this.#answer());
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#finish({ statusCode: null, excerpt: null, error });
+  }
+
+  #answer(): Answer {
+    const bytes = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+    // Cut at a byte count of at least four a character: a character split there is past the excerpt.
+    const excerpt =
+      bytes.length === 0 ? '' : bytes.toString('utf8', 0, EXCERPT_BYTES).slice(0, EXCERPT_CHARS);
+    return { statusCode: this.#statusCode, excerpt, error: null };
+  }
+
+  #finish(answer: Answer): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#deadline);
+    this.#chunks = [];
+    this.#resolve(answer);
+  }
+}
+
+function abortLate(handler: AttemptHandler): void {
+  handler.timeOut();
 }
 
 /**
@@ -531,10 +693,10 @@ function readExcerpt(body: Readable, limit: number): Promise<string> {
  * process of an earlier version during an upgrade, which changes `url` alone) holds it in `url`: the
  * sealed URL is used only while `url` is its masked form.
  */
-function deliveryUrl(delivery: Delivery): string {
-  if (!delivery.url_sealed) return delivery.url;
-  const sealed = delivery.open(delivery.url_sealed);
-  return maskedWebhookUrl(sealed) === delivery.url ? sealed : delivery.url;
+function deliveryUrl(subscription: Subscription, secretBox: SecretBox): string {
+  if (!subscription.urlSealed) return subscription.url;
+  const sealed = secretBox.open(subscription.urlSealed);
+  return maskedWebhookUrl(sealed) === subscription.url ? sealed : subscription.url;
 }
 
 function describeFailure(outer: Error, timeoutMs: number): string {

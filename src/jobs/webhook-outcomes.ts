@@ -8,8 +8,9 @@ export type DeliveryRecord = {
   /** The attempt count the claim set: the row is written only while it still holds it. */
   attempts: number;
   status: 'pending' | 'succeeded' | 'failed';
-  nextAttemptAt: Date | null;
-  attemptedAt: Date;
+  /** Milliseconds since the epoch, as the two below. */
+  nextAttemptAt: number | null;
+  attemptedAt: number;
   statusCode: number | null;
   latencyMs: number;
   excerpt: string | null;
@@ -29,7 +30,7 @@ type Waiting = { record: DeliveryRecord; settle: (written: boolean) => void; fai
 
 /**
  * Writes the delivery rows of attempts that end close together in one statement (an UPDATE joined to
- * a VALUES list), after `delayMs` or once `maxBatch` are waiting. Each record's promise says whether
+ * the `unnest` of one array a column), after `delayMs` or once `maxBatch` are waiting. Each record's promise says whether
  * it was written: false when the row's attempt count moved on (a process whose lease ran out must not
  * overwrite its successor). A statement that fails rejects its records; their leases then run out and
  * the deliveries are sent again, at least once as before.
@@ -93,25 +94,75 @@ export class OutcomeBatcher {
   }
 }
 
-/** One statement for any number of records; returns the ids of the rows it wrote. */
+/**
+ * One statement for any number of records; returns the ids of the rows it wrote. Its text is the same
+ * whatever the count: each column is one array parameter, turned into rows by `unnest`, so building
+ * it costs a join of strings per column rather than nine parameters a row.
+ */
 export async function writeRecords(db: Db, records: readonly DeliveryRecord[]): Promise<Set<string>> {
   if (records.length === 0) return new Set();
-  const values = records.map(
-    (r) =>
-      sql`(${r.deliveryId}::uuid, ${r.attempts}::int, ${r.status}::text, ${r.nextAttemptAt}::timestamptz,
-        ${r.attemptedAt}::timestamptz, ${r.statusCode}::int, ${r.latencyMs}::int, ${r.excerpt}::text,
-        ${r.error}::text)`,
-  );
+  const n = records.length;
+  const ids = new Array<string>(n);
+  const attempts = new Array<number>(n);
+  const statuses = new Array<string>(n);
+  const nextAttempts = new Array<number | null>(n);
+  const attemptedAts = new Array<number>(n);
+  const statusCodes = new Array<number | null>(n);
+  const latencies = new Array<number>(n);
+  const excerpts = new Array<string | null>(n);
+  const errors = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    ids[i] = r.deliveryId;
+    attempts[i] = r.attempts;
+    statuses[i] = r.status;
+    nextAttempts[i] = r.nextAttemptAt;
+    attemptedAts[i] = r.attemptedAt;
+    statusCodes[i] = r.statusCode;
+    latencies[i] = r.latencyMs;
+    excerpts[i] = r.excerpt;
+    errors[i] = r.error;
+  }
+  // Instants as milliseconds since the epoch (exact in float8), turned back by to_timestamp.
   const { rows } = await sql<{ delivery_id: string }>`
     update webhook_deliveries d
-    set status = v.status, next_attempt_at = v.next_attempt_at, lease_until = null,
-      last_attempt_at = v.attempted_at, last_status_code = v.status_code, last_latency_ms = v.latency_ms,
-      last_response_excerpt = v.excerpt, last_error = v.error, updated_at = v.attempted_at
-    from (values ${sql.join(values)})
-      as v(delivery_id, attempts, status, next_attempt_at, attempted_at, status_code, latency_ms, excerpt, error)
+    set status = v.status, next_attempt_at = to_timestamp(v.next_attempt_ms / 1000), lease_until = null,
+      last_attempt_at = to_timestamp(v.attempted_ms / 1000), last_status_code = v.status_code,
+      last_latency_ms = v.latency_ms, last_response_excerpt = v.excerpt, last_error = v.error,
+      updated_at = to_timestamp(v.attempted_ms / 1000)
+    from unnest(${plainArray(ids)}::uuid[], ${plainArray(attempts)}::int[], ${plainArray(statuses)}::text[],
+        ${plainArray(nextAttempts)}::float8[], ${plainArray(attemptedAts)}::float8[],
+        ${plainArray(statusCodes)}::int[], ${plainArray(latencies)}::int[], ${textArray(excerpts)}::text[],
+        ${textArray(errors)}::text[])
+      as v(delivery_id, attempts, status, next_attempt_ms, attempted_ms, status_code, latency_ms, excerpt, error)
     where d.delivery_id = v.delivery_id and d.attempts = v.attempts
     returning d.delivery_id`.execute(db);
   return new Set(rows.map((row) => row.delivery_id));
+}
+
+/** An array literal of values that need no quoting: numbers, uuids, the status words. */
+function plainArray(values: readonly (number | string | null)[]): string {
+  let text = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] ?? null;
+    text += (i === 0 ? '' : ',') + (value === null ? 'NULL' : String(value));
+  }
+  return `${text}}`;
+}
+
+/**
+ * An array literal of any text: each element quoted, `"` and `\\` escaped, NUL left out (PostgreSQL
+ * text cannot hold it, and a receiver's answer may).
+ */
+function textArray(values: readonly (string | null)[]): string {
+  let text = '{';
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] ?? null;
+    text +=
+      (i === 0 ? '' : ',') +
+      (value === null ? 'NULL' : `"${value.replace(/["\\]/g, '\\$&').replaceAll('\0', '')}"`);
+  }
+  return `${text}}`;
 }
 
 /**
@@ -124,9 +175,10 @@ export async function releaseClaims(
   now: Date,
 ): Promise<void> {
   if (claims.length === 0) return;
-  const values = claims.map((claim) => sql`(${claim.delivery_id}::uuid, ${claim.attempts}::int)`);
+  const ids = plainArray(claims.map((claim) => claim.delivery_id));
+  const attempts = plainArray(claims.map((claim) => claim.attempts));
   await sql`
     update webhook_deliveries d set lease_until = null, attempts = d.attempts - 1, updated_at = ${now}
-    from (values ${sql.join(values)}) as v(delivery_id, attempts)
+    from unnest(${ids}::uuid[], ${attempts}::int[]) as v(delivery_id, attempts)
     where d.delivery_id = v.delivery_id and d.attempts = v.attempts`.execute(db);
 }
