@@ -5,7 +5,16 @@ import type { Interval } from '../../domain/index.js';
 import type { RemoteEvent } from '../port/provider.js';
 import type { CalendarBudget, StoredObject } from './expand.js';
 import type { FeedRead } from './feed.js';
-import { expand, feed, type ExpandAnswer, type ExpandTask, type FeedTask } from './tasks.js';
+import type { DavEntries } from '../providers/caldav/caldav-xml.js';
+import {
+  expand,
+  feed,
+  multistatus,
+  type ExpandAnswer,
+  type ExpandTask,
+  type FeedTask,
+  type MultiStatusTask,
+} from './tasks.js';
 
 /**
  * Reads calendars (splitting feeds, parsing and expanding objects) off the thread that answers
@@ -15,6 +24,8 @@ import { expand, feed, type ExpandAnswer, type ExpandTask, type FeedTask } from 
 export interface CalendarParser {
   /** A whole iCalendar feed, split into its objects. */
   readFeed(text: string, maxBytes: number): Promise<FeedRead>;
+  /** A CalDAV multistatus answer, its hrefs resolved against `baseUrl`, read into its responses. */
+  readMultiStatus(body: string, baseUrl: string): Promise<DavEntries>;
   /**
    * Objects expanded within `budget`, which is updated with what they spent, a few thousand
    * occurrences at a time: a caller storing each part as it comes never holds a whole calendar's
@@ -65,6 +76,7 @@ export class ParserThreadError extends Error {
 type Runner = {
   feed(task: FeedTask): Promise<FeedRead>;
   expand(task: ExpandTask): Promise<ExpandAnswer>;
+  multistatus(task: MultiStatusTask): Promise<DavEntries>;
   close(): Promise<void>;
 };
 
@@ -94,6 +106,7 @@ export function createParserPool(options: ParserPoolOptions = {}): CalendarParse
   return new Parser({
     feed: (task) => run(task, 'feed'),
     expand: (task) => run(task, 'expand'),
+    multistatus: (task) => run(task, 'multistatus'),
     close: () => pool.destroy(),
   });
 }
@@ -112,6 +125,10 @@ export function inlineParser(): CalendarParser {
       await yieldToEventLoop();
       return expand(task);
     },
+    multistatus: async (task) => {
+      await yieldToEventLoop();
+      return multistatus(task);
+    },
     close: async () => undefined,
   });
 }
@@ -121,6 +138,10 @@ class Parser implements CalendarParser {
 
   readFeed(text: string, maxBytes: number): Promise<FeedRead> {
     return this.runner.feed({ text, maxBytes });
+  }
+
+  readMultiStatus(body: string, baseUrl: string): Promise<DavEntries> {
+    return this.runner.multistatus({ body, baseUrl });
   }
 
   async *expandInParts(

@@ -3,4 +3,7 @@
 // Built code (dist/) starts worker.js directly and never loads this file.
 import { tsImport } from 'tsx/esm/api';
 
-export const { feed, expand } = await tsImport(new URL('./worker.ts', import.meta.url).href, import.meta.url);
+export const { feed, expand, multistatus } = await tsImport(
+  new URL('./worker.ts', import.meta.url).href,
+  import.meta.url,
+);

@@ -2,6 +2,7 @@ import type { Interval } from '../../domain/index.js';
 import type { RemoteEvent } from '../port/provider.js';
 import { expandOneWithinBudget, type CalendarBudget, type StoredObject } from './expand.js';
 import { readFeed, type FeedRead } from './feed.js';
+import { readDavEntries, type DavEntries } from '../providers/caldav/caldav-xml.js';
 
 /*
  * What the parser's tasks do, as plain functions of plain data (structured clone): run by the worker
@@ -39,4 +40,11 @@ export function expand(task: ExpandTask): ExpandAnswer {
     if (object.result.ok) occurrences += object.result.occurrences.length;
   }
   return { stored, budget, read };
+}
+
+export type MultiStatusTask = { body: string; baseUrl: string };
+
+/** A CalDAV multistatus answer (a listing, a calendar-multiget) read into its responses. */
+export function multistatus(task: MultiStatusTask): DavEntries {
+  return readDavEntries(task.body, task.baseUrl);
 }

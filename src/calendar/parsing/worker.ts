@@ -15,4 +15,4 @@ try {
   // Not allowed here, or not per thread on this system: the worker runs at the usual priority.
 }
 
-export { expand, feed } from './tasks.js';
+export { expand, feed, multistatus } from './tasks.js';

@@ -13,10 +13,13 @@ import {
 } from '../../port/provider.js';
 import { diffListing, type ListedObject, type ListingDiff } from '../../policy/listing-diff.js';
 import { renderBookingEvent } from '../../../ical/render-event.js';
-import type { GuardedHttp } from '../../../integrations/index.js';
+import type { GuardedHttp, HttpResponse } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
+import { inlineParser, ParserThreadError, type CalendarParser } from '../../parsing/parser.js';
 import { CalDavClient, statusError, type CalDavClientOptions } from './caldav-client.js';
 import {
+  type DavEntries,
+  type DavEntry,
   type DavResponse,
   PROP,
   calendarQueryByUidBody,
@@ -26,6 +29,7 @@ import {
   normalizeEtag,
   parseMultiStatus,
   propText,
+  readDavEntries,
   syncCollectionBody,
 } from './caldav-xml.js';
 
@@ -36,6 +40,8 @@ export type CalDavProviderOptions = CalDavClientOptions & {
   password: string;
   /** hrefs per calendar-multiget. */
   batchSize?: number;
+  /** Reads the REPORT answers (listings, calendar-multiget) off the event loop; inline when absent. */
+  parser?: CalendarParser;
 };
 
 /** What the opaque cursor holds: the collection it belongs to, and a sync token or else a ctag. */
@@ -54,6 +60,7 @@ export class CalDavProvider implements CalendarProvider {
   readonly #collection: URL;
   readonly #collectionPath: string;
   readonly #batchSize: number;
+  readonly #parser: CalendarParser;
 
   constructor(options: CalDavProviderOptions) {
     this.#client = new CalDavClient(options.http, options, options);
@@ -62,19 +69,32 @@ export class CalDavProvider implements CalendarProvider {
     this.#collection = url;
     this.#collectionPath = decodePath(url.pathname);
     this.#batchSize = options.batchSize ?? 100;
+    this.#parser = options.parser ?? inlineParser();
   }
 
   listChanges(cursor: string | null, known: KnownEvents): Promise<RemoteChanges> {
     return collectChanges(this.readChanges(cursor, known));
   }
 
-  /** The listing first (hrefs and etags), then the bodies that differ, one calendar-multiget a page. */
+  /**
+   * The listing first (hrefs and etags), then the bodies that differ, one calendar-multiget a page.
+   * The next page's REPORT is under way while a page is read, so the server and the parser's thread
+   * work at the same time; at most one answer waits besides the page being read.
+   */
   async *readChanges(cursor: string | null, known: KnownEvents): ChangeStream {
     const plan = await this.#plan(cursor, known);
     const { fetch, removed, ...end } = plan;
+    const pages: string[][] = [];
+    for (let i = 0; i < fetch.length; i += this.#batchSize) pages.push(fetch.slice(i, i + this.#batchSize));
     let pending = removed;
-    for (let i = 0; i < fetch.length; i += this.#batchSize) {
-      const page = await this.#fetchEvents(fetch.slice(i, i + this.#batchSize), known);
+    let asked: Promise<HttpResponse> | null = null;
+    for (let i = 0; i < pages.length; i++) {
+      const answer: HttpResponse = await (asked ?? this.#askMultiget(pages[i]!));
+      // After a refusal the next page is asked for only once this one's is dealt with.
+      asked = answer.status === 207 && i + 1 < pages.length ? this.#askMultiget(pages[i + 1]!) : null;
+      // Seen at the next turn; a consumer that stops first must not leave it unhandled.
+      asked?.catch(() => undefined);
+      const page = await this.#fetchEvents(pages[i]!, answer, known);
       yield { changed: page.changed, removed: unique([...pending, ...page.gone]) };
       pending = [];
     }
@@ -168,15 +188,12 @@ export class CalDavProvider implements CalendarProvider {
     const response = await this.#client.report(url, 1, syncCollectionBody(token));
     if (response.status === 401 || response.status === 429) throw statusError(response, 'REPORT', url);
     if (response.status !== 207) return null;
-    const answer = parseMultiStatus(response.body, response.url);
+    const answer = await this.#read(response);
     if (!answer.syncToken) return null;
-    const members = answer.responses.filter((r) => this.#isMember(r));
+    const members = answer.entries.filter((r) => this.#isMember(r));
     const present = members.filter((r) => r.status === null || (r.status >= 200 && r.status < 300));
     const removed = members.filter((r) => r.status === 404 || r.status === 410).map((r) => r.path);
-    const unchanged = present.some((r) => {
-      const etag = normalizeEtag(propText(r, PROP.getetag));
-      return etag !== null && known.get(r.path) === etag;
-    });
+    const unchanged = present.some((r) => r.etag !== null && known.get(r.path) === r.etag);
     if (unchanged) {
       // Unchanged objects in a delta: either a full listing in disguise (DAViCal, unknown token),
       // which leaves deletions out, or DAViCal re-sending what changed in the same instant as its
@@ -200,9 +217,9 @@ export class CalDavProvider implements CalendarProvider {
     if (response.status === 401 || response.status === 429) throw statusError(response, 'REPORT', url);
     let listing: Listing;
     if (response.status === 207) {
-      const answer = parseMultiStatus(response.body, response.url);
-      const members = answer.responses.filter((r) => this.#isMember(r) && r.status !== 404);
-      listing = toListing(members, answer.syncToken, null);
+      const answer = await this.#read(response);
+      const members = answer.entries.filter((r) => this.#isMember(r) && r.status !== 404);
+      listing = { listed: members.map(listed), token: answer.syncToken, ctag: null };
     } else {
       // No sync-collection: list with PROPFIND and watch the ctag instead.
       listing = await this.#propfindListing();
@@ -215,7 +232,8 @@ export class CalDavProvider implements CalendarProvider {
     const answer = await this.#client.propfind(url, 1, [PROP.getetag, PROP.resourcetype, PROP.getctag]);
     const own = answer.responses.find((r) => sameCollection(r.path, this.#collectionPath));
     const members = answer.responses.filter((r) => this.#isMember(r) && !isCollection(r));
-    return toListing(members, null, propText(own, PROP.getctag));
+    const entries = members.map((r) => ({ path: r.path, etag: normalizeEtag(propText(r, PROP.getetag)) }));
+    return { listed: entries.map(listed), token: null, ctag: propText(own, PROP.getctag) };
   }
 
   #diff(listing: Listing, diff: ListingDiff<ListedObject>): Plan {
@@ -230,11 +248,12 @@ export class CalDavProvider implements CalendarProvider {
   /** Bodies by calendar-multiget. What vanished meanwhile is gone; what holds no VEVENT is gone if known. */
   async #fetchEvents(
     paths: string[],
+    answer: HttpResponse,
     known: KnownEvents,
   ): Promise<{ changed: RemoteEvent[]; gone: string[] }> {
     const changed: RemoteEvent[] = [];
     const gone: string[] = [];
-    const fetched = await this.#multiget(paths);
+    const fetched = await this.#multiget(answer);
     for (const path of paths) {
       const object = fetched.has(path) ? (fetched.get(path) ?? null) : await this.#getOne(path);
       if (object && hasEvent(object.ics)) {
@@ -250,26 +269,50 @@ export class CalDavProvider implements CalendarProvider {
    * path → object, or null where the server says it is gone. Paths it leaves out (DAViCal omits
    * missing hrefs) are absent from the map and read one by one.
    */
-  async #multiget(paths: string[]): Promise<Map<string, Fetched | null>> {
+  async #multiget(response: HttpResponse): Promise<Map<string, Fetched | null>> {
     const found = new Map<string, Fetched | null>();
-    if (paths.length === 0) return found;
     const url = this.#collection.toString();
-    const response = await this.#client.report(url, 1, multigetBody(paths));
     if (response.status !== 207) {
       if ([401, 403, 429].includes(response.status) || response.status >= 500) {
         throw statusError(response, 'REPORT', url);
       }
       return found;
     }
-    for (const entry of parseMultiStatus(response.body, response.url).responses) {
+    for (const entry of (await this.#read(response)).entries) {
       if (entry.status === 404 || entry.status === 410) {
         found.set(entry.path, null);
         continue;
       }
-      const ics = propText(entry, PROP.calendarData);
-      if (ics !== null) found.set(entry.path, { etag: normalizeEtag(propText(entry, PROP.getetag)), ics });
+      if (entry.calendarData !== null) found.set(entry.path, { etag: entry.etag, ics: entry.calendarData });
     }
     return found;
+  }
+
+  /** One page's calendar-multiget, sent; its answer is read by #multiget. */
+  #askMultiget(paths: string[]): Promise<HttpResponse> {
+    return this.#client.report(this.#collection.toString(), 1, multigetBody(paths));
+  }
+
+  /**
+   * A REPORT's multistatus, read on the parser's thread. An answer too large for the thread's memory
+   * is read here instead, as it would be without the parser.
+   */
+  async #read(response: HttpResponse): Promise<{ entries: DavEntry[]; syncToken: string | null }> {
+    let read: DavEntries;
+    try {
+      read = await this.#parser.readMultiStatus(response.body, response.url);
+    } catch (error) {
+      if (!(error instanceof ParserThreadError)) throw error;
+      if (error.reason !== 'memory') {
+        throw new ProviderError(
+          'BAD_RESPONSE',
+          `the answer from ${response.url} could not be read: ${error.message}`,
+        );
+      }
+      read = readDavEntries(response.body, response.url);
+    }
+    if (!read.ok) throw new ProviderError('BAD_RESPONSE', read.error);
+    return read;
   }
 
   async #getOne(path: string): Promise<Fetched | null> {
@@ -299,7 +342,7 @@ export class CalDavProvider implements CalendarProvider {
     return null;
   }
 
-  #isMember(entry: DavResponse): boolean {
+  #isMember(entry: { path: string }): boolean {
     return !sameCollection(entry.path, this.#collectionPath) && !entry.path.endsWith('/');
   }
 
@@ -338,12 +381,8 @@ export class CalDavProvider implements CalendarProvider {
   }
 }
 
-function toListing(entries: DavResponse[], token: string | null, ctag: string | null): Listing {
-  const listed = entries.map((entry) => ({
-    remoteId: entry.path,
-    etag: normalizeEtag(propText(entry, PROP.getetag)),
-  }));
-  return { listed, token, ctag };
+function listed(entry: { path: string; etag: string | null }): ListedObject {
+  return { remoteId: entry.path, etag: entry.etag };
 }
 
 function sameCollection(a: string, b: string): boolean {

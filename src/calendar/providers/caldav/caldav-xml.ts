@@ -146,6 +146,39 @@ export function parseMultiStatus(body: string, baseUrl: string): MultiStatus {
   return { responses, syncToken: token ? token : null };
 }
 
+/** One response of a multistatus as plain data, all a listing or a calendar-multiget needs of it. */
+export type DavEntry = {
+  path: string;
+  url: string;
+  status: number | null;
+  etag: string | null;
+  /** The calendar-data property's text, when the response carries one. */
+  calendarData: string | null;
+};
+
+/** A multistatus read into plain data (which crosses to and from the parser's threads as it is). */
+export type DavEntries =
+  { ok: true; entries: DavEntry[]; syncToken: string | null } | { ok: false; error: string };
+
+/** parseMultiStatus, reduced to hrefs, statuses, etags and calendar data; a refusal is a value. */
+export function readDavEntries(body: string, baseUrl: string): DavEntries {
+  let answer: MultiStatus;
+  try {
+    answer = parseMultiStatus(body, baseUrl);
+  } catch (error) {
+    if (error instanceof ProviderError) return { ok: false, error: error.message };
+    throw error;
+  }
+  const entries = answer.responses.map((response) => ({
+    path: response.path,
+    url: response.url,
+    status: response.status,
+    etag: normalizeEtag(propText(response, PROP.getetag)),
+    calendarData: propText(response, PROP.calendarData),
+  }));
+  return { ok: true, entries, syncToken: answer.syncToken };
+}
+
 /** Precondition names in a DAV:error body (RFC 4918 §16); empty when the body is not one. */
 export function parseDavErrors(body: string): string[] {
   if (!body.trimStart().startsWith('<')) return [];
