@@ -85,6 +85,7 @@ async function expandOutside(
   const series = await sql<{ ics: string }>`
     select e.ics from calendar_events e
     where e.connection_id = ${connection.connection_id} and e.recurring and e.parse_error is null
+      and ${reachingAny(windows)}
       and not exists (select 1 from bookings b where b.booking_id = e.booking_id
         and ${connection.resource_id}::uuid = any(b.resource_ids))`.execute(db);
   const intervals: Interval[] = [];
@@ -93,6 +94,19 @@ async function expandOutside(
     intervals.push({ start: occurrence.startsAt, end: occurrence.endsAt });
   }
   return intervals;
+}
+
+/**
+ * Series (calendar_events as `e`) whose stored span meets one of `windows`; a NULL end is unbounded,
+ * as for every series stored before spans were, so those are still read. A point occurrence at a
+ * window's start counts as in it, so the span's end may equal the start.
+ */
+export function reachingAny(windows: readonly Interval[]) {
+  const each = windows.map(
+    (window) => sql<boolean>`((e.series_until is null or e.series_until >= ${new Date(window.start)})
+      and (e.series_from is null or e.series_from < ${new Date(window.end)}))`,
+  );
+  return each.length === 0 ? sql<boolean>`false` : sql<boolean>`(${sql.join(each, sql` or `)})`;
 }
 
 /**
@@ -117,6 +131,7 @@ export function* expandOnDemand<T extends { ics: string }>(
       const result = expandObject(item.ics, window, {
         floatingZone: zone,
         timeBudgetMs: Math.min(DEFAULT_TIME_BUDGET_MS, left),
+        span: false,
       });
       if (!result.ok) continue;
       if (result.truncated && read) read.complete = false;

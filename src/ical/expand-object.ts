@@ -4,6 +4,7 @@ import { newer, ObjectReader } from './event-reader.js';
 import { checkSize, describeError, ICS_MAX_BYTES, normaliseText, parseCalendars } from './parse-text.js';
 import type { Budget } from './recurrence.js';
 import { overBudget, reachesBeyondDtstart, ruleStarts, unsupportedReason } from './recurrence.js';
+import { lastRuleStart } from './series-span.js';
 import { MS_PER_DAY } from './time-zones.js';
 import { dateKey, instantText, parseDateValue, parseDuration, rawType, rawValues } from './values.js';
 
@@ -42,12 +43,22 @@ export type ObjectSummary = {
   } | null;
 };
 
+/**
+ * The span a series' occurrences reach, overrides, RDATEs and durations included, as epoch ms with
+ * a margin of two days each side: every occurrence starts at or after `from` and ends at or before
+ * `until`. Null at an end the series does not have (an RRULE without COUNT or UNTIL), or that could
+ * not be found within bounded work; null is always the safe reading.
+ */
+export type SeriesSpan = { from: number | null; until: number | null };
+
 export type ExpandOptions = {
   /** Zone for floating times and all-day dates (the resource's zone). */
   floatingZone: string;
   maxOccurrences?: number;
   /** Wall-clock budget for this object, in ms. */
   timeBudgetMs?: number;
+  /** Also find the span of the series (`span` of the result); on unless false. */
+  span?: boolean;
 };
 
 export type ExpandResult =
@@ -58,6 +69,8 @@ export type ExpandResult =
       truncated: boolean;
       /** Problems that did not stop the expansion (unknown TZIDs, duplicate components, ...). */
       warnings?: string[];
+      /** Where the object's occurrences can fall at all, whatever the window (unless options.span is false). */
+      span?: SeriesSpan;
     }
   | { ok: false; error: string };
 
@@ -65,6 +78,8 @@ export const DEFAULT_TIME_BUDGET_MS = 250;
 
 /** Offsets and durations reach at most this far from a window edge when deciding what overlaps it. */
 const RANGE_MARGIN_MS = 400 * MS_PER_DAY;
+/** A series' span is widened this much each side: wall times and instants differ by less than a day. */
+const SPAN_MARGIN_MS = 2 * MS_PER_DAY;
 
 type Window = { start: number; end: number };
 type Group = { master: EventData | null; overrides: EventData[] };
@@ -89,21 +104,40 @@ export function expandObject(ics: string, window: Window, options: ExpandOptions
     if (groups.length === 0) return { ok: false, error: 'no VEVENT found' };
     const occurrences: Occurrence[] = [];
     let truncated = false;
+    const spans: SeriesSpan[] = [];
     for (const group of groups) {
       const budget: Budget = {
         remaining: options.maxOccurrences ?? MAX_OCCURRENCES_PER_SERIES,
         deadline,
         exceeded: false,
       };
-      new SeriesExpander(reader, group, window, budget, occurrences).run();
+      const expander = new SeriesExpander(reader, group, window, budget, occurrences);
+      expander.run();
       truncated ||= budget.exceeded;
+      if (options.span !== false) spans.push(expander.span());
     }
     occurrences.sort((a, b) => a.startsAt - b.startsAt || a.endsAt - b.endsAt);
-    const result = { summary: summarize(reader, groups[0]!), occurrences, truncated };
+    const result = {
+      summary: summarize(reader, groups[0]!),
+      occurrences,
+      truncated,
+      ...(options.span !== false ? { span: unionOf(spans) } : {}),
+    };
     return { ok: true, ...result, ...(reader.warnings.length > 0 ? { warnings: reader.warnings } : {}) };
   } catch (error) {
     return { ok: false, error: describeError(error) };
   }
+}
+
+/** The span covering every group's; an end any of them lacks is lacking. */
+function unionOf(spans: readonly SeriesSpan[]): SeriesSpan {
+  const ends = (pick: (span: SeriesSpan) => number | null) => spans.map(pick);
+  const from = ends((span) => span.from);
+  const until = ends((span) => span.until);
+  return {
+    from: from.some((at) => at === null) ? null : Math.min(...(from as number[])),
+    until: until.some((at) => at === null) ? null : Math.max(...(until as number[])),
+  };
 }
 
 function groupEvents(calendars: ICAL.Component[], reader: ObjectReader): Group[] {
@@ -211,6 +245,9 @@ class SeriesExpander {
   private readonly overriddenDates = new Set<string>();
   private readonly emitted = new Set<string | number>();
   private refused = false;
+  /** Earliest start and latest end of the occurrences met so far, whether in the window or not. */
+  private earliest = Infinity;
+  private latest = -Infinity;
 
   constructor(
     private readonly reader: ObjectReader,
@@ -237,6 +274,42 @@ class SeriesExpander {
       this.budget.remaining--;
       this.emitOverride(override);
     }
+  }
+
+  /**
+   * Where the series' occurrences can fall (call after run()). RDATEs and overrides were all met by
+   * run(), in the window or not; the rules are read from COUNT and UNTIL, so the walk is short.
+   */
+  span(): SeriesSpan {
+    if (this.refused || this.budget.exceeded) return { from: null, until: null };
+    const master = this.master;
+    let bounded = true;
+    if (master?.start) {
+      const start = master.start;
+      const startsAt = this.reader.instant(start);
+      const length = this.masterLength(master, start, startsAt);
+      for (const property of master.component.getAllProperties('rrule')) {
+        const rule = property.getFirstValue() as ICAL.Recur;
+        if (!reachesBeyondDtstart(rule)) continue;
+        const last = lastRuleStart(rule, start.wall, this.untilWall(property, start));
+        // A rule's starts are wall times of DTSTART's zone, never before DTSTART: the margin covers
+        // the zone's offset and a nominal duration across a DST change.
+        if (last === null) bounded = false;
+        else this.meet(startsAt, Math.max(startsAt, last + length));
+      }
+    }
+    if (!(this.earliest <= this.latest) || !Number.isFinite(this.earliest + this.latest)) {
+      return { from: null, until: null };
+    }
+    return {
+      from: this.earliest - SPAN_MARGIN_MS,
+      until: bounded ? this.latest + SPAN_MARGIN_MS : null,
+    };
+  }
+
+  private meet(startsAt: number, endsAt: number): void {
+    if (startsAt < this.earliest) this.earliest = startsAt;
+    if (endsAt > this.latest) this.latest = endsAt;
   }
 
   private dateOf(timing: Timing): string {
@@ -391,6 +464,7 @@ class SeriesExpander {
     if (!this.allDay && (this.exInstants.has(startsAt) || this.overriddenInstants.has(startsAt))) return;
     const master = this.master!;
     const endsAt = end ?? endOf(this.reader, master, null, wall, startsAt);
+    this.meet(startsAt, endsAt);
     if (!this.overlaps(startsAt, endsAt)) return;
     const recurrenceId = recurring ? (this.allDay ? day : instantText(startsAt)) : null;
     this.push(master, startsAt, endsAt, this.allDay, recurrenceId);
@@ -406,6 +480,7 @@ class SeriesExpander {
     const start = override.start ?? rid;
     const startsAt = this.reader.instant(start);
     const endsAt = endOf(this.reader, override, this.master, start.wall, startsAt);
+    this.meet(startsAt, endsAt);
     const recurrenceId = rid.isDate || this.allDay ? this.dateOf(rid) : instantText(this.reader.instant(rid));
     this.push(override, startsAt, endsAt, start.isDate, recurrenceId);
   }

@@ -51,7 +51,8 @@ const PERIOD_MS: Record<string, number> = {
   YEARLY: 365 * MS_PER_DAY,
 };
 
-function periodMs(rule: ICAL.Recur): number {
+/** The length of one period of the rule (its FREQ times INTERVAL), months and years at their shortest. */
+export function periodMs(rule: ICAL.Recur): number {
   return (PERIOD_MS[rule.freq] ?? MS_PER_DAY) * Math.max(1, rule.interval || 1);
 }
 

@@ -213,6 +213,10 @@ export type CalendarEventsTable = {
   parse_error: string | null;
   /** What reading the event left out, where the rest of it was read. */
   read_warning: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Where a series' occurrences can start at the earliest; null when unknown (unbounded). */
+  series_from: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Where a series' occurrences end at the latest; null for a series without end, or unknown. */
+  series_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
   updated_at: UpdatedAt;
 };
 

@@ -235,7 +235,7 @@ async function upsertWithOccurrences(
   options: { spills: boolean; fresh: boolean; occurrences: OccurrenceColumns },
 ): Promise<string[]> {
   const text = (pick: (object: StoredObject) => string | null) => sql.val(textArray(batch.map(pick)));
-  const plain = (pick: (object: StoredObject) => string | boolean | null) =>
+  const plain = (pick: (object: StoredObject) => string | number | boolean | null) =>
     sql.val(plainArray(batch.map(pick)));
   const summary = (object: StoredObject) => (object.result.ok ? object.result.summary : null);
   const cleared = options.fresh
@@ -254,19 +254,23 @@ async function upsertWithOccurrences(
         ${plain((o) => summary(o)?.recurring ?? false)}::bool[],
         ${text((o) => summary(o)?.title ?? null)}::text[],
         ${text((o) => (o.result.ok ? null : withoutNul(o.result.error)))}::text[],
-        ${text(readWarning)}::text[]
+        ${text(readWarning)}::text[],
+        ${plain((o) => (o.result.ok ? (o.result.span?.from ?? null) : null))}::float8[],
+        ${plain((o) => (o.result.ok ? (o.result.span?.until ?? null) : null))}::float8[]
       ) with ordinality as i(remote_id, etag, uid, ics, booking_id, recurring, title, parse_error,
-        read_warning, at)
+        read_warning, from_ms, until_ms, at)
     ), events as (
       insert into calendar_events (connection_id, organization_id, remote_id, etag, uid, ics, booking_id,
-        recurring, title, parse_error, read_warning, updated_at)
+        recurring, title, parse_error, read_warning, series_from, series_until, updated_at)
       select ${connection.connection_id}::uuid, ${connection.organization_id}::uuid, remote_id, etag, uid,
-        ics, booking_id, recurring, title, parse_error, read_warning, ${new Date(now)}::timestamptz
+        ics, booking_id, recurring, title, parse_error, read_warning, to_timestamp(from_ms / 1000),
+        to_timestamp(until_ms / 1000), ${new Date(now)}::timestamptz
       from input
       on conflict (connection_id, remote_id) do update set etag = excluded.etag, uid = excluded.uid,
         ics = excluded.ics, booking_id = excluded.booking_id, recurring = excluded.recurring,
         title = excluded.title, parse_error = excluded.parse_error,
-        read_warning = excluded.read_warning, updated_at = excluded.updated_at
+        read_warning = excluded.read_warning, series_from = excluded.series_from,
+        series_until = excluded.series_until, updated_at = excluded.updated_at
       returning event_id, remote_id
     ), ids as (
       select events.event_id, input.at from events join input using (remote_id)
