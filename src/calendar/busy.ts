@@ -50,6 +50,8 @@ export async function loadCalendarBusy(
     ])
     .where('blocks', '=', true)
     .where('resource_id', 'in', resourceIds)
+    // The index is on the start (migration 2026-12-04-0002); the overlap implies this bound.
+    .where(sql<boolean>`lower(during) < ${new Date(range.end)}`)
     .where(sql<boolean>`during && tstzrange(${new Date(range.start)}, ${new Date(range.end)}, '[)')`)
     .execute();
   for (const row of rows) busy.get(row.resource_id)?.push({ start: row.start_ms, end: row.end_ms });

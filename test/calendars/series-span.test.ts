@@ -1,12 +1,10 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type KyselyPlugin, sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadCalendarBusy } from '../../src/calendar/busy.js';
 import { defaultSchedule, type Interval } from '../../src/domain/index.js';
 import type { BookableResource } from '../../src/services/bookable-resources.js';
 import { describeOnBackends } from '../support/backends.js';
-import { createOpenResource } from '../support/resources.js';
+import { type ConnectedFeed, connectFeed } from '../support/ics-feed.js';
 import type { TestApp } from '../support/test-app.js';
 
 /*
@@ -52,25 +50,15 @@ const FAR: Interval = { start: at('2030-03-04T00:00:00Z'), end: at('2030-03-08T0
 const PAST: Interval = { start: at('2020-01-05T00:00:00Z'), end: at('2020-01-08T00:00:00Z') };
 
 describeOnBackends('series spans', (t) => {
-  const server = http.createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/calendar; charset=utf-8' }).end(FEED);
-  });
+  let feed: ConnectedFeed;
   let resourceId: string;
   let calendarId: string;
 
   beforeAll(async () => {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/spans.ics`;
-    resourceId = await createOpenResource(t(), { name: 'Spans', kind: 'room', time_zone: 'UTC' });
-    const connected = await t().request('POST', '/calendars/ics/connect', {
-      body: { resource_id: resourceId, url },
-    });
-    expect(connected.statusCode, connected.body).toBe(201);
-    calendarId = connected.json().calendar_id;
-    const synced = await t().request('POST', `/calendars/ics/${calendarId}/sync`);
-    expect(synced.statusCode, synced.body).toBe(200);
+    feed = await connectFeed(t(), 'Spans', FEED);
+    ({ resourceId, calendarId } = feed);
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => feed?.close());
 
   /** The busy time loadCalendarBusy finds in `range`, and the series whose text it read for it. */
   async function busyAndRead(app: TestApp, range: Interval) {

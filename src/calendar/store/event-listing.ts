@@ -78,7 +78,7 @@ export async function listCalendarEvents(
       (extract(epoch from upper(o.during)) * 1000)::float8 as end_ms, o.title, o.all_day, o.status,
       o.transparency, o.recurrence_id, e.recurring, e.booking_id, e.updated_at
     from calendar_occurrences o join calendar_events e on e.event_id = o.event_id
-    where o.connection_id = ${connection.connection_id}
+    where o.connection_id = ${connection.connection_id} and lower(o.during) < ${new Date(window.end)}
       and o.during && tstzrange(${new Date(window.start)}, ${new Date(window.end)}, '[)')
     order by lower(o.during), o.event_id
     limit ${MAX_EVENTS_PER_LISTING}`.execute(db);
