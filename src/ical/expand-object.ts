@@ -67,6 +67,8 @@ export type ExpandResult =
       summary: ObjectSummary;
       occurrences: Occurrence[];
       truncated: boolean;
+      /** Cut short by the time budget rather than by the number of occurrences. */
+      timedOut?: boolean;
       /** Problems that did not stop the expansion (unknown TZIDs, duplicate components, ...). */
       warnings?: string[];
       /** Where the object's occurrences can fall at all, whatever the window (unless options.span is false). */
@@ -104,6 +106,7 @@ export function expandObject(ics: string, window: Window, options: ExpandOptions
     if (groups.length === 0) return { ok: false, error: 'no VEVENT found' };
     const occurrences: Occurrence[] = [];
     let truncated = false;
+    let timedOut = false;
     const spans: SeriesSpan[] = [];
     for (const group of groups) {
       const budget: Budget = {
@@ -114,6 +117,7 @@ export function expandObject(ics: string, window: Window, options: ExpandOptions
       const expander = new SeriesExpander(reader, group, window, budget, occurrences);
       expander.run();
       truncated ||= budget.exceeded;
+      timedOut ||= budget.timedOut === true;
       if (options.span !== false) spans.push(expander.span());
     }
     occurrences.sort((a, b) => a.startsAt - b.startsAt || a.endsAt - b.endsAt);
@@ -121,6 +125,7 @@ export function expandObject(ics: string, window: Window, options: ExpandOptions
       summary: summarize(reader, groups[0]!),
       occurrences,
       truncated,
+      ...(timedOut ? { timedOut } : {}),
       ...(options.span !== false ? { span: unionOf(spans) } : {}),
     };
     return { ok: true, ...result, ...(reader.warnings.length > 0 ? { warnings: reader.warnings } : {}) };

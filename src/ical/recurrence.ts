@@ -8,11 +8,14 @@ export type Budget = {
   remaining: number;
   deadline: number;
   exceeded: boolean;
+  /** Set when it was the deadline that ran out, not the occurrences. */
+  timedOut?: boolean;
 };
 
 export function overBudget(budget: Budget): boolean {
   if (budget.exceeded) return true;
-  if (budget.remaining <= 0 || performance.now() > budget.deadline) budget.exceeded = true;
+  if (budget.remaining <= 0) budget.exceeded = true;
+  else if (performance.now() > budget.deadline) budget.exceeded = budget.timedOut = true;
   return budget.exceeded;
 }
 
