@@ -23,8 +23,11 @@ import {
   statementSummary,
 } from './support.js';
 
-/** Pending deliveries drained per measured run, and bare POSTs per baseline run. */
-const DRAIN_COUNT = 480;
+/**
+ * Pending deliveries drained per measured run, and bare POSTs per baseline run: enough that both sides
+ * measure steady throughput, not the dispatcher's first claim (a round trip of a 100–150 ms drain at 480).
+ */
+const DRAIN_COUNT = 2400;
 const CYCLES = 3;
 /** The dispatcher's default concurrency: how many deliveries it has in flight at once. */
 const CONCURRENCY = DEFAULT_CONCURRENCY;
@@ -41,6 +44,16 @@ const SLOT_MS = 30 * 60_000;
 const FILL_CONCURRENCY = 8;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** This process's CPU time (µs) and event-loop utilization from now until the returned function is called. */
+function startUsage(): () => { cpuMicros: number; busy: number } {
+  const cpu = process.cpuUsage();
+  const loop = performance.eventLoopUtilization();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return { cpuMicros: used.user + used.system, busy: performance.eventLoopUtilization(loop).utilization };
+  };
+}
 
 /** Nearest-rank percentile. */
 function percentile(values: readonly number[], p: number): number {
@@ -193,6 +206,10 @@ export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome
     // Bodies for the baseline: the payloads the dispatcher sends, byte for byte.
     log(`webhooks: filling the outbox with ${DRAIN_COUNT} bookings`);
     await fill(DRAIN_COUNT);
+    // Statistics, as autovacuum keeps them in any server running for a minute. The bench's tables are
+    // new: never analyzed, the planner takes the outbox for a few rows and sorts every pending delivery
+    // on each claim, until autovacuum happens to analyze it in the middle of some run.
+    await sql`analyze webhook_deliveries, webhook_events, webhook_endpoints`.execute(db);
     const { rows: bodies } = await sql<{ payload: string }>`
       select e.payload from webhook_events e join webhook_deliveries d using (event_id)
       where d.status = 'pending' order by d.next_attempt_at`.execute(db);
@@ -201,6 +218,9 @@ export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome
 
     /** Per timed drain: its claims, its recording statements, and the outcomes these recorded. */
     const drainStatements: { claims: number; records: number }[] = [];
+    /** Per timed run of each side: the process's CPU time and its event loop's utilization. */
+    const drainUsage: { cpuMicros: number; busy: number }[] = [];
+    const bareUsage: { cpuMicros: number; busy: number }[] = [];
     const drain = async (label: string): Promise<number> => {
       const pending = await pendingCount();
       if (pending !== DRAIN_COUNT)
@@ -209,15 +229,19 @@ export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome
       receiver.reset();
       const running = dispatcher({ pollIntervalMs: 5 });
       let started = 0;
+      let usage: { cpuMicros: number; busy: number } | undefined;
       const statements = await recordStatements(async () => {
+        const used = startUsage();
         started = performance.now();
         try {
           running.start();
           await receiver.reached(DRAIN_COUNT, label);
+          usage = used();
         } finally {
           await running.stop();
         }
       });
+      if (usage) drainUsage.push(usage);
       drainStatements.push({
         claims: statements.filter((text) => text.startsWith('with due as')).length,
         records: statements.filter((text) => /^update webhook_deliveries d set status = v\.status/.test(text))
@@ -239,6 +263,7 @@ export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome
       const agent = new Agent();
       let next = 0;
       let unexpected = 0;
+      const used = startUsage();
       const started = performance.now();
       try {
         await Promise.all(
@@ -257,6 +282,7 @@ export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome
           }),
         );
         await receiver.reached(DRAIN_COUNT, label);
+        bareUsage.push(used());
       } finally {
         await agent.close();
       }
@@ -365,6 +391,15 @@ export async function benchWebhooks(context: BenchContext): Promise<BenchOutcome
         `${timed.map((d) => `${d.claims}+${d.records}`).join(', ')}), ${CONCURRENCY} in flight, more claimed ahead; ` +
         `${((1 / oursRate) * 1e6).toFixed(0)} µs a delivery against ${((1 / bareRate) * 1e6).toFixed(0)} µs a bare POST, ` +
         `on a pool of ${context.poolSize}`,
+    );
+    const timedUsage = drainUsage.slice(1);
+    const timedBare = bareUsage.slice(1);
+    const cpuEach = (runs: { cpuMicros: number }[]) => median(runs.map((run) => run.cpuMicros / DRAIN_COUNT));
+    const busy = (runs: { busy: number }[]) => `${(median(runs.map((run) => run.busy)) * 100).toFixed(0)} %`;
+    details.push(
+      `webhooks CPU of this process (dispatcher or bare loop, and the receiver), median of the timed runs: ` +
+        `${cpuEach(timedUsage).toFixed(0)} µs a delivery against ${cpuEach(timedBare).toFixed(0)} µs a bare POST; ` +
+        `event loop busy ${busy(timedUsage)} of a drain, ${busy(timedBare)} of a bare run`,
     );
     const p50 = median(atDefault);
     const p95 = percentile(atDefault, 95);

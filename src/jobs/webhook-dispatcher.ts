@@ -124,9 +124,14 @@ const IDLE_CONNECTION_MS = 4_000;
  * claimed ahead (ready for the next free slot), and those being claimed. A claim's round trip is then
  * time the slots keep working through deliveries claimed before, not time they stand idle.
  */
-const HELD_PER_SLOT = 6;
-/** Claims under way at once; each asks for at least `concurrency` rows while others are held. */
-const CLAIMS_AT_ONCE = 3;
+const HELD_PER_SLOT = 8;
+/**
+ * Each claim of the continuous loop asks for this many times `concurrency` rows, once that much room
+ * is free: a claim's statement (and opening its subscriptions' secrets) costs about the same for 16
+ * rows as for 64, so its share of each delivery shrinks with its size. Half of what is held, so the
+ * slots work through one claim's rows while the next is under way.
+ */
+const CLAIM_PER_SLOT = 4;
 
 /** The channel the webhook_deliveries insert trigger notifies. */
 export const WEBHOOK_DELIVERIES_CHANNEL = 'sched_webhook_deliveries';
@@ -146,8 +151,8 @@ export class WebhookDispatcher {
   readonly #outcomes: OutcomeBatcher;
   /** Most deliveries claimed and not finished: in flight, or ready for a slot. */
   readonly #maxHeld: number;
-  /** The room a claim waits for while deliveries are held: claims come many rows at a time. */
-  readonly #minClaim: number;
+  /** The rows each claim of the continuous loop asks for, once that much room is free. */
+  readonly #claimRows: number;
   /** Whether start() runs the continuous loop (until stop()). */
   #active = false;
   /** Deliveries whose attempt has not finished: the slots taken. */
@@ -186,7 +191,7 @@ export class WebhookDispatcher {
       throw new Error(`the dispatcher's concurrency must be a positive integer, not ${this.#o.concurrency}`);
     }
     this.#maxHeld = this.#o.concurrency * HELD_PER_SLOT;
-    this.#minClaim = this.#o.concurrency;
+    this.#claimRows = this.#o.concurrency * CLAIM_PER_SLOT;
     // Keep-alive connections per origin, no more of them than deliveries in flight.
     this.#agent = options.guard.agent({
       connectTimeoutMs: this.#o.timeoutMs,
@@ -277,10 +282,9 @@ export class WebhookDispatcher {
       else expired.push(delivery);
     }
     this.#release(expired);
-    while (this.#active && this.#claims.size < CLAIMS_AT_ONCE) {
+    while (this.#active) {
       const held = this.#inFlight + this.#ready.length + this.#claimingRows;
-      const room = this.#maxHeld - held;
-      if (room <= 0 || (held > 0 && room < this.#minClaim)) return;
+      if (this.#maxHeld - held < this.#claimRows) return;
       if (this.#idle) {
         this.#timer ??= setTimeout(() => {
           this.#timer = undefined;
@@ -289,9 +293,10 @@ export class WebhookDispatcher {
         }, this.#o.pollIntervalMs);
         return;
       }
-      this.#claimingRows += room;
-      const claim = this.#claimAhead(room).finally(() => {
-        this.#claimingRows -= room;
+      const rows = this.#claimRows;
+      this.#claimingRows += rows;
+      const claim = this.#claimAhead(rows).finally(() => {
+        this.#claimingRows -= rows;
         this.#claims.delete(claim);
         this.#pump();
       });

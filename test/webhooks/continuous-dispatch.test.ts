@@ -11,19 +11,24 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
 const HOUR = 3_600_000;
 
-/** Counts the statements that update delivery rows from a VALUES list: the batched outcomes. */
-function countingRecords(db: Db): { db: Db; recordStatements: () => number } {
+/** Counts the statements whose text matches `pattern`. */
+function counting(db: Db, pattern: RegExp): { db: Db; statements: () => number } {
   let count = 0;
   const text = (node: unknown): string => JSON.stringify(node);
   const plugin: KyselyPlugin = {
     transformQuery(args: { node: RootOperationNode }) {
-      if (/set status = v\.status/.test(text(args.node))) count++;
+      if (pattern.test(text(args.node))) count++;
       return args.node;
     },
     transformResult: async (args: { result: QueryResult<UnknownRow> }) => args.result,
   };
-  return { db: db.withPlugin(plugin), recordStatements: () => count };
+  return { db: db.withPlugin(plugin), statements: () => count };
 }
+
+/** Counts the statements that update delivery rows from arrays: the batched outcomes. */
+const countingRecords = (db: Db) => counting(db, /set status = v\.status/);
+/** Counts the claims. */
+const countingClaims = (db: Db) => counting(db, /for update of d skip locked/);
 
 describeOnBackends(
   'continuous webhook dispatch',
@@ -164,11 +169,11 @@ describeOnBackends(
       });
       sender.start();
       await received(target, COUNT);
-      expect(counted.recordStatements()).toBe(0);
+      expect(counted.statements()).toBe(0);
       expect((await statuses(hook)).filter((row) => row.status === 'pending')).toHaveLength(COUNT);
 
       await stop(sender);
-      expect(counted.recordStatements()).toBe(1);
+      expect(counted.statements()).toBe(1);
       const rows = await statuses(hook);
       expect(rows).toHaveLength(COUNT);
       for (const row of rows) {
@@ -186,6 +191,30 @@ describeOnBackends(
       } finally {
         await after.stop();
       }
+      expect(target.received).toHaveLength(COUNT);
+      await unsubscribe(hook);
+    });
+
+    it('claims four times its concurrency at a time, up to eight times it held', async () => {
+      const target = await receiver();
+      target.behaviour = { status: 204 };
+      const hook = await subscribe(target.url(), ['booking.created']);
+      const COUNT = 24;
+      for (let index = 0; index < COUNT; index++) await book();
+
+      // Two slots: claims of 8 rows, two under way at once (16 held), a third once 8 are done, and a
+      // fourth, once there is room again, that finds what the third left: nothing.
+      const counted = countingClaims(t().database.db);
+      let idle = 0;
+      const sender = dispatcher({ db: counted.db, concurrency: 2, onIdle: () => idle++ });
+      sender.start();
+      await received(target, COUNT);
+      await waitFor('the dispatcher idle', () => idle === 1, 10_000, 10);
+      await stop(sender);
+      expect(counted.statements()).toBe(COUNT / 8 + 1);
+      const rows = await statuses(hook);
+      expect(rows).toHaveLength(COUNT);
+      expect(rows.every((row) => row.status === 'succeeded' && row.attempts === 1)).toBe(true);
       expect(target.received).toHaveLength(COUNT);
       await unsubscribe(hook);
     });
