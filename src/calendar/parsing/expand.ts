@@ -136,18 +136,17 @@ function expandObjectWithin(
   budget: CalendarBudget,
 ): ExpandResult {
   const started = performance.now();
+  /** The calendar's expansion time left, counting this object's attempts so far. */
+  const timeLeft = () => budget.expandMs - (performance.now() - started);
   const limits = () => ({
     // The per-series count includes DTSTART seen twice (as itself and as the rule's first), so one more.
     maxOccurrences: Math.max(1, Math.min(MAX_OCCURRENCES_PER_SERIES, budget.occurrences + 1)),
-    timeBudgetMs: Math.max(
-      1,
-      Math.min(DEFAULT_TIME_BUDGET_MS, budget.expandMs - (performance.now() - started)),
-    ),
+    timeBudgetMs: Math.max(1, Math.min(DEFAULT_TIME_BUDGET_MS, timeLeft())),
   });
   let result = expandForStorage(ics, window, zone, limits());
   // Cut short by the clock, not by its size: a thread's first, cold expansion on a busy machine can
   // take that long for a plain series. Once more, warm; if the clock runs out again, it is said.
-  if (result.ok && result.timedOut && budget.expandMs - (performance.now() - started) > 0) {
+  if (result.ok && result.timedOut && timeLeft() > 0) {
     result = expandForStorage(ics, window, zone, limits());
   }
   if (!result.ok) return result;
