@@ -71,7 +71,7 @@ export async function benchAvailabilityScaling(context: BenchContext): Promise<B
           throw new Error(`GET /availability answered ${response.status}: ${body}`);
       };
       const bookable = await loadBookableResources(database.db, actor, ids);
-      const select = () => loadBookedIntervals(database.db, ids, range);
+      const select = () => loadBookedIntervals(database.db, ids, range, Date.now());
       const booked = await select();
       const inputs = bookable.map((resource) => ({
         resourceId: resource.resourceId,

@@ -91,28 +91,38 @@ export async function loadBookableResources(
 
 export type BookedInterval = Interval & { bookingId: string };
 
+/** A booking_resources row keeps its time: a pending or confirmed booking, or a hold not yet expired. */
+export function blocksAt(now: number) {
+  return sql<boolean>`(status in ('pending', 'confirmed') or (status = 'held' and expires_at > ${new Date(now)}))`;
+}
+
 /**
- * Confirmed bookings of these resources overlapping `range`, as epoch milliseconds per resource.
+ * Pending and confirmed bookings and live holds of these resources overlapping `range`, as epoch milliseconds per resource.
  * Reading epoch numbers instead of timestamps spares parsing a Date per row on large windows.
  */
 export async function loadBookedIntervals(
   db: Db,
   resourceIds: readonly string[],
   range: Interval,
+  now: number,
   excludeBookingId?: string,
 ): Promise<Map<string, BookedInterval[]>> {
   let select = db
     .selectFrom('booking_resources')
     .select([
       'resource_id',
-      'booking_id',
+      sql<string>`coalesce(booking_id, hold_id)`.as('booking_id'),
       sql<number>`(extract(epoch from lower(during)) * 1000)::float8`.as('start_ms'),
       sql<number>`(extract(epoch from upper(during)) * 1000)::float8`.as('end_ms'),
     ])
     .where('resource_id', 'in', resourceIds)
-    .where('status', '=', 'confirmed')
+    .where(blocksAt(now))
     .where(sql<boolean>`during && tstzrange(${new Date(range.start)}, ${new Date(range.end)}, '[)')`);
-  if (excludeBookingId) select = select.where('booking_id', '!=', excludeBookingId);
+  if (excludeBookingId) {
+    select = select.where((eb) =>
+      eb.or([eb('booking_id', 'is', null), eb('booking_id', '!=', excludeBookingId)]),
+    );
+  }
   const rows = await select.execute();
   const byResource = new Map<string, BookedInterval[]>(resourceIds.map((id) => [id, []]));
   for (const row of rows) {

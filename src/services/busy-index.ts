@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Interval } from '../domain/index.js';
 import { type CalendarBusyRead, loadCalendarBusy } from '../calendar/busy.js';
-import type { Db } from '../storage/database.js';
+import { BUSY_STATUSES, type Db } from '../storage/database.js';
 import type { DatabaseHandle } from '../storage/open-database.js';
 import type { BookableResource } from './bookable-resources.js';
 
@@ -51,7 +51,10 @@ export async function readBusyTime(
   return { bookings, calendar };
 }
 
-/** Confirmed bookings of these resources overlapping `range`, sorted by start, per resource. */
+/**
+ * Pending and confirmed bookings of these resources overlapping `range`, sorted by start, per
+ * resource. Holds are not kept here: they expire by the clock, so availability reads them live.
+ */
 export async function loadBookingIntervals(
   db: Db,
   resourceIds: readonly string[],
@@ -67,7 +70,7 @@ export async function loadBookingIntervals(
       sql<number>`(extract(epoch from upper(during)) * 1000)::float8`.as('end_ms'),
     ])
     .where('resource_id', 'in', resourceIds)
-    .where('status', '=', 'confirmed')
+    .where('status', 'in', BUSY_STATUSES)
     .where(sql<boolean>`during && tstzrange(${new Date(range.start)}, ${new Date(range.end)}, '[)')`)
     .execute();
   for (const row of rows) byResource.get(row.resource_id)?.push({ start: row.start_ms, end: row.end_ms });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { OutgoingEvent } from '../ical/outgoing-event.js';
 import { renderFeed } from '../ical/render-event.js';
-import type { Db } from '../storage/database.js';
+import { BUSY_STATUSES, calendarStatus, type Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import { MAX_BOOKING_DAYS } from './bookings/index.js';
 import type { Actor, ServiceDeps } from './context.js';
@@ -172,7 +172,7 @@ async function loadFeedEvents(
     .where('b.start_time', '>', new Date(from.getTime() - MAX_BOOKING_DAYS * DAY_MS))
     .where((eb) =>
       eb.or([
-        eb('b.status', '=', 'confirmed'),
+        eb('b.status', 'in', BUSY_STATUSES),
         eb('b.updated_at', '>=', new Date(now - FEED_CANCELLED_DAYS * DAY_MS)),
       ]),
     )
@@ -190,7 +190,7 @@ async function loadFeedEvents(
     timeZone: feed.time_zone,
     title: row.title,
     description: row.description,
-    status: row.status,
+    status: calendarStatus(row.status),
     // Whoever holds the URL would otherwise learn every attendee's address, and some clients take
     // ATTENDEE lines in a subscribed calendar for invitations.
     attendees: [],

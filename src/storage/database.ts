@@ -57,7 +57,7 @@ export type Attendee = { email: string; name?: string | undefined };
 export type BookingsTable = {
   booking_id: Generated<string>;
   organization_id: string;
-  status: 'confirmed' | 'cancelled';
+  status: BookingStatusValue;
   /** In the order the client gave; booking_resources holds the same set for the constraint. */
   resource_ids: string[];
   start_time: ColumnType<Date, Date | string, Date | string>;
@@ -71,13 +71,36 @@ export type BookingsTable = {
   updated_at: UpdatedAt;
 };
 
+export type BookingStatusValue = 'pending' | 'confirmed' | 'cancelled' | 'rejected';
+/** The statuses that keep their time: the exclusion constraint covers these (and held rows). */
+export const BUSY_STATUSES = ['pending', 'confirmed'] as const;
+
+/** As a calendar sees a booking: a pending one already takes the time, a rejected one is gone. */
+export function calendarStatus(status: BookingStatusValue): 'confirmed' | 'cancelled' {
+  return status === 'pending' || status === 'confirmed' ? 'confirmed' : 'cancelled';
+}
+
 export type BookingResourcesTable = {
-  booking_id: string;
+  /** Exactly one of booking_id and hold_id is set: a row keeps time for a booking or for a hold. */
+  booking_id: string | null;
+  hold_id: ColumnType<string | null, string | null | undefined, string | null>;
   resource_id: string;
   organization_id: string;
   /** tstzrange '[start,end)'; the exclusion constraint on it is the double-booking guarantee. */
   during: string;
-  status: 'confirmed' | 'cancelled';
+  status: BookingStatusValue | 'held';
+  /** A hold's expiry; from then on the row blocks nothing and the next writer deletes it. */
+  expires_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+};
+
+export type HoldsTable = {
+  hold_id: string;
+  organization_id: string;
+  resource_ids: string[];
+  start_time: ColumnType<Date, Date | string, Date | string>;
+  end_time: ColumnType<Date, Date | string, Date | string>;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: ColumnType<Date, Date | string, Date | string>;
 };
 
 export type IdempotencyKeysTable = {
@@ -300,6 +323,7 @@ export type Database = {
   schedules: SchedulesTable;
   bookings: BookingsTable;
   booking_resources: BookingResourcesTable;
+  holds: HoldsTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_log: AuditLogTable;
   webhook_endpoints: WebhookEndpointsTable;
@@ -318,6 +342,7 @@ export type Database = {
 export type Db = Kysely<Database>;
 export type ResourceRow = Selectable<ResourcesTable>;
 export type BookingRow = Selectable<BookingsTable>;
+export type HoldRow = Selectable<HoldsTable>;
 export type ScheduleRow = Selectable<SchedulesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { OutgoingEvent } from '../port/provider.js';
 import { ProviderError } from '../../integrations/index.js';
-import type { BookingRow } from '../../storage/database.js';
+import { type BookingRow, calendarStatus } from '../../storage/database.js';
 import { deletedVersion, providerVersionOf, settle } from './settle.js';
 import { removeObjects } from '../store/events.js';
 import type { SyncContext } from './context.js';
@@ -65,7 +65,7 @@ function outgoingEvent(booking: BookingRow, sequence: number, zone: string): Out
     timeZone: zone,
     title: booking.title,
     description: booking.description,
-    status: booking.status,
+    status: calendarStatus(booking.status),
     attendees: booking.attendees,
     updatedAt: booking.updated_at.getTime(),
   };
@@ -73,7 +73,8 @@ function outgoingEvent(booking: BookingRow, sequence: number, zone: string): Out
 
 async function pushOne(context: SyncContext, row: PendingRow): Promise<void> {
   const { provider, connection } = context;
-  const wanted = row.status === 'confirmed' && row.resource_ids.includes(connection.resource_id);
+  const wanted =
+    calendarStatus(row.status) === 'confirmed' && row.resource_ids.includes(connection.resource_id);
   if (!wanted) {
     // A cancelled booking's event goes whatever happened to it at the provider meanwhile, also one
     // whose creation went through although its answer was lost.

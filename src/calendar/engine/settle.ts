@@ -1,6 +1,6 @@
 import type { RemoteEvent } from '../port/provider.js';
 import { decideSync, type ProviderVersion } from '../policy/sync-decisions.js';
-import type { BookingRow } from '../../storage/database.js';
+import { type BookingRow, calendarStatus } from '../../storage/database.js';
 import { applyProviderVersion, openConflict } from '../store/conflicts.js';
 import { expandForStorage, expansionWindow } from '../parsing/expand.js';
 import type { SyncContext } from './context.js';
@@ -84,7 +84,7 @@ export async function settle(
   const decision = decideSync(
     connection.conflict_policy,
     {
-      status: booking.status,
+      status: calendarStatus(booking.status),
       startsAt: booking.start_time.getTime(),
       endsAt: booking.end_time.getTime(),
       updatedAt: booking.updated_at.getTime(),

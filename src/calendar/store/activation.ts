@@ -43,7 +43,7 @@ export async function queueFutureBookings(db: Db, row: ConnectionRow, now: numbe
     insert into booking_calendar_links (booking_id, connection_id, organization_id)
     select b.booking_id, ${row.connection_id}::uuid, ${row.organization_id}::uuid
     from bookings b
-    where b.organization_id = ${row.organization_id} and b.status = 'confirmed'
+    where b.organization_id = ${row.organization_id} and b.status in ('pending', 'confirmed')
       and ${row.resource_id}::uuid = any(b.resource_ids) and b.end_time > ${new Date(now)}
     on conflict do nothing`.execute(db);
 }

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import {
   cancelBooking,
   createBooking,
+  decideBooking,
   getBooking,
   listBookings,
   updateBooking,
@@ -14,7 +15,17 @@ import { commonErrors, Email, Instant, PageQuery, ProblemRef, Strict, Uuid } fro
 import { instant } from './availability.js';
 
 const Attendee = Strict({ email: Email, name: Type.Optional(Type.String({ maxLength: 200 })) });
-const Status = Type.Union([Type.Literal('confirmed'), Type.Literal('cancelled')]);
+const Status = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('confirmed'),
+  Type.Literal('cancelled'),
+  Type.Literal('rejected'),
+]);
+export const Assign = Type.Union([Type.Literal('all'), Type.Literal('one')], {
+  description:
+    '`all` (default) books every resource; `one` books exactly one free resource of `resource_ids`, ' +
+    'the one booked least recently (ties: fewest confirmed bookings in the last 30 days, then id)',
+});
 const Booking = Type.Object({
   booking_id: Type.String(),
   status: Status,
@@ -69,14 +80,27 @@ export function bookingRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
             attendees: Type.Optional(Editable.attendees),
             metadata: Type.Optional(Editable.metadata),
             ignore_availability: Type.Optional(Editable.ignore_availability),
+            status: Type.Optional(
+              Type.Union([Type.Literal('pending'), Type.Literal('confirmed')], {
+                description:
+                  '`pending` awaits POST /bookings/{booking_id}/confirm or /reject and blocks the time meanwhile',
+              }),
+            ),
+            assign: Type.Optional(Assign),
+            hold_id: Type.Optional({
+              ...Uuid,
+              description:
+                'Turn this hold into the booking: the same times and resources (or, with `assign: "one"`, a pool including the held one)',
+            }),
           }),
           response: { 201: Booking, ...commonErrors, ...unavailable },
         },
       },
       async (request, reply) => {
-        const { start_time, end_time, resource_ids, ...rest } = request.body;
+        const { start_time, end_time, resource_ids, hold_id, ...rest } = request.body;
         const booking = await createBooking(deps, actorOf(request), {
           ...rest,
+          ...(hold_id !== undefined ? { hold_id: hold_id.toLowerCase() } : {}),
           resource_ids: resource_ids.map((id) => id.toLowerCase()),
           start: instant(start_time),
           end: instant(end_time),
@@ -178,6 +202,51 @@ export function bookingRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
       },
       async (request) =>
         cancelBooking(deps, actorOf(request), request.params.booking_id, request.body.reason),
+    );
+
+    app.post(
+      '/bookings/:booking_id/confirm',
+      {
+        config: { scope: 'write' },
+        schema: {
+          tags: ['bookings'],
+          summary: 'Confirm a pending booking. Confirming a confirmed one changes nothing.',
+          description: 'Any other status is a 409 `BOOKING_NOT_PENDING`. Emits `booking.confirmed`.',
+          params: BookingParams,
+          body: Strict({}),
+          response: { 200: Booking, ...commonErrors, ...unavailable },
+        },
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
+      },
+      async (request) =>
+        decideBooking(deps, actorOf(request), request.params.booking_id, { to: 'confirmed' }),
+    );
+
+    app.post(
+      '/bookings/:booking_id/reject',
+      {
+        config: { scope: 'write' },
+        schema: {
+          tags: ['bookings'],
+          summary: 'Reject a pending booking; its time is free again. Rejecting twice changes nothing.',
+          description:
+            'Any status other than pending or rejected is a 409 `BOOKING_NOT_PENDING`. The reason is ' +
+            'kept as `cancel_reason`. Emits `booking.rejected`.',
+          params: BookingParams,
+          body: Strict({ reason: Type.Optional(Type.String({ maxLength: 1000 })) }),
+          response: { 200: Booking, ...commonErrors, ...unavailable },
+        },
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
+      },
+      async (request) =>
+        decideBooking(deps, actorOf(request), request.params.booking_id, {
+          to: 'rejected',
+          reason: request.body.reason,
+        }),
     );
   };
 }

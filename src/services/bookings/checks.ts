@@ -20,11 +20,12 @@ export function hasBuffers(resource: BookableResource): boolean {
   return resource.schedule.bufferBeforeMinutes > 0 || resource.schedule.bufferAfterMinutes > 0;
 }
 
-/** Confirmed bookings that could conflict with the request once buffers widen them. */
+/** Pending and confirmed bookings and live holds that could conflict with the request once buffers widen them. */
 function loadNearbyBookings(
   db: Db,
   resources: readonly BookableResource[],
   requested: Interval,
+  now: number,
   excludeBookingId?: string,
 ): Promise<Map<string, BookedInterval[]>> {
   const widest = Math.max(
@@ -39,6 +40,7 @@ function loadNearbyBookings(
     db,
     resources.map((r) => r.resourceId),
     range,
+    now,
     excludeBookingId,
   );
 }
@@ -96,7 +98,7 @@ export async function findConflicts(
   excludeBookingId?: string,
 ): Promise<BookingConflict[]> {
   const [booked, calendarBusy] = await Promise.all([
-    loadNearbyBookings(db, resources, requested, excludeBookingId),
+    loadNearbyBookings(db, resources, requested, now, excludeBookingId),
     ignoreAvailability ? new Map<string, Interval[]>() : loadCalendarBusy(db, resources, requested),
   ]);
   return conflictsWith(resources, booked, calendarBusy, requested, now, ignoreAvailability);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Attendee, BookingRow } from '../../storage/database.js';
+import type { Attendee, BookingRow, Db } from '../../storage/database.js';
 import { recordAudit } from '../audit.js';
 import { emitEvent, eventPayload } from '../webhook-events.js';
 import { loadBookableResources } from '../bookable-resources.js';
@@ -14,6 +14,8 @@ import {
   refuseUnlessBookable,
   slotUnavailable,
 } from './checks.js';
+import { type Assign, placeOnFreeResources } from './assign.js';
+import { holdResourcesFor, takeHold } from '../holds.js';
 import { findBooking } from './queries.js';
 import { type BookingView, bookingView } from './view.js';
 import { guardDoubleBooking, insertBooking, insertBookingResources, queueCalendarPush } from './write.js';
@@ -30,6 +32,11 @@ export type BookingInput = {
   attendees?: Attendee[] | undefined;
   metadata?: Record<string, unknown> | undefined;
   ignore_availability?: boolean | undefined;
+  /** `pending` awaits POST /bookings/{id}/confirm and blocks the time meanwhile. */
+  status?: 'pending' | 'confirmed' | undefined;
+  assign?: Assign | undefined;
+  /** Turns this hold into the booking. */
+  hold_id?: string | undefined;
 };
 
 export async function createBooking(
@@ -42,10 +49,12 @@ export async function createBooking(
   const now = deps.clock();
   const ignoreAvailability = input.ignore_availability ?? false;
   const at = new Date(now);
+  const status = input.status ?? 'confirmed';
+  const assign = input.assign ?? 'all';
   const row: BookingRow = {
     booking_id: randomUUID(),
     organization_id: actor.organizationId,
-    status: 'confirmed',
+    status,
     resource_ids: input.resource_ids,
     start_time: new Date(input.start),
     end_time: new Date(input.end),
@@ -57,7 +66,7 @@ export async function createBooking(
     created_at: at,
     updated_at: at,
   };
-  const view = bookingView(row);
+  let view = bookingView(row);
   const audit = {
     organization_id: actor.organizationId,
     actor: actor.label,
@@ -72,6 +81,75 @@ export async function createBooking(
     payload: eventPayload('booking.created', view, now),
     at,
   };
+
+  /** The booking on the resources finally chosen, with its audit entry and events, in `trx`. */
+  const insertOn = async (trx: Db, resourceIds: string[], details: Record<string, unknown> = {}) => {
+    row.resource_ids = resourceIds;
+    view = bookingView(row);
+    const payload = { booking: view, ignore_availability: ignoreAvailability, ...details };
+    await insertBooking(
+      trx,
+      deps.databaseKind,
+      row,
+      { ...audit, details: JSON.stringify(payload) },
+      { ...event, payload: eventPayload('booking.created', view, now) },
+    );
+    if (status === 'pending') {
+      await emitEvent(trx, actor.organizationId, 'booking.pending', view, now, deps.databaseKind);
+    }
+    return view;
+  };
+
+  if (input.hold_id !== undefined) {
+    const holdId = input.hold_id;
+    return guardDoubleBooking(deps, actor, input, undefined, () =>
+      deps.db.transaction().execute(async (trx) => {
+        const hold = await takeHold(trx, actor, holdId, now);
+        const resourceIds = holdResourcesFor(hold, input, assign);
+        const resources = await loadBookableResources(trx, actor, resourceIds, { kind: deps.databaseKind });
+        await lockBufferedResources(trx, resources);
+        // The hold already passed the schedule, notice and horizon when it was made; those are judged
+        // as of then, so a hold taken at the edge of the notice period can still be booked.
+        const conflicts = await findConflicts(
+          trx,
+          resources,
+          requested,
+          hold.created_at.getTime(),
+          ignoreAvailability,
+        );
+        if (conflicts.length > 0) throw slotUnavailable(conflicts);
+        return insertOn(trx, resourceIds, { hold_id: holdId });
+      }),
+    );
+  }
+
+  if (assign === 'one' || status === 'pending') {
+    return guardDoubleBooking(deps, actor, input, undefined, () =>
+      deps.db.transaction().execute((trx) =>
+        placeOnFreeResources(
+          trx,
+          actor,
+          {
+            resourceIds: input.resource_ids,
+            assign,
+            requested,
+            checkedAt: now,
+            now,
+            ignoreAvailability,
+            databaseKind: deps.databaseKind,
+          },
+          (chosen) =>
+            insertOn(
+              trx,
+              chosen.length === input.resource_ids.length
+                ? input.resource_ids
+                : chosen.map((r) => r.resourceId),
+              assign === 'one' ? { assign } : {},
+            ),
+        ),
+      ),
+    );
+  }
 
   return guardDoubleBooking(deps, actor, input, undefined, async () => {
     const resources = await loadBookableResources(deps.db, actor, input.resource_ids, {
@@ -111,10 +189,10 @@ export async function updateBooking(
   return guardDoubleBooking(deps, actor, target, bookingId, () =>
     deps.db.transaction().execute(async (trx) => {
       const before = await findBooking(trx, actor, bookingId, true);
-      if (before.status === 'cancelled') {
+      if (before.status === 'cancelled' || before.status === 'rejected') {
         throw new SchedError(
           ErrorCode.BOOKING_CANCELLED,
-          'a cancelled booking cannot be changed; book again instead',
+          `a ${before.status} booking cannot be changed; book again instead`,
         );
       }
       const moved =
@@ -134,7 +212,14 @@ export async function updateBooking(
         );
         if (conflicts.length > 0) throw slotUnavailable(conflicts);
         await trx.deleteFrom('booking_resources').where('booking_id', '=', bookingId).execute();
-        await insertBookingResources(trx, actor, bookingId, resourceIds, requested);
+        await insertBookingResources(
+          trx,
+          actor,
+          bookingId,
+          resourceIds,
+          requested,
+          before.status === 'pending' ? 'pending' : 'confirmed',
+        );
       }
       const row = await trx
         .updateTable('bookings')
@@ -175,6 +260,9 @@ export async function cancelBooking(
   return deps.db.transaction().execute(async (trx) => {
     const before = await findBooking(trx, actor, bookingId, true);
     if (before.status === 'cancelled') return bookingView(before);
+    if (before.status === 'rejected') {
+      throw new SchedError(ErrorCode.BOOKING_NOT_PENDING, 'a rejected booking cannot be cancelled');
+    }
     const row = await trx
       .updateTable('bookings')
       .set({ status: 'cancelled', cancel_reason: reason ?? null, updated_at: new Date(deps.clock()) })
@@ -195,6 +283,57 @@ export async function cancelBooking(
     });
     await queueCalendarPush(trx, bookingId, before.resource_ids);
     await emitEvent(trx, actor.organizationId, 'booking.cancelled', view, deps.clock(), deps.databaseKind);
+    return view;
+  });
+}
+
+/**
+ * pending → confirmed, or pending → rejected (which frees the time). Confirming a confirmed booking
+ * and rejecting a rejected one change nothing and return it; any other transition is a 409.
+ */
+export async function decideBooking(
+  deps: BookingDeps,
+  actor: Actor,
+  bookingId: string,
+  decision: { to: 'confirmed' } | { to: 'rejected'; reason?: string | undefined },
+): Promise<BookingView> {
+  return deps.db.transaction().execute(async (trx) => {
+    const before = await findBooking(trx, actor, bookingId, true);
+    if (before.status === decision.to) return bookingView(before);
+    if (before.status !== 'pending') {
+      const verb = decision.to === 'confirmed' ? 'confirmed' : 'rejected';
+      throw new SchedError(
+        ErrorCode.BOOKING_NOT_PENDING,
+        `only a pending booking can be ${verb}; this one is ${before.status}`,
+      );
+    }
+    const now = deps.clock();
+    const reason = decision.to === 'rejected' ? (decision.reason ?? null) : null;
+    const row = await trx
+      .updateTable('bookings')
+      .set({
+        status: decision.to,
+        ...(decision.to === 'rejected' ? { cancel_reason: reason } : {}),
+        updated_at: new Date(now),
+      })
+      .where('booking_id', '=', bookingId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await trx
+      .updateTable('booking_resources')
+      .set({ status: decision.to })
+      .where('booking_id', '=', bookingId)
+      .execute();
+    const view = bookingView(row);
+    const action = decision.to === 'confirmed' ? 'booking.confirmed' : 'booking.rejected';
+    await recordAudit(trx, actor, {
+      action,
+      targetType: 'booking',
+      targetId: bookingId,
+      details: decision.to === 'rejected' ? { reason } : {},
+    });
+    if (decision.to === 'rejected') await queueCalendarPush(trx, bookingId, before.resource_ids);
+    await emitEvent(trx, actor.organizationId, action, view, now, deps.databaseKind);
     return view;
   });
 }

@@ -4,6 +4,7 @@ export {
   type BookingPatch,
   cancelBooking,
   createBooking,
+  decideBooking,
   updateBooking,
 } from './commands.js';
 export { type BookingListQuery, getBooking, listBookings } from './queries.js';

@@ -1,7 +1,7 @@
 import { formatInstant } from '../../domain/index.js';
-import type { Attendee, BookingRow } from '../../storage/database.js';
+import type { Attendee, BookingRow, BookingStatusValue } from '../../storage/database.js';
 
-export type BookingStatus = 'confirmed' | 'cancelled';
+export type BookingStatus = BookingStatusValue;
 
 export type BookingView = {
   booking_id: string;

@@ -30,6 +30,14 @@ export async function guardDoubleBooking<T>(
     } catch (error) {
       if (isRetryableConflict(error) && attempt < MAX_WRITE_ATTEMPTS) continue;
       if (!isExclusionViolation(error) && !isRetryableConflict(error)) throw error;
+      // An expired hold still has its rows until someone deletes them: that is no conflict.
+      if (
+        isExclusionViolation(error) &&
+        attempt < MAX_WRITE_ATTEMPTS &&
+        (await sweepExpiredHolds(deps.db, input.resource_ids, input, deps.clock())) > 0
+      ) {
+        continue;
+      }
       const resources = await loadBookableResources(deps.db, actor, input.resource_ids, {
         kind: deps.databaseKind,
       });
@@ -44,12 +52,33 @@ function rangeLiteral(interval: Interval): string {
   return `[${new Date(interval.start).toISOString()},${new Date(interval.end).toISOString()})`;
 }
 
+/**
+ * Deletes the expired holds that overlap the interval on these resources (their rows go with them), so
+ * the exclusion constraint, which cannot know the time, never refuses a write because of one.
+ * Expiry is by the service clock. Returns how many holds went.
+ */
+export async function sweepExpiredHolds(
+  db: Db,
+  resourceIds: readonly string[],
+  interval: Interval,
+  now: number,
+): Promise<number> {
+  const result = await sql`
+    delete from holds where expires_at <= ${new Date(now)} and hold_id in (
+      select hold_id from booking_resources
+      where status = 'held' and resource_id = any(${[...resourceIds]}::uuid[])
+        and during && tstzrange(${new Date(interval.start)}, ${new Date(interval.end)}, '[)')
+        and expires_at <= ${new Date(now)})`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export async function insertBookingResources(
   db: Db,
   actor: Actor,
   bookingId: string,
   resourceIds: string[],
   interval: Interval,
+  status: 'pending' | 'confirmed' = 'confirmed',
 ) {
   const during = rangeLiteral(interval);
   await db
@@ -60,7 +89,7 @@ export async function insertBookingResources(
         resource_id: resourceId,
         organization_id: actor.organizationId,
         during,
-        status: 'confirmed' as const,
+        status,
       })),
     )
     .execute();
@@ -80,11 +109,11 @@ const INSERT_BOOKING = preparedStatement(
     with booking as (
       insert into bookings (booking_id, organization_id, status, resource_ids, start_time, end_time, title,
         description, attendees, metadata, created_at, updated_at)
-      values ($1::uuid, $2::uuid, 'confirmed', $3::uuid[], $4::timestamptz, $5::timestamptz, $6::text,
+      values ($1::uuid, $2::uuid, $23::text, $3::uuid[], $4::timestamptz, $5::timestamptz, $6::text,
         $7::text, $8::jsonb, $9::jsonb, $10::timestamptz, $11::timestamptz)
     ), booked as (
       insert into booking_resources (booking_id, resource_id, organization_id, during, status)
-      select $1::uuid, resource_id, $2::uuid, tstzrange($4::timestamptz, $5::timestamptz, '[)'), 'confirmed'
+      select $1::uuid, resource_id, $2::uuid, tstzrange($4::timestamptz, $5::timestamptz, '[)'), $23::text
       from unnest($12::uuid[]) as ids(resource_id)
     ), linked as (
       insert into booking_calendar_links (booking_id, connection_id, organization_id)
@@ -130,6 +159,7 @@ export async function insertBooking(
     event.payload,
     event.at,
     audit.details,
+    row.status,
   ]);
 }
 

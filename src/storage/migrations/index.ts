@@ -10,6 +10,7 @@ import * as busyNotify from './2026-12-03-0001-busy-notify.js';
 import * as keyNotifyAuditKey from './2026-12-03-0002-key-notify-audit-key.js';
 import * as seriesSpan from './2026-12-04-0001-series-span.js';
 import * as occurrenceBtrees from './2026-12-04-0002-occurrence-btrees.js';
+import * as holdsStatuses from './2026-12-05-0001-holds-statuses.js';
 
 /** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-03-0002-key-notify-audit-key': keyNotifyAuditKey,
   '2026-12-04-0001-series-span': seriesSpan,
   '2026-12-04-0002-occurrence-btrees': occurrenceBtrees,
+  '2026-12-05-0001-holds-statuses': holdsStatuses,
 };

@@ -1,0 +1,97 @@
+import { sql } from 'kysely';
+import type { Interval } from '../../domain/index.js';
+import type { Db } from '../../storage/database.js';
+import { isExclusionViolation } from '../../storage/errors.js';
+import type { DatabaseKind } from '../../storage/open-database.js';
+import { type BookableResource, loadBookableResources } from '../bookable-resources.js';
+import type { Actor } from '../context.js';
+import type { BookingConflict } from '../errors.js';
+import { findConflicts, lockBufferedResources, slotUnavailable } from './checks.js';
+import { sweepExpiredHolds } from './write.js';
+
+export type Assign = 'all' | 'one';
+
+const FAIRNESS_DAYS = 30;
+const MS_PER_DAY = 86_400_000;
+
+/**
+ * The candidates of a round-robin request, fairest first (`least_recently_booked`): the resource
+ * whose latest pending or confirmed booking was made longest ago, or never; ties by the fewest
+ * confirmed bookings made in the last 30 days, then by id.
+ */
+export async function fairnessOrder(db: Db, resourceIds: readonly string[], now: number): Promise<string[]> {
+  const since = new Date(now - FAIRNESS_DAYS * MS_PER_DAY);
+  const result = await sql<{ resource_id: string }>`
+    select ids.resource_id
+    from unnest(${[...resourceIds]}::uuid[]) as ids(resource_id)
+    left join booking_resources br
+      on br.resource_id = ids.resource_id and br.booking_id is not null
+      and br.status in ('pending', 'confirmed')
+    left join bookings b on b.booking_id = br.booking_id
+    group by ids.resource_id
+    order by max(b.created_at) asc nulls first,
+      count(b.booking_id) filter (where b.status = 'confirmed' and b.created_at > ${since}) asc,
+      ids.resource_id asc`.execute(db);
+  return result.rows.map((row) => String(row.resource_id));
+}
+
+export type PlaceRequest = {
+  resourceIds: string[];
+  assign: Assign;
+  requested: Interval;
+  /** The instant the schedule, notice and horizon are judged at. */
+  checkedAt: number;
+  /** The instant holds expire by. */
+  now: number;
+  ignoreAvailability: boolean;
+  databaseKind?: DatabaseKind | undefined;
+};
+
+/**
+ * Runs the checks and the insert for the request inside the caller's transaction. With `all` every
+ * resource is taken; with `one` the candidates are tried in the fairness order, each insert in a
+ * savepoint, so the choice and the insert are one step: when two requests race for the last free
+ * resource the exclusion constraint refuses one, which then tries the next candidate or gets a 409.
+ */
+export async function placeOnFreeResources<T>(
+  trx: Db,
+  actor: Actor,
+  request: PlaceRequest,
+  insert: (resources: BookableResource[]) => Promise<T>,
+): Promise<T> {
+  await sweepExpiredHolds(trx, request.resourceIds, request.requested, request.now);
+  const resources = await loadBookableResources(trx, actor, request.resourceIds, {
+    kind: request.databaseKind,
+  });
+  await lockBufferedResources(trx, resources);
+  const conflictsOf = (chosen: BookableResource[]) =>
+    findConflicts(trx, chosen, request.requested, request.checkedAt, request.ignoreAvailability);
+  if (request.assign === 'all' || resources.length === 1) {
+    const conflicts = await conflictsOf(resources);
+    if (conflicts.length > 0) throw slotUnavailable(conflicts);
+    return insert(resources);
+  }
+  const byId = new Map(resources.map((resource) => [resource.resourceId, resource]));
+  const all: BookingConflict[] = [];
+  for (const resourceId of await fairnessOrder(trx, request.resourceIds, request.now)) {
+    const resource = byId.get(resourceId);
+    if (!resource) continue;
+    const conflicts = await conflictsOf([resource]);
+    if (conflicts.length > 0) {
+      all.push(...conflicts);
+      continue;
+    }
+    await sql`savepoint sched_candidate`.execute(trx);
+    try {
+      const result = await insert([resource]);
+      await sql`release savepoint sched_candidate`.execute(trx);
+      return result;
+    } catch (error) {
+      if (!isExclusionViolation(error)) throw error;
+      await sql`rollback to savepoint sched_candidate`.execute(trx);
+      // Taken a moment ago by a request that committed since this one read.
+      all.push(...(await findConflicts(trx, [resource], request.requested, request.now, true)));
+    }
+  }
+  throw slotUnavailable(all);
+}
