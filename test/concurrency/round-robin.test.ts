@@ -97,10 +97,19 @@ describe.skipIf(skipReason)(
       return Promise.all(
         requests.map(async (request, i) => ({
           ...request,
-          reply: await call(servers[i % 2]!, key, 'POST', request.path, request.body),
+          reply: await call(servers[i % 2]!, key, 'POST', request.path, request.body).catch(
+            (error: unknown) => ({ status: 0, body: String(error) }),
+          ),
         })),
       );
     }
+
+    const serverErrors = () =>
+      servers
+        .flatMap((server) => server.stdout().split('\n'))
+        .filter((line) => /"level":(40|50|60)\b/.test(line))
+        .slice(0, 5)
+        .join('\n');
 
     async function overlaps(): Promise<number> {
       const client = await database!.connect();
@@ -163,7 +172,21 @@ describe.skipIf(skipReason)(
       });
       const outcomes = await fire(requests);
       const odd = outcomes.filter((o) => o.reply.status !== 201 && o.reply.status !== 409);
-      expect(odd.map((o) => o.reply)).toEqual([]);
+      let activity = '';
+      if (odd.length > 0) {
+        // What the database sessions wait on, should a request hang.
+        const client = await database!.connect();
+        const rows = await client.query(
+          `select state, wait_event_type, wait_event, left(query, 120) as q
+           from pg_stat_activity where datname = current_database()`,
+        );
+        await client.end();
+        activity = JSON.stringify(rows.rows);
+      }
+      expect(
+        odd.map((o) => o.reply),
+        `${serverErrors()}\n${activity}`,
+      ).toEqual([]);
       const won = outcomes.filter((o) => o.reply.status === 201);
       expect(won.length).toBeGreaterThan(0);
       for (const o of won) {

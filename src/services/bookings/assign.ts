@@ -6,7 +6,7 @@ import type { DatabaseKind } from '../../storage/open-database.js';
 import { type BookableResource, loadBookableResources } from '../bookable-resources.js';
 import type { Actor } from '../context.js';
 import type { BookingConflict } from '../errors.js';
-import { findConflicts, lockBufferedResources, slotUnavailable } from './checks.js';
+import { findConflicts, lockResources, slotUnavailable } from './checks.js';
 import { sweepExpiredHolds } from './write.js';
 
 export type Assign = 'all' | 'one';
@@ -50,7 +50,8 @@ export type PlaceRequest = {
 /**
  * Runs the checks and the insert for the request inside the caller's transaction. With `all` every
  * resource is taken; with `one` the candidates are tried in the fairness order, each insert in a
- * savepoint, so the choice and the insert are one step: when two requests race for the last free
+ * savepoint, so the choice and the insert are one step (a plain booking takes no lock, and may still
+ * race a candidate): when two requests race for the last free
  * resource the exclusion constraint refuses one, which then tries the next candidate or gets a 409.
  */
 export async function placeOnFreeResources<T>(
@@ -59,11 +60,14 @@ export async function placeOnFreeResources<T>(
   request: PlaceRequest,
   insert: (resources: BookableResource[]) => Promise<T>,
 ): Promise<T> {
+  // Every resource of the request is locked first, in the one order: round-robin requests and holds
+  // over a pool then take turns, each reading what the one before it committed, instead of piling up
+  // on each other's uncommitted rows in the constraint's index.
+  await lockResources(trx, request.resourceIds);
   await sweepExpiredHolds(trx, request.resourceIds, request.requested, request.now);
   const resources = await loadBookableResources(trx, actor, request.resourceIds, {
     kind: request.databaseKind,
   });
-  await lockBufferedResources(trx, resources);
   const conflictsOf = (chosen: BookableResource[]) =>
     findConflicts(trx, chosen, request.requested, request.checkedAt, request.ignoreAvailability);
   if (request.assign === 'all' || resources.length === 1) {

@@ -134,7 +134,15 @@ export function slotUnavailable(conflicts: BookingConflict[]): SchedError {
  * buffer exists, makes the check and the insert one step for that resource.
  */
 export async function lockBufferedResources(db: Db, resources: readonly BookableResource[]): Promise<void> {
-  for (const resourceId of lockOrder(resources.filter(hasBuffers).map((r) => r.resourceId))) {
+  await lockResources(
+    db,
+    resources.filter(hasBuffers).map((r) => r.resourceId),
+  );
+}
+
+/** The same per-resource advisory locks, for every resource named, in the one order. */
+export async function lockResources(db: Db, resourceIds: readonly string[]): Promise<void> {
+  for (const resourceId of lockOrder(resourceIds)) {
     await sql`select pg_advisory_xact_lock(hashtextextended(${resourceId}, 0))`.execute(db);
   }
 }
