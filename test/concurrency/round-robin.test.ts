@@ -38,7 +38,7 @@ async function call(server: SpawnedServer, key: string, method: string, url: str
   } catch {
     // A non-JSON answer stays text; the assertions show it.
   }
-  return { status: response.status, body: parsed } as Reply;
+  return { status: response.status, body: parsed };
 }
 
 /** Midnight UTC two days ahead: in the future and within the default booking horizon. */
@@ -58,7 +58,7 @@ describe.skipIf(skipReason)(
     let database: ClonedDatabase | undefined;
     const servers: SpawnedServer[] = [];
     const key = randomApiKey();
-    let pool: string[] = [];
+    const pool: string[] = [];
 
     beforeAll(async () => {
       database = await cloneTemplateDatabase('round-robin');
