@@ -21,7 +21,13 @@ const REQUEST_TIMEOUT_MS = 30_000;
 
 type Reply = { status: number; body: any };
 
-async function call(server: SpawnedServer, key: string, method: string, url: string, body?: unknown) {
+async function call(
+  server: SpawnedServer,
+  key: string,
+  method: string,
+  url: string,
+  body?: unknown,
+): Promise<Reply> {
   const response = await fetch(`${server.url}${url}`, {
     method,
     headers: {
@@ -32,7 +38,7 @@ async function call(server: SpawnedServer, key: string, method: string, url: str
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
   const text = await response.text();
-  let parsed: unknown = text;
+  let parsed: any = text;
   try {
     parsed = JSON.parse(text);
   } catch {
