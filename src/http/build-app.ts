@@ -24,6 +24,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { calendarRoutes } from './routes/calendars.js';
 import { feedRoutes } from './routes/feeds.js';
 import { hookRoutes } from './routes/hooks.js';
+import { mcpRoutes } from '../mcp/http.js';
 import { inlineParser, type CalendarParser, type Connectors } from '../calendar/index.js';
 import { Problem, UUID_PATTERN } from './schemas.js';
 import { BusyIndex, type BusyReader } from '../services/busy-index.js';
@@ -187,6 +188,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(calendarRoutes(calendarDeps));
   await app.register(hookRoutes(calendarDeps));
   await app.register(feedRoutes({ db: deps.db, clock: deps.clock, publicUrl: deps.publicUrl }));
+  await app.register(mcpRoutes({ db: deps.db }));
   await app.ready();
   return app;
 }
