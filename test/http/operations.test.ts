@@ -49,9 +49,13 @@ function registeredOperations(app: App): string[] {
   return operations;
 }
 
-/** The Swagger UI page and its assets: registered by @fastify/swagger-ui, hidden from the description. */
+/**
+ * The Swagger UI page and its assets (registered by @fastify/swagger-ui), and the MCP endpoint, whose
+ * body is JSON-RPC described by the Model Context Protocol rather than by this API's schemas: both
+ * are hidden from the description.
+ */
 function isInternal(operation: string): boolean {
-  return /^GET \/docs(\/|$)/.test(operation);
+  return /^GET \/docs(\/|$)/.test(operation) || /^(GET|POST|DELETE) \/mcp$/.test(operation);
 }
 
 const API_MD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/API.md');
