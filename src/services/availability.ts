@@ -1,8 +1,6 @@
 import { findSlots, formatInstant, instantFormatter, type Interval, mergeBusy } from '../domain/index.js';
-import { sql } from 'kysely';
-import type { Db } from '../storage/database.js';
-import { loadBookableResources } from './bookable-resources.js';
-import { type BusyReader, type BusyTime, databaseBusy } from './busy-index.js';
+import { type BookableResource, loadBookableResources } from './bookable-resources.js';
+import { type BusyRead, type BusyReader, type BusyTime, databaseBusy, loadLiveHolds } from './busy-index.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { validationError } from './errors.js';
 
@@ -70,10 +68,7 @@ export async function getAvailability(
     start: request.window.start - READ_MARGIN_MS,
     end: request.window.end + READ_MARGIN_MS,
   };
-  const busy = withLiveHolds(
-    await readBusy(resources, readRange),
-    await loadLiveHolds(deps.db, request.resourceIds, readRange, deps.clock()),
-  );
+  const busy = await readBusyAndHolds(deps, readBusy, resources, readRange);
   const slots = findSlots(
     resources.map((resource) => ({
       resourceId: resource.resourceId,
@@ -123,10 +118,7 @@ export async function getFreeBusy(
   checkWindow(request.window);
   const readBusy = (deps.busy ?? databaseBusy).begin(deps.db);
   const bookable = await loadBookableResources(deps.db, actor, request.resourceIds);
-  const busy = withLiveHolds(
-    await readBusy(bookable, request.window),
-    await loadLiveHolds(deps.db, request.resourceIds, request.window, deps.clock()),
-  );
+  const busy = await readBusyAndHolds(deps, readBusy, bookable, request.window);
   const resources: FreeBusyView['resources'] = {};
   for (const resourceId of request.resourceIds) {
     const booked = busy.bookings.get(resourceId) ?? [];
@@ -142,42 +134,24 @@ export async function getFreeBusy(
 }
 
 /**
- * Holds that have not expired by the service clock, per resource. They are read live, not kept in
- * the busy index, because a hold stops blocking when its time runs out, with no write to announce it.
+ * Busy time with the live holds added, both read at once. Holds are read live, not kept in the busy
+ * index, because a hold stops blocking when its time runs out, with no write to announce it. The
+ * index's own lists are never changed.
  */
-export async function loadLiveHolds(
-  db: Db,
-  resourceIds: readonly string[],
+async function readBusyAndHolds(
+  deps: AvailabilityDeps,
+  readBusy: BusyRead,
+  resources: readonly BookableResource[],
   range: Interval,
-  now: number,
-): Promise<Map<string, Interval[]>> {
-  const byResource = new Map<string, Interval[]>();
-  if (resourceIds.length === 0) return byResource;
-  const rows = await db
-    .selectFrom('booking_resources')
-    .select([
-      'resource_id',
-      sql<number>`(extract(epoch from lower(during)) * 1000)::float8`.as('start_ms'),
-      sql<number>`(extract(epoch from upper(during)) * 1000)::float8`.as('end_ms'),
-    ])
-    .where('resource_id', 'in', resourceIds)
-    .where('status', '=', 'held')
-    .where('expires_at', '>', new Date(now))
-    .where(sql<boolean>`during && tstzrange(${new Date(range.start)}, ${new Date(range.end)}, '[)')`)
-    .execute();
-  for (const row of rows) {
-    const list = byResource.get(row.resource_id) ?? [];
-    list.push({ start: row.start_ms, end: row.end_ms });
-    byResource.set(row.resource_id, list);
-  }
-  return byResource;
-}
-
-/** Busy time with the holds added; the index's own lists are never changed. */
-function withLiveHolds(busy: BusyTime, holds: ReadonlyMap<string, Interval[]>): BusyTime {
-  if (holds.size === 0) return busy;
+): Promise<BusyTime> {
+  const ids = resources.map((resource) => resource.resourceId);
+  const [busy, holds] = await Promise.all([
+    readBusy(resources, range),
+    loadLiveHolds(deps.db, ids, range, deps.clock()),
+  ]);
   const bookings = new Map(busy.bookings);
   for (const [resourceId, held] of holds) {
+    if (held.length === 0) continue;
     bookings.set(
       resourceId,
       [...(bookings.get(resourceId) ?? []), ...held].sort((a, b) => a.start - b.start),

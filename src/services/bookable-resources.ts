@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { defaultSchedule, type Interval, type Schedule } from '../domain/index.js';
-import type { Db } from '../storage/database.js';
+import { BUSY_STATUSES, type Db } from '../storage/database.js';
 import type { DatabaseKind } from '../storage/open-database.js';
 import { executePrepared, preparedStatement } from '../storage/prepared.js';
 import type { Actor } from './context.js';
@@ -91,9 +91,12 @@ export async function loadBookableResources(
 
 export type BookedInterval = Interval & { bookingId: string };
 
+/** The busy statuses as SQL literals, so the text matches the exclusion constraint's predicate. */
+export const BUSY_STATUS_LIST = sql.join(BUSY_STATUSES.map((status) => sql.lit(status)));
+
 /** A booking_resources row keeps its time: a pending or confirmed booking, or a hold not yet expired. */
 export function blocksAt(now: number) {
-  return sql<boolean>`(status in ('pending', 'confirmed') or (status = 'held' and expires_at > ${new Date(now)}))`;
+  return sql<boolean>`(status in (${BUSY_STATUS_LIST}) or (status = 'held' and expires_at > ${new Date(now)}))`;
 }
 
 /**

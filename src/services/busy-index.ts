@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
 import type { Interval } from '../domain/index.js';
 import { type CalendarBusyRead, loadCalendarBusy } from '../calendar/busy.js';
-import { BUSY_STATUSES, type Db } from '../storage/database.js';
+import { BUSY_STATUSES, type Database, type Db } from '../storage/database.js';
 import type { DatabaseHandle } from '../storage/open-database.js';
 import type { BookableResource } from './bookable-resources.js';
 
@@ -51,18 +51,19 @@ export async function readBusyTime(
   return { bookings, calendar };
 }
 
-/**
- * Pending and confirmed bookings of these resources overlapping `range`, sorted by start, per
- * resource. Holds are not kept here: they expire by the clock, so availability reads them live.
- */
-export async function loadBookingIntervals(
+/** Which rows of booking_resources an interval read takes. */
+type RowFilter = (eb: ExpressionBuilder<Database, 'booking_resources'>) => Expression<SqlBool>;
+
+/** The rows of these resources overlapping `range` that pass `rows`, sorted by start, per resource. */
+async function loadIntervals(
   db: Db,
   resourceIds: readonly string[],
   range: Interval,
+  rows: RowFilter,
 ): Promise<Map<string, Interval[]>> {
   const byResource = new Map<string, Interval[]>(resourceIds.map((id) => [id, []]));
   if (resourceIds.length === 0) return byResource;
-  const rows = await db
+  const found = await db
     .selectFrom('booking_resources')
     .select([
       'resource_id',
@@ -70,12 +71,36 @@ export async function loadBookingIntervals(
       sql<number>`(extract(epoch from upper(during)) * 1000)::float8`.as('end_ms'),
     ])
     .where('resource_id', 'in', resourceIds)
-    .where('status', 'in', BUSY_STATUSES)
+    .where(rows)
     .where(sql<boolean>`during && tstzrange(${new Date(range.start)}, ${new Date(range.end)}, '[)')`)
     .execute();
-  for (const row of rows) byResource.get(row.resource_id)?.push({ start: row.start_ms, end: row.end_ms });
+  for (const row of found) byResource.get(row.resource_id)?.push({ start: row.start_ms, end: row.end_ms });
   for (const list of byResource.values()) list.sort(byStart);
   return byResource;
+}
+
+/**
+ * Pending and confirmed bookings of these resources overlapping `range`, sorted by start, per
+ * resource. Holds are not kept here: they expire by the clock, so availability reads them live.
+ */
+export function loadBookingIntervals(
+  db: Db,
+  resourceIds: readonly string[],
+  range: Interval,
+): Promise<Map<string, Interval[]>> {
+  return loadIntervals(db, resourceIds, range, (eb) => eb('status', 'in', BUSY_STATUSES));
+}
+
+/** Holds of these resources overlapping `range` that have not expired by `now`, the same way. */
+export function loadLiveHolds(
+  db: Db,
+  resourceIds: readonly string[],
+  range: Interval,
+  now: number,
+): Promise<Map<string, Interval[]>> {
+  return loadIntervals(db, resourceIds, range, (eb) =>
+    eb.and([eb('status', '=', 'held'), eb('expires_at', '>', new Date(now))]),
+  );
 }
 
 const byStart = (a: Interval, b: Interval) => a.start - b.start;

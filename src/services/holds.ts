@@ -5,7 +5,7 @@ import type { DatabaseKind } from '../storage/open-database.js';
 import { recordAudit } from './audit.js';
 import { type Assign, placeOnFreeResources } from './bookings/assign.js';
 import { checkInterval } from './bookings/checks.js';
-import { guardDoubleBooking } from './bookings/write.js';
+import { guardDoubleBooking, insertResourceRows } from './bookings/write.js';
 import type { Actor, ServiceDeps } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
 
@@ -65,11 +65,7 @@ export async function createHold(deps: HoldDeps, actor: Actor, input: HoldInput)
           ignoreAvailability: false,
           databaseKind: deps.databaseKind,
         },
-        async (chosen) => {
-          const resourceIds =
-            chosen.length === input.resource_ids.length
-              ? input.resource_ids
-              : chosen.map((r) => r.resourceId);
+        async (resourceIds) => {
           const row = await trx
             .insertInto('holds')
             .values({
@@ -83,21 +79,13 @@ export async function createHold(deps: HoldDeps, actor: Actor, input: HoldInput)
             })
             .returningAll()
             .executeTakeFirstOrThrow();
-          const during = `[${new Date(requested.start).toISOString()},${new Date(requested.end).toISOString()})`;
-          await trx
-            .insertInto('booking_resources')
-            .values(
-              [...resourceIds].sort().map((resourceId) => ({
-                booking_id: null,
-                hold_id: holdId,
-                resource_id: resourceId,
-                organization_id: actor.organizationId,
-                during,
-                status: 'held' as const,
-                expires_at: row.expires_at,
-              })),
-            )
-            .execute();
+          await insertResourceRows(
+            trx,
+            actor,
+            { hold_id: holdId, status: 'held', expires_at: row.expires_at },
+            resourceIds,
+            requested,
+          );
           const view = holdView(row);
           await recordAudit(trx, actor, {
             action: 'hold.created',

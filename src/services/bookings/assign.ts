@@ -3,7 +3,7 @@ import type { Interval } from '../../domain/index.js';
 import type { Db } from '../../storage/database.js';
 import { isExclusionViolation } from '../../storage/errors.js';
 import type { DatabaseKind } from '../../storage/open-database.js';
-import { type BookableResource, loadBookableResources } from '../bookable-resources.js';
+import { BUSY_STATUS_LIST, type BookableResource, loadBookableResources } from '../bookable-resources.js';
 import type { Actor } from '../context.js';
 import type { BookingConflict } from '../errors.js';
 import { findConflicts, lockResources, slotUnavailable } from './checks.js';
@@ -26,7 +26,7 @@ export async function fairnessOrder(db: Db, resourceIds: readonly string[], now:
     from unnest(${[...resourceIds]}::uuid[]) as ids(resource_id)
     left join booking_resources br
       on br.resource_id = ids.resource_id and br.booking_id is not null
-      and br.status in ('pending', 'confirmed')
+      and br.status in (${BUSY_STATUS_LIST})
     left join bookings b on b.booking_id = br.booking_id
     group by ids.resource_id
     order by max(b.created_at) asc nulls first,
@@ -58,7 +58,7 @@ export async function placeOnFreeResources<T>(
   trx: Db,
   actor: Actor,
   request: PlaceRequest,
-  insert: (resources: BookableResource[]) => Promise<T>,
+  insert: (resourceIds: string[]) => Promise<T>,
 ): Promise<T> {
   // Every resource of the request is locked first, in the one order: round-robin requests and holds
   // over a pool then take turns, each reading what the one before it committed, instead of piling up
@@ -73,7 +73,7 @@ export async function placeOnFreeResources<T>(
   if (request.assign === 'all' || resources.length === 1) {
     const conflicts = await conflictsOf(resources);
     if (conflicts.length > 0) throw slotUnavailable(conflicts);
-    return insert(resources);
+    return insert(request.resourceIds);
   }
   const byId = new Map(resources.map((resource) => [resource.resourceId, resource]));
   const all: BookingConflict[] = [];
@@ -87,7 +87,7 @@ export async function placeOnFreeResources<T>(
     }
     await sql`savepoint sched_candidate`.execute(trx);
     try {
-      const result = await insert([resource]);
+      const result = await insert([resourceId]);
       await sql`release savepoint sched_candidate`.execute(trx);
       return result;
     } catch (error) {

@@ -138,14 +138,7 @@ export async function createBooking(
             ignoreAvailability,
             databaseKind: deps.databaseKind,
           },
-          (chosen) =>
-            insertOn(
-              trx,
-              chosen.length === input.resource_ids.length
-                ? input.resource_ids
-                : chosen.map((r) => r.resourceId),
-              assign === 'one' ? { assign } : {},
-            ),
+          (resourceIds) => insertOn(trx, resourceIds, assign === 'one' ? { assign } : {}),
         ),
       ),
     );
@@ -301,10 +294,9 @@ export async function decideBooking(
     const before = await findBooking(trx, actor, bookingId, true);
     if (before.status === decision.to) return bookingView(before);
     if (before.status !== 'pending') {
-      const verb = decision.to === 'confirmed' ? 'confirmed' : 'rejected';
       throw new SchedError(
         ErrorCode.BOOKING_NOT_PENDING,
-        `only a pending booking can be ${verb}; this one is ${before.status}`,
+        `only a pending booking can be ${decision.to}; this one is ${before.status}`,
       );
     }
     const now = deps.clock();

@@ -72,7 +72,34 @@ export async function sweepExpiredHolds(
   return Number(result.numAffectedRows ?? 0n);
 }
 
-export async function insertBookingResources(
+/** Who owns a booking_resources row: a booking (pending or confirmed), or a hold until it expires. */
+export type ResourceRowOwner =
+  | { booking_id: string; status: 'pending' | 'confirmed' }
+  | { hold_id: string; status: 'held'; expires_at: Date };
+
+/** A row per resource for the booking or hold, inserted in the one lock order. */
+export async function insertResourceRows(
+  db: Db,
+  actor: Actor,
+  owner: ResourceRowOwner,
+  resourceIds: readonly string[],
+  interval: Interval,
+) {
+  const during = rangeLiteral(interval);
+  await db
+    .insertInto('booking_resources')
+    .values(
+      lockOrder(resourceIds).map((resourceId) => ({
+        ...owner,
+        resource_id: resourceId,
+        organization_id: actor.organizationId,
+        during,
+      })),
+    )
+    .execute();
+}
+
+export function insertBookingResources(
   db: Db,
   actor: Actor,
   bookingId: string,
@@ -80,19 +107,7 @@ export async function insertBookingResources(
   interval: Interval,
   status: 'pending' | 'confirmed' = 'confirmed',
 ) {
-  const during = rangeLiteral(interval);
-  await db
-    .insertInto('booking_resources')
-    .values(
-      lockOrder(resourceIds).map((resourceId) => ({
-        booking_id: bookingId,
-        resource_id: resourceId,
-        organization_id: actor.organizationId,
-        during,
-        status,
-      })),
-    )
-    .execute();
+  return insertResourceRows(db, actor, { booking_id: bookingId, status }, resourceIds, interval);
 }
 
 const OUTBOX = eventWritesSql({ organization: '$18', type: '$19', payload: '$20', at: '$21' });
