@@ -24,9 +24,47 @@ export type Config = {
   publicUrl: string | undefined;
   /** The calendar systems this server offers (SCHED_CALENDAR_PROVIDERS); all four unless narrowed. */
   calendarProviders: CalendarProviderName[];
+  /** Requests per minute a client address may make to /public/* (SCHED_PUBLIC_RATE_LIMIT). */
+  publicRateLimit: number;
+  /** Which proxies' X-Forwarded-For is believed (SCHED_TRUST_PROXY): a hop count or addresses; none by default. */
+  trustProxy: TrustProxy;
   google: ProviderEndpoints;
   outlook: ProviderEndpoints;
 };
+
+/** false: the socket's address is the client's; a number: that many proxies in front; or their addresses. */
+export type TrustProxy = false | number | string[];
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const IPV4_CIDR = /^(\d{1,3})(\.\d{1,3}){3}(\/\d{1,2})?$/;
+const IPV6_CIDR = /^[0-9a-f:.]+(\/\d{1,3})?$/i;
+
+function readTrustProxy(env: Env): TrustProxy {
+  const raw = env.SCHED_TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops < 1 || hops > 10)
+      throw new ConfigError('SCHED_TRUST_PROXY', `a hop count must be 1 to 10, got "${raw}"`);
+    return hops;
+  }
+  const entries = raw.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    const ipv4 =
+      IPV4_CIDR.test(entry) &&
+      entry
+        .split('/')[0]!
+        .split('.')
+        .every((part) => Number(part) <= 255);
+    if (!PROXY_NAMES.has(entry) && !ipv4 && !(entry.includes(':') && IPV6_CIDR.test(entry))) {
+      throw new ConfigError(
+        'SCHED_TRUST_PROXY',
+        `"${entry}" is neither a hop count, an address or CIDR, nor one of ${[...PROXY_NAMES].join(', ')}`,
+      );
+    }
+  }
+  return entries;
+}
 
 const CALENDAR_PROVIDERS: readonly CalendarProviderName[] = ['google', 'outlook', 'caldav', 'ics'];
 
@@ -234,6 +272,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     webhookLeaseSeconds: readInteger(env, 'SCHED_WEBHOOK_LEASE_SECONDS', 60, 20, 3600),
     publicUrl: readPublicUrl(env),
     calendarProviders: readCalendarProviders(env),
+    publicRateLimit: readInteger(env, 'SCHED_PUBLIC_RATE_LIMIT', 120, 1, 1_000_000),
+    trustProxy: readTrustProxy(env),
     ...readProviders(env),
   };
 }

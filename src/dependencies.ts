@@ -161,6 +161,8 @@ export async function createDependencies(
         connectors,
         parser,
         publicUrl: config.publicUrl,
+        publicRateLimit: config.publicRateLimit,
+        trustProxy: config.trustProxy,
       }),
     webhookDispatcher: (options = {}) =>
       new WebhookDispatcher({

@@ -18,6 +18,10 @@ import { apiKeyRoutes } from './routes/api-keys.js';
 import { availabilityRoutes } from './routes/availability.js';
 import { bookingRoutes } from './routes/bookings.js';
 import { holdRoutes } from './routes/holds.js';
+import { bookingPageRoutes } from './routes/booking-pages.js';
+import { DEFAULT_PUBLIC_RATE_LIMIT, publicRoutes } from './routes/public.js';
+import type { TrustProxy } from '../config.js';
+import { organizationRoutes } from './routes/organization.js';
 import { operationsRoutes } from './routes/operations.js';
 import { resourceRoutes } from './routes/resources.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -50,6 +54,10 @@ export type AppDeps = {
   parser?: CalendarParser;
   /** SCHED_PUBLIC_URL; left out, feed URLs are built from the request's host. */
   publicUrl?: string | undefined;
+  /** Requests per minute a client address may make to /public/*; DEFAULT_PUBLIC_RATE_LIMIT when left out. */
+  publicRateLimit?: number;
+  /** Which proxies' X-Forwarded-For gives the client's address; none when left out. */
+  trustProxy?: TrustProxy;
   /** How long a client may take to send a whole request (headers and body); REQUEST_TIMEOUT_MS when left out. */
   requestTimeoutMs?: number;
   /** How long a connection may stay silent; CONNECTION_TIMEOUT_MS when left out. */
@@ -68,12 +76,22 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export type App = FastifyInstance;
 
+/** A hop count trusts that many proxies nearest the server; addresses trust those proxies only. */
+function trustProxyOption(
+  trust: TrustProxy | undefined,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (trust === undefined || trust === false) return false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return trust;
+}
+
 /** Builds the whole HTTP API without listening, so tests drive it through inject(). */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const app = Fastify({
     ...(typeof deps.logger === 'object' ? { loggerInstance: deps.logger } : { logger: deps.logger ?? false }),
     bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: trustProxyOption(deps.trustProxy),
     requestTimeout,
     connectionTimeout: deps.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS,
     // Node enforces the request timeout only when its server is created with it (Fastify sets it
@@ -161,13 +179,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metrics,
     databaseKind: deps.databaseKind,
     busy: busyIndex,
+    publicUrl: deps.publicUrl,
   };
   await app.register(operationsRoutes(routeDeps));
   await app.register(apiKeyRoutes(routeDeps));
+  await app.register(organizationRoutes(routeDeps));
   await app.register(resourceRoutes(routeDeps));
   await app.register(availabilityRoutes(routeDeps));
   await app.register(bookingRoutes(routeDeps));
   await app.register(holdRoutes(routeDeps));
+  await app.register(bookingPageRoutes(routeDeps));
+  await app.register(
+    publicRoutes({ ...routeDeps, rateLimit: deps.publicRateLimit ?? DEFAULT_PUBLIC_RATE_LIMIT }),
+  );
   await app.register(
     webhookRoutes({
       db: deps.db,
@@ -200,4 +224,6 @@ export type RouteDeps = {
   databaseKind: DatabaseKind;
   /** Busy time for availability and free/busy; left out, read from the database each time. */
   busy?: BusyReader | undefined;
+  /** SCHED_PUBLIC_URL; left out, public URLs are built from the request's host. */
+  publicUrl?: string | undefined;
 };

@@ -48,10 +48,12 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
     if (!request.actor) return;
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
-    const key = Array.isArray(header) ? header[0] : header;
+    let key = Array.isArray(header) ? header[0] : header;
     if (!key || key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
       throw validationError('Idempotency-Key', 'must be 1 to 255 printable characters without spaces');
     }
+    // Public routes act for the organization their URL names: their keys get a namespace of their own.
+    if (!request.routeOptions.config.scope) key = `public:${key}`;
     const requestHash = hashRequest(request.method, request.url, request.body);
     const outcome = await claimIdempotencyKey(
       db,
@@ -90,10 +92,10 @@ export function registerIdempotency(app: FastifyInstance, db: Db, clock: Clock, 
     return payload;
   };
 
-  // Only authenticated POST routes take part; every other route runs without these hooks.
+  // Only authenticated POST routes and public ones that ask take part; every other route runs without these hooks.
   app.addHook('onRoute', (route) => {
     const methods = toArray(route.method);
-    if (!methods.includes('POST') || !route.config?.scope) return;
+    if (!methods.includes('POST') || !(route.config?.scope || route.config?.publicIdempotency)) return;
     route.preHandler = [...toArray(route.preHandler), claim];
     route.onSend = [...toArray(route.onSend), complete];
   });

@@ -5,6 +5,7 @@ import { forgetApiKey } from './api-key-cache.js';
 import { recordAudit } from './audit.js';
 import type { Actor, Scope, ServiceDeps } from './context.js';
 import { ErrorCode, SchedError } from './errors.js';
+import { ensureOrganization } from './organizations.js';
 import { afterKey, finishPage, pageOf, timeKey } from './pagination.js';
 
 const KEY_PREFIX = 'sk_';
@@ -145,22 +146,6 @@ export async function revokeApiKey(
     await recordAudit(trx, actor, { action: 'api_key.revoked', targetType: 'api_key', targetId: apiKeyId });
   });
   forgetApiKey(db, apiKeyId);
-}
-
-export async function ensureOrganization(db: Db, name: string): Promise<string> {
-  const inserted = await db
-    .insertInto('organizations')
-    .values({ name })
-    .onConflict((oc) => oc.column('name').doNothing())
-    .returning('organization_id')
-    .executeTakeFirst();
-  if (inserted) return inserted.organization_id;
-  const existing = await db
-    .selectFrom('organizations')
-    .select('organization_id')
-    .where('name', '=', name)
-    .executeTakeFirstOrThrow();
-  return existing.organization_id;
 }
 
 type BootstrapInput = { organization: string; scopes: Scope[]; name?: string; key?: string };

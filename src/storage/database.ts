@@ -4,10 +4,58 @@ type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 
+export type OrganizationBranding = { logo_url?: string | null; accent_color?: string | null };
+
 export type OrganizationsTable = {
   organization_id: Generated<string>;
   name: string;
+  /** Lowercase letters, digits and `-`; unique; the organization's part of public URLs. */
+  slug: string;
+  /** The default zone of its public pages. */
+  time_zone: ColumnType<string, string | undefined, string>;
+  branding: ColumnType<OrganizationBranding, string | undefined, string>;
   created_at: CreatedAt;
+};
+
+export type BookingPageQuestion = {
+  key: string;
+  label: string;
+  kind: 'text' | 'long_text' | 'email' | 'phone' | 'select' | 'checkbox';
+  required: boolean;
+  options?: string[];
+};
+
+export type BookingPageLocation = { kind: 'in_person' | 'phone' | 'video'; value?: string };
+
+export type BookingPagesTable = {
+  booking_page_id: string;
+  organization_id: string;
+  slug: string;
+  title: string;
+  description: string | null;
+  durations_minutes: number[];
+  resource_ids: string[];
+  assign: 'all' | 'one';
+  interval_minutes: number | null;
+  location: ColumnType<BookingPageLocation | null, string | null, string | null>;
+  questions: Json<BookingPageQuestion[]>;
+  requires_confirmation: boolean;
+  hold_minutes: number;
+  window_days: number;
+  published: boolean;
+  created_at: ColumnType<Date, Date | string, Date | string>;
+  updated_at: ColumnType<Date, Date | string, Date | string>;
+};
+
+export type PublicBookingsTable = {
+  booking_id: string;
+  organization_id: string;
+  booking_page_id: string | null;
+  /** SHA-256 of the attendee's manage token, hex. The token finds only a pending or confirmed booking. */
+  manage_token_hash: string;
+  attendee_time_zone: string;
+  duration_minutes: number;
+  created_at: ColumnType<Date, Date | string, Date | string>;
 };
 
 export type ApiKeysTable = {
@@ -324,6 +372,8 @@ export type Database = {
   bookings: BookingsTable;
   booking_resources: BookingResourcesTable;
   holds: HoldsTable;
+  booking_pages: BookingPagesTable;
+  public_bookings: PublicBookingsTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_log: AuditLogTable;
   webhook_endpoints: WebhookEndpointsTable;
@@ -343,6 +393,8 @@ export type Db = Kysely<Database>;
 export type ResourceRow = Selectable<ResourcesTable>;
 export type BookingRow = Selectable<BookingsTable>;
 export type HoldRow = Selectable<HoldsTable>;
+export type BookingPageRow = Selectable<BookingPagesTable>;
+export type OrganizationRow = Selectable<OrganizationsTable>;
 export type ScheduleRow = Selectable<SchedulesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;

@@ -8,3 +8,8 @@ export function isRetryableConflict(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return code === '40P01' || code === '40001';
 }
+
+/** SQLSTATE 23505: a unique constraint refused a row. */
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
+}

@@ -1,3 +1,4 @@
+import { publicBase } from '../rate-limit.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
@@ -39,9 +40,7 @@ const FEED_CONTENTS =
 
 /** Where no public URL is configured, the address the caller used is the best guess at one. */
 function withPublicUrl(deps: FeedDeps, request: FastifyRequest): FeedDeps {
-  if (deps.publicUrl) return deps;
-  const host = request.host;
-  return host ? { ...deps, publicUrl: `${request.protocol}://${host}` } : deps;
+  return deps.publicUrl ? deps : { ...deps, publicUrl: publicBase(undefined, request) };
 }
 
 /** A strong validator of the exact bytes sent. */

@@ -1,6 +1,5 @@
-import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { CalendarDeps } from '../../calendar/index.js';
 import { finishAuthorization } from '../../calendar/index.js';
@@ -11,7 +10,8 @@ import {
 } from '../../calendar/index.js';
 import { SchedError } from '../../services/errors.js';
 import { consentPage, wantsHtml } from '../consent-page.js';
-import { errorHandler, problemFor } from '../problem-details.js';
+import { problemFor } from '../problem-details.js';
+import { registerRateLimit } from '../rate-limit.js';
 import { commonErrors, ProblemRef, Strict } from '../schemas.js';
 
 const OAuthProvider = Type.Union([Type.Literal('google'), Type.Literal('outlook')]);
@@ -20,8 +20,6 @@ const ValidationQuery = Type.Object({ validationToken: Type.Optional(Type.String
 
 /** Requests per minute a client address may make to /hooks/*; providers retry a 429 later. */
 export const HOOK_RATE_LIMIT_PER_MINUTE = 600;
-
-const RATE_LIMITED = 'RATE_LIMITED';
 
 /** Each hook route counts its own requests per client address. */
 const hookRateLimit = {
@@ -37,18 +35,6 @@ function echoValidationToken(reply: FastifyReply, token: string) {
     .send(token);
 }
 
-/** A 429 from the hook limiter, as problem+json; Retry-After is already set by the limiter. */
-function hookErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  if (error.code !== RATE_LIMITED) return errorHandler(error, request, reply);
-  return reply.code(429).type('application/problem+json').send({
-    type: 'https://sched.dev/problems/rate-limited',
-    title: 'Too Many Requests',
-    status: 429,
-    detail: error.message,
-    code: RATE_LIMITED,
-  });
-}
-
 /**
  * Routes the providers and users' browsers call, without an API key. Each is verified on its own
  * terms (channel token, clientState, OAuth state), answers at once, and never trusts a notification
@@ -57,15 +43,7 @@ function hookErrorHandler(error: FastifyError, request: FastifyRequest, reply: F
 export function hookRoutes(deps: CalendarDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     // Only the routes that ask for it (config.rateLimit) are limited: the /hooks/* ones.
-    await app.register(fastifyRateLimit, {
-      global: false,
-      errorResponseBuilder: (_request, context) =>
-        Object.assign(new Error(`too many notifications from this address; retry in ${context.after}`), {
-          statusCode: 429,
-          code: RATE_LIMITED,
-        }),
-    });
-    app.setErrorHandler(hookErrorHandler);
+    await registerRateLimit(app, 'too many notifications from this address');
 
     app.get(
       '/oauth/:provider/callback',

@@ -37,6 +37,8 @@ export type BookingInput = {
   assign?: Assign | undefined;
   /** Turns this hold into the booking. */
   hold_id?: string | undefined;
+  /** More rows of the booking, written in its transaction (a public booking's manage token). */
+  onInserted?: ((trx: Db, view: BookingView) => Promise<void>) | undefined;
 };
 
 export async function createBooking(
@@ -97,6 +99,7 @@ export async function createBooking(
     if (status === 'pending') {
       await emitEvent(trx, actor.organizationId, 'booking.pending', view, now, deps.databaseKind);
     }
+    await input.onInserted?.(trx, view);
     return view;
   };
 
@@ -123,7 +126,7 @@ export async function createBooking(
     );
   }
 
-  if (assign === 'one' || status === 'pending') {
+  if (assign === 'one' || status === 'pending' || input.onInserted) {
     return guardDoubleBooking(deps, actor, input, undefined, () =>
       deps.db.transaction().execute((trx) =>
         placeOnFreeResources(
