@@ -41,7 +41,15 @@ for (const backend of backends) {
     it('lists the tools', async () => {
       const { tools } = await writer.listTools();
       expect(tools.map((tool) => tool.name).sort()).toEqual(
-        ['book', 'cancel', 'find_slots', 'hold_slot', 'list_bookings', 'reschedule'].sort(),
+        [
+          'book',
+          'cancel',
+          'find_slots',
+          'hold_slot',
+          'list_booking_pages',
+          'list_bookings',
+          'reschedule',
+        ].sort(),
       );
     });
 
