@@ -134,7 +134,7 @@ export async function startStdioMcp(config: Config, apiKey: string): Promise<Std
     const ended = new Promise<void>((resolve) => (signalEnded = resolve));
     process.stdin.once('end', () => signalEnded());
     process.stdin.once('close', () => signalEnded());
-    process.stdout.once('error', () => signalEnded());
+    process.stdout.on('error', () => signalEnded());
     transport.onerror = (error) => built.log.warn({ err: error }, 'MCP stdio transport error');
 
     await server.connect(transport);
