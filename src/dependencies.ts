@@ -48,6 +48,8 @@ export type DependencyOverrides = {
   processMetrics?: boolean;
   /** Wraps the built connectors, e.g. so a benchmark can time each provider call; behaviour stays theirs. */
   instrumentConnectors?: (connectors: Connectors) => Connectors;
+  /** Where log lines go; left out, standard output. `sched mcp` keeps standard output for the protocol. */
+  logTo?: 'stdout' | 'stderr';
 };
 
 export type Background = { stop(): Promise<void> };
@@ -95,7 +97,10 @@ export async function createDependencies(
   config: Config,
   overrides: DependencyOverrides = {},
 ): Promise<Dependencies> {
-  const logger = pino({ level: config.logLevel, serializers: logSerializers }) as FastifyBaseLogger;
+  const logOptions = { level: config.logLevel, serializers: logSerializers };
+  const logger = (
+    overrides.logTo === 'stderr' ? pino(logOptions, pino.destination(2)) : pino(logOptions)
+  ) as FastifyBaseLogger;
   const clock = overrides.clock ?? systemClock;
   const keys = overrides.secretBox
     ? undefined

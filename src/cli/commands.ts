@@ -112,6 +112,39 @@ export async function workerCommand(config: Config): Promise<number> {
   return 0;
 }
 
+/**
+ * `sched mcp`: the MCP server on standard input and output, for an agent host that starts it. The key
+ * is checked before anything opens; standard output is the protocol's alone, so what would print there
+ * (console.log included) goes to standard error. Exits 0 when the client ends its input or on a signal.
+ */
+export async function mcpCommand(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { mcpApiKey, startStdioMcp } = await import('../mcp/stdio.js');
+  const apiKey = mcpApiKey(env);
+  console.log = console.info = console.debug = console.error;
+  const mcp = await startStdioMcp(config, apiKey);
+  const where = config.databaseUrl
+    ? 'PostgreSQL (DATABASE_URL)'
+    : `the embedded database in ${config.dataDir}`;
+  say(`Sched MCP server on stdio, acting as ${mcp.actor.label}, using ${where}.`);
+  let closing = false;
+  const shutdown = (why: string) => {
+    if (closing) return;
+    closing = true;
+    say(`${why}; answering open calls and closing.`);
+    mcp.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        say(`Shutdown failed: ${String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('Received SIGINT'));
+  process.once('SIGTERM', () => shutdown('Received SIGTERM'));
+  void mcp.ended.then(() => shutdown('The client closed standard input'));
+  return 0;
+}
+
 export async function migrateCommand(config: Config): Promise<number> {
   const handle = await openDatabase(databaseOptions(config));
   try {

@@ -21,7 +21,7 @@ const ENVIRONMENT = `Environment:
   embedded database)  DATABASE_POOL_SIZE (10)  SCHED_ENCRYPTION_KEY or SCHED_ENCRYPTION_KEY_FILE
   (one of them required with DATABASE_URL; the embedded database keeps SCHED_DATA_DIR/encryption.key)
   SCHED_BOOTSTRAP_API_KEY  SCHED_OUTBOUND_ALLOW (CIDRs user-given URLs may reach)
-  SCHED_WEBHOOK_LEASE_SECONDS (60)  SCHED_PUBLIC_URL (https, for push and OAuth callbacks)
+  SCHED_API_KEY (the key sched mcp acts with)  SCHED_WEBHOOK_LEASE_SECONDS (60)  SCHED_PUBLIC_URL (https, for push and OAuth callbacks)
   SCHED_CALENDAR_PROVIDERS (google,outlook,caldav,ics)  LOG_LEVEL (info)
   Google Calendar:  SCHED_GOOGLE_CLIENT_ID  SCHED_GOOGLE_CLIENT_SECRET (OAuth sign-in; without them
     only a given oauth_token connects)  SCHED_GOOGLE_API_URL  SCHED_GOOGLE_AUTH_URL
@@ -49,6 +49,16 @@ export const COMMANDS: readonly CommandSpec[] = [
     synopsis: 'sched migrate',
     summary: 'apply database migrations and exit',
     flags: { help: HELP_FLAG },
+  },
+  {
+    name: 'mcp',
+    synopsis: 'sched mcp',
+    summary: 'serve the MCP tools to an agent over standard input and output',
+    flags: { help: HELP_FLAG },
+    details:
+      'The agent host starts it and speaks MCP on its stdin and stdout; logs go to stderr. It acts with the\n' +
+      'API key in SCHED_API_KEY, on DATABASE_URL or the embedded database in SCHED_DATA_DIR (which has one\n' +
+      "owner: while a server holds it, point the agent at that server's /mcp instead). Listens on no port.",
   },
   {
     name: 'api-keys create',

@@ -141,6 +141,7 @@ async function run(argv: readonly string[]): Promise<number> {
   if (command.name === 'keys status')
     return commands.keysStatusCommand(config, { check: values.check === true });
   if (command.name === 'serve') return commands.serveCommand(config);
+  if (command.name === 'mcp') return commands.mcpCommand(config);
   if (command.name === 'worker') return commands.workerCommand(config);
   return commands.migrateCommand(config);
 }

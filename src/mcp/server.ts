@@ -230,5 +230,20 @@ export function buildMcpServer(caller: McpCaller): McpServer {
     async (args) => forward('list_bookings', { method: 'GET', url: '/bookings', query: queryOf(args) }),
   );
 
+  server.registerTool(
+    'list_booking_pages',
+    {
+      description:
+        'The organization’s booking pages (GET /booking-pages): each with its booking_page_id, slug, ' +
+        'title, durations, resources and public url. Pass next_cursor back as cursor for the next page.',
+      inputSchema: {
+        limit: z.number().optional().describe('Pages per answer'),
+        cursor: z.string().optional().describe('next_cursor from the previous answer'),
+      },
+    },
+    async (args) =>
+      forward('list_booking_pages', { method: 'GET', url: '/booking-pages', query: queryOf(args) }),
+  );
+
   return server;
 }

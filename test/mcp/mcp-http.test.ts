@@ -41,7 +41,15 @@ for (const backend of backends) {
     it('lists the tools', async () => {
       const { tools } = await writer.listTools();
       expect(tools.map((tool) => tool.name).sort()).toEqual(
-        ['book', 'cancel', 'find_slots', 'hold_slot', 'list_bookings', 'reschedule'].sort(),
+        [
+          'book',
+          'cancel',
+          'find_slots',
+          'hold_slot',
+          'list_booking_pages',
+          'list_bookings',
+          'reschedule',
+        ].sort(),
       );
     });
 
@@ -219,6 +227,23 @@ for (const backend of backends) {
       });
       expect(again.isError).toBe(true);
       expect(again.structuredContent).toMatchObject({ status: 404, code: 'HOLD_NOT_FOUND' });
+    });
+
+    it('list_booking_pages forwards GET /booking-pages, audited', async () => {
+      const answer = await call(writer, 'list_booking_pages', { limit: 5 });
+      if (answer.isError) {
+        // Where the booking pages API is not served, the API's own 404 comes back as the tool's error.
+        expect(answer.structuredContent).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+        expect(answer.structuredContent!.detail).toContain('GET /booking-pages');
+      } else {
+        expect(answer.structuredContent).toMatchObject({ booking_pages: expect.any(Array) });
+        expect(answer.structuredContent).toHaveProperty('next_cursor');
+      }
+      const audit = (await t.request('GET', '/audit-log', { query: { limit: '100' } })).json();
+      const entry = (audit.entries as { action: string; details: Record<string, unknown> }[]).find(
+        (e) => e.action === 'mcp.list_booking_pages',
+      );
+      expect(entry?.details).toMatchObject({ method: 'GET', path: '/booking-pages' });
     });
 
     it('answers 401 problem+json on /mcp without a key', async () => {
