@@ -69,6 +69,28 @@ export type BookingsTable = {
   cancel_reason: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+  /** The series this booking is an occurrence of; null for a booking made on its own. */
+  series_id: ColumnType<string | null, string | null | undefined, string | null>;
+};
+
+/** A recurrence rule as stored with its series (and shown by the API). */
+export type StoredRecurrence = {
+  frequency: 'daily' | 'weekly' | 'monthly';
+  interval: number;
+  count: number | null;
+  /** RFC 3339, UTC. */
+  until: string | null;
+  /** Weekly only: the weekdays, mon…sun. */
+  by_weekday: string[] | null;
+};
+
+export type BookingSeriesTable = {
+  series_id: string;
+  organization_id: string;
+  recurrence: Json<StoredRecurrence>;
+  /** The IANA zone whose wall clock every occurrence keeps (the first resource's). */
+  time_zone: string;
+  created_at: CreatedAt;
 };
 
 export type BookingStatusValue = 'pending' | 'confirmed' | 'cancelled' | 'rejected';
@@ -322,6 +344,7 @@ export type Database = {
   resources: ResourcesTable;
   schedules: SchedulesTable;
   bookings: BookingsTable;
+  booking_series: BookingSeriesTable;
   booking_resources: BookingResourcesTable;
   holds: HoldsTable;
   idempotency_keys: IdempotencyKeysTable;
@@ -343,6 +366,7 @@ export type Db = Kysely<Database>;
 export type ResourceRow = Selectable<ResourcesTable>;
 export type BookingRow = Selectable<BookingsTable>;
 export type HoldRow = Selectable<HoldsTable>;
+export type BookingSeriesRow = Selectable<BookingSeriesTable>;
 export type ScheduleRow = Selectable<SchedulesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;

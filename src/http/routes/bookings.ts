@@ -26,7 +26,7 @@ export const Assign = Type.Union([Type.Literal('all'), Type.Literal('one')], {
     '`all` (default) books every resource; `one` books exactly one free resource of `resource_ids`, ' +
     'the one booked least recently (ties: fewest confirmed bookings in the last 30 days, then id)',
 });
-const Booking = Type.Object({
+export const Booking = Type.Object({
   booking_id: Type.String(),
   status: Status,
   resource_ids: Type.Array(Type.String()),
@@ -39,6 +39,9 @@ const Booking = Type.Object({
   cancel_reason: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String(),
   updated_at: Type.String(),
+  series_id: Type.Union([Type.String(), Type.Null()], {
+    description: 'The series this booking is an occurrence of (booked with `recurrence`); null otherwise',
+  }),
 });
 const BookingParams = Strict({ booking_id: Uuid });
 const Editable = {

@@ -65,6 +65,7 @@ export async function createBooking(
     cancel_reason: null,
     created_at: at,
     updated_at: at,
+    series_id: null,
   };
   let view = bookingView(row);
   const audit = {

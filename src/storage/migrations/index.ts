@@ -11,6 +11,7 @@ import * as keyNotifyAuditKey from './2026-12-03-0002-key-notify-audit-key.js';
 import * as seriesSpan from './2026-12-04-0001-series-span.js';
 import * as occurrenceBtrees from './2026-12-04-0002-occurrence-btrees.js';
 import * as holdsStatuses from './2026-12-05-0001-holds-statuses.js';
+import * as bookingSeries from './2026-12-05-0004-booking-series.js';
 
 /** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-04-0001-series-span': seriesSpan,
   '2026-12-04-0002-occurrence-btrees': occurrenceBtrees,
   '2026-12-05-0001-holds-statuses': holdsStatuses,
+  '2026-12-05-0004-booking-series': bookingSeries,
 };
