@@ -17,6 +17,7 @@ import { errorHandler, notFoundHandler } from './problem-details.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { availabilityRoutes } from './routes/availability.js';
 import { bookingRoutes } from './routes/bookings.js';
+import { bookingSeriesRoutes } from './routes/booking-series.js';
 import { holdRoutes } from './routes/holds.js';
 import { operationsRoutes } from './routes/operations.js';
 import { resourceRoutes } from './routes/resources.js';
@@ -167,6 +168,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(resourceRoutes(routeDeps));
   await app.register(availabilityRoutes(routeDeps));
   await app.register(bookingRoutes(routeDeps));
+  await app.register(bookingSeriesRoutes(routeDeps));
   await app.register(holdRoutes(routeDeps));
   await app.register(
     webhookRoutes({

@@ -17,6 +17,7 @@ const STATUS: Record<ErrorCode, number> = {
   HOLD_NOT_FOUND: 404,
   HOLD_EXPIRED: 409,
   HOLD_MISMATCH: 409,
+  SERIES_NOT_FOUND: 404,
   IDEMPOTENCY_IN_PROGRESS: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -68,6 +69,7 @@ export type ProblemBody = {
   code: string;
   errors?: FieldError[];
   conflicts?: unknown[];
+  occurrences?: unknown[];
 };
 
 export function problemFor(error: SchedError): ProblemBody {
@@ -80,6 +82,7 @@ export function problemFor(error: SchedError): ProblemBody {
     code: error.code,
     ...(error.extra.errors ? { errors: error.extra.errors } : {}),
     ...(error.extra.conflicts ? { conflicts: error.extra.conflicts } : {}),
+    ...(error.extra.occurrences ? { occurrences: error.extra.occurrences } : {}),
   };
 }
 

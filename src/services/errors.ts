@@ -15,6 +15,7 @@ export const ErrorCode = {
   HOLD_NOT_FOUND: 'HOLD_NOT_FOUND',
   HOLD_EXPIRED: 'HOLD_EXPIRED',
   HOLD_MISMATCH: 'HOLD_MISMATCH',
+  SERIES_NOT_FOUND: 'SERIES_NOT_FOUND',
   IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   IDEMPOTENCY_IN_PROGRESS: 'IDEMPOTENCY_IN_PROGRESS',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -54,11 +55,18 @@ export type BookingConflict = {
   kind: 'booking' | 'calendar_event' | 'outside_schedule';
 };
 
+/** One occurrence of a recurring booking that cannot be booked, and why. */
+export type OccurrenceConflict = { start_time: string; end_time: string; conflicts: BookingConflict[] };
+
 export class SchedError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { errors?: FieldError[]; conflicts?: BookingConflict[] } = {},
+    readonly extra: {
+      errors?: FieldError[];
+      conflicts?: BookingConflict[];
+      occurrences?: OccurrenceConflict[];
+    } = {},
   ) {
     super(message);
     this.name = 'SchedError';
