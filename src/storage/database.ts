@@ -71,6 +71,8 @@ export type BookingsTable = {
   updated_at: UpdatedAt;
   /** The series this booking is an occurrence of; null for a booking made on its own. */
   series_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** With series_id: the occurrence's start as the rule placed it (RFC 5545 RECURRENCE-ID), kept when moved. */
+  recurrence_id: ColumnType<Date | null, Date | null | undefined, Date | null>;
 };
 
 /** A recurrence rule as stored with its series (and shown by the API). */

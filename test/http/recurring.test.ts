@@ -1,5 +1,8 @@
+import ICAL from 'ical.js';
 import { Temporal } from 'temporal-polyfill';
 import { expect, it } from 'vitest';
+import { expandObject } from '../../src/ical/expand-object.js';
+import { splitCalendar } from '../../src/ical/split-calendar.js';
 import { describeOnBackends } from '../support/backends.js';
 import { createOpenResource } from '../support/resources.js';
 import type { TestApp } from '../support/test-app.js';
@@ -553,6 +556,96 @@ describeOnBackends(
       expect(all.json<SeriesBody>().bookings.map((b) => b.status)).toEqual(Array(6).fill('cancelled'));
       const read = await t().request('GET', `/booking-series/${series.series_id}`);
       expect(read.json()).toEqual(all.json());
+    });
+
+    it('an ICS feed shows a series as one recurring event with its cancelled and moved occurrences', async () => {
+      const zone = 'America/New_York';
+      const room = await resourceIn(t(), zone);
+      const series = await created(
+        await bookSeries(
+          t(),
+          [room],
+          '2026-10-20T13:00:00Z',
+          '2026-10-20T14:00:00Z',
+          { frequency: 'weekly', count: 6 },
+          { description: 'Weekly; bring notes' },
+        ),
+      );
+      const [, second, , , fifth] = series.bookings;
+      expect((await t().request('POST', `/bookings/${second!.booking_id}/cancel`)).statusCode).toBe(200);
+      const moved = await t().request('PATCH', `/bookings/${fifth!.booking_id}`, {
+        body: { start_time: '2026-11-18T15:00:00Z', end_time: '2026-11-18T16:30:00Z' },
+      });
+      expect(moved.statusCode, moved.body).toBe(200);
+      const single = await book(t(), [room], '2026-10-21T13:00:00Z', '2026-10-21T14:00:00Z');
+      expect(single.statusCode).toBe(201);
+
+      const feed = await t().request('POST', `/resources/${room}/feeds`);
+      expect(feed.statusCode, feed.body).toBe(201);
+      const res = await t().request('GET', new URL(feed.json<{ url: string }>().url, 'http://x').pathname, {
+        key: null,
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      const ics = res.body;
+      const uid = `${series.series_id}@sched`;
+
+      const calendar = new ICAL.Component(ICAL.parse(ics));
+      const vevents = calendar.getAllSubcomponents('vevent');
+      const ofSeries = vevents.filter((v) => v.getFirstPropertyValue('uid') === uid);
+      expect(vevents).toHaveLength(1 + ofSeries.length);
+      const master = ofSeries.find((v) => !v.hasProperty('recurrence-id'))!;
+      expect(ics).toContain('\r\nRRULE:FREQ=WEEKLY;COUNT=6;WKST=MO\r\n');
+      expect(master.getFirstProperty('dtstart')!.getParameter('tzid')).toBe(zone);
+      expect(ofSeries).toHaveLength(2);
+      expect(ics).toMatch(/\r\nEXDATE;TZID=America\/New_York:20261027T090000\r\n/);
+      expect(ics).toMatch(/\r\nRECURRENCE-ID;TZID=America\/New_York:20261117T090000\r\n/);
+
+      // What each reader makes of it: the live occurrences exactly.
+      const live = (await t().request('GET', `/booking-series/${series.series_id}`))
+        .json<SeriesBody>()
+        .bookings.filter((b) => b.status === 'confirmed')
+        .map((b) => [b.start_time, b.end_time])
+        .sort();
+      expect(live).toHaveLength(5);
+      expect(live).toContainEqual(['2026-11-18T15:00:00Z', '2026-11-18T16:30:00Z']);
+
+      const split = splitCalendar(ics);
+      if (!split.ok) throw new Error(split.error);
+      const part = split.parts.find((p) => p.uid === uid)!;
+      const expanded = expandObject(
+        part.ics,
+        { start: Date.parse('2026-10-01T00:00:00Z'), end: Date.parse('2027-01-01T00:00:00Z') },
+        { floatingZone: 'UTC' },
+      );
+      if (!expanded.ok) throw new Error(expanded.error);
+      const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+      expect(
+        expanded.occurrences
+          .filter((o) => o.status !== 'cancelled')
+          .map((o) => [iso(o.startsAt), iso(o.endsAt)])
+          .sort(),
+      ).toEqual(live);
+      expect(expanded.summary.title).toBe('Standup');
+
+      for (const vtimezone of calendar.getAllSubcomponents('vtimezone'))
+        ICAL.TimezoneService.register(vtimezone);
+      try {
+        const event = new ICAL.Event(master, {
+          exceptions: ofSeries.filter((v) => v.hasProperty('recurrence-id')).map((v) => new ICAL.Event(v)),
+        });
+        const fromIcalJs: string[][] = [];
+        const iterator = event.iterator();
+        for (let next = iterator.next(); next; next = iterator.next()) {
+          const details = event.getOccurrenceDetails(next);
+          fromIcalJs.push([
+            iso(details.startDate.toJSDate().getTime()),
+            iso(details.endDate.toJSDate().getTime()),
+          ]);
+        }
+        expect(fromIcalJs.sort()).toEqual(live);
+      } finally {
+        ICAL.TimezoneService.remove(zone);
+      }
     });
 
     it('another organization’s series is a 404; so is an unknown one', async () => {

@@ -66,6 +66,7 @@ export async function createBooking(
     created_at: at,
     updated_at: at,
     series_id: null,
+    recurrence_id: null,
   };
   let view = bookingView(row);
   const audit = {

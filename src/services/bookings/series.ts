@@ -248,6 +248,7 @@ async function insertSeries(
     created_at: at,
     updated_at: at,
     series_id: plan.seriesId,
+    recurrence_id: new Date(occurrence.start),
   }));
   await trx
     .insertInto('bookings')
