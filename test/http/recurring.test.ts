@@ -558,6 +558,26 @@ describeOnBackends(
       expect(read.json()).toEqual(all.json());
     });
 
+    it('an Idempotency-Key replays the series instead of booking it twice', async () => {
+      const room = await resourceIn(t(), 'UTC');
+      const request = () =>
+        t().request('POST', '/bookings', {
+          headers: { 'idempotency-key': `series-${room}` },
+          body: {
+            resource_ids: [room],
+            start_time: '2026-10-04T09:00:00Z',
+            end_time: '2026-10-04T10:00:00Z',
+            title: 'Standup',
+            recurrence: { frequency: 'daily', count: 3 },
+          },
+        });
+      const first = await created(await request());
+      const again = await request();
+      expect(again.statusCode, again.body).toBe(201);
+      expect(again.json()).toEqual(first);
+      expect(await bookingsOf(t(), room)).toHaveLength(3);
+    });
+
     it('an ICS feed shows a series as one recurring event with its cancelled and moved occurrences', async () => {
       const zone = 'America/New_York';
       const room = await resourceIn(t(), zone);
