@@ -1,5 +1,7 @@
 import ICAL from 'ical.js';
 import { Temporal } from 'temporal-polyfill';
+import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { expandObject } from '../../src/ical/expand-object.js';
 import { splitCalendar } from '../../src/ical/split-calendar.js';
@@ -556,6 +558,93 @@ describeOnBackends(
       expect(all.json<SeriesBody>().bookings.map((b) => b.status)).toEqual(Array(6).fill('cancelled'));
       const read = await t().request('GET', `/booking-series/${series.series_id}`);
       expect(read.json()).toEqual(all.json());
+    });
+
+    it('a series racing single bookings: exactly one side gets each time, never both', async () => {
+      for (let round = 0; round < 4; round++) {
+        const room = await resourceIn(t(), 'UTC', `Race ${round}`);
+        const [series, ...singles] = await Promise.all([
+          bookSeries(t(), [room], '2026-10-05T09:00:00Z', '2026-10-05T10:00:00Z', {
+            frequency: 'daily',
+            count: 8,
+          }),
+          book(t(), [room], '2026-10-11T09:30:00Z', '2026-10-11T10:30:00Z'),
+          book(t(), [room], '2026-10-12T09:30:00Z', '2026-10-12T10:30:00Z'),
+        ]);
+        const won = singles.filter((single) => single.statusCode === 201).length;
+        if (series.statusCode === 201) {
+          expect(won).toBe(0);
+          expect(singles.map((single) => single.json().code)).toEqual([
+            'SLOT_UNAVAILABLE',
+            'SLOT_UNAVAILABLE',
+          ]);
+        } else {
+          expect(series.statusCode, series.body).toBe(409);
+          expect(won).toBeGreaterThan(0);
+          const refused = series.json<{ occurrences: { start_time: string }[] }>().occurrences;
+          expect(refused.length).toBeGreaterThan(0);
+        }
+        const stored = await bookingsOf(t(), room);
+        expect(stored).toHaveLength(series.statusCode === 201 ? 8 : won);
+      }
+    });
+
+    it('the exclusion constraint refuses an occurrence taken after the checks; the answer names it', async (ctx) => {
+      // Needs a second connection holding an uncommitted booking, which the embedded database has not.
+      if (t().database.kind !== 'postgres') ctx.skip();
+      const room = await resourceIn(t(), 'UTC');
+      const db = t().database.db;
+      let series: Awaited<ReturnType<TestApp['request']>> | undefined;
+      let pending: Promise<unknown> | undefined;
+      await db.transaction().execute(async (trx) => {
+        const bookingId = randomUUID();
+        const at = new Date(t().clock.now);
+        await trx
+          .insertInto('bookings')
+          .values({
+            booking_id: bookingId,
+            organization_id: t().organizationId,
+            status: 'confirmed',
+            resource_ids: [room],
+            start_time: '2026-10-09T09:30:00Z',
+            end_time: '2026-10-09T10:30:00Z',
+            title: 'Taken meanwhile',
+            attendees: '[]',
+            metadata: '{}',
+            created_at: at,
+            updated_at: at,
+          })
+          .execute();
+        await trx
+          .insertInto('booking_resources')
+          .values({
+            booking_id: bookingId,
+            resource_id: room,
+            organization_id: t().organizationId,
+            during: '[2026-10-09T09:30:00Z,2026-10-09T10:30:00Z)',
+            status: 'confirmed',
+          })
+          .execute();
+        // The series' checks cannot see this booking yet; its insert waits on the uncommitted row.
+        pending = bookSeries(t(), [room], '2026-10-06T09:00:00Z', '2026-10-06T10:00:00Z', {
+          frequency: 'daily',
+          count: 5,
+        }).then((response) => (series = response));
+        for (let i = 0; ; i++) {
+          const waiting = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
+          if (waiting.rows[0]!.n > 0 || series !== undefined) break;
+          if (i > 500) throw new Error('the series never reached its insert');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect(series).toBeUndefined();
+      });
+      await pending;
+      expect(series!.statusCode, series!.body).toBe(409);
+      expect(
+        series!.json<{ occurrences: { start_time: string }[] }>().occurrences.map((o) => o.start_time),
+      ).toEqual(['2026-10-09T09:00:00Z']);
+      expect((await bookingsOf(t(), room)).map((b) => b.start_time)).toEqual(['2026-10-09T09:30:00Z']);
     });
 
     it('an Idempotency-Key replays the series instead of booking it twice', async () => {
