@@ -368,7 +368,9 @@ export async function cancelBookingSeries(
       .where('organization_id', '=', actor.organizationId)
       .where('status', 'in', ['pending', 'confirmed']);
     if (options.from !== undefined) update = update.where('start_time', '>=', new Date(options.from));
-    const cancelled = await update.returningAll().execute();
+    const cancelled = (await update.returningAll().execute()).sort(
+      (a, b) => a.start_time.getTime() - b.start_time.getTime() || a.booking_id.localeCompare(b.booking_id),
+    );
     if (cancelled.length === 0) return seriesView(trx, series);
     const bookingIds = cancelled.map((row) => row.booking_id);
     await trx
