@@ -17,6 +17,7 @@ import { errorHandler, notFoundHandler } from './problem-details.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { availabilityRoutes } from './routes/availability.js';
 import { bookingRoutes } from './routes/bookings.js';
+import { bookingSeriesRoutes } from './routes/booking-series.js';
 import { holdRoutes } from './routes/holds.js';
 import { bookingPageRoutes } from './routes/booking-pages.js';
 import { DEFAULT_PUBLIC_RATE_LIMIT, publicRoutes } from './routes/public.js';
@@ -187,6 +188,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(resourceRoutes(routeDeps));
   await app.register(availabilityRoutes(routeDeps));
   await app.register(bookingRoutes(routeDeps));
+  await app.register(bookingSeriesRoutes(routeDeps));
   await app.register(holdRoutes(routeDeps));
   await app.register(bookingPageRoutes(routeDeps));
   await app.register(

@@ -20,6 +20,7 @@ const STATUS: Record<ErrorCode, number> = {
   SLUG_TAKEN: 409,
   NAME_TAKEN: 409,
   BOOKING_PAGE_NOT_FOUND: 404,
+  SERIES_NOT_FOUND: 404,
   IDEMPOTENCY_IN_PROGRESS: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -71,6 +72,7 @@ export type ProblemBody = {
   code: string;
   errors?: FieldError[];
   conflicts?: unknown[];
+  occurrences?: unknown[];
 };
 
 export function problemFor(error: SchedError): ProblemBody {
@@ -83,6 +85,7 @@ export function problemFor(error: SchedError): ProblemBody {
     code: error.code,
     ...(error.extra.errors ? { errors: error.extra.errors } : {}),
     ...(error.extra.conflicts ? { conflicts: error.extra.conflicts } : {}),
+    ...(error.extra.occurrences ? { occurrences: error.extra.occurrences } : {}),
   };
 }
 

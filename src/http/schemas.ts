@@ -31,6 +31,13 @@ export function Strict<T extends Record<string, TSchema>>(
   return Type.Object(properties, { additionalProperties: false, ...options });
 }
 
+const Conflict = Type.Object({
+  resource_id: Type.String(),
+  start_time: Type.String(),
+  end_time: Type.String(),
+  kind: Type.String(),
+});
+
 export const Problem = Type.Object(
   {
     type: Type.String(),
@@ -40,14 +47,11 @@ export const Problem = Type.Object(
     code: Type.String(),
     instance: Type.Optional(Type.String()),
     errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
-    conflicts: Type.Optional(
+    conflicts: Type.Optional(Type.Array(Conflict)),
+    occurrences: Type.Optional(
       Type.Array(
-        Type.Object({
-          resource_id: Type.String(),
-          start_time: Type.String(),
-          end_time: Type.String(),
-          kind: Type.String(),
-        }),
+        Type.Object({ start_time: Type.String(), end_time: Type.String(), conflicts: Type.Array(Conflict) }),
+        { description: 'A recurring booking: each occurrence that cannot be booked, with its conflicts' },
       ),
     ),
   },

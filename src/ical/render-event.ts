@@ -1,4 +1,5 @@
 import type { OutgoingEvent } from './outgoing-event.js';
+import { type OutgoingSeries, seriesRange, seriesVevents, vtimezone } from './render-series.js';
 import {
   type Component,
   dates,
@@ -49,9 +50,31 @@ export function renderBookingEvent(event: OutgoingEvent): string {
   return writeComponent(vcalendar(PRODID, [bookingVevent(event)]));
 }
 
-/** A feed of several events (ICS export): one VCALENDAR with X-WR-CALNAME and one VEVENT per event. */
-export function renderFeed(calendarName: string, events: readonly OutgoingEvent[]): string {
+/**
+ * A feed of several events (ICS export): one VCALENDAR with X-WR-CALNAME, one VEVENT per event, and
+ * per recurring booking one recurring VEVENT (with its overrides) and a VTIMEZONE for each zone used.
+ */
+export function renderFeed(
+  calendarName: string,
+  events: readonly OutgoingEvent[],
+  series: readonly OutgoingSeries[] = [],
+): string {
   // NAME is RFC 7986; X-WR-CALNAME is what Apple, Google and Outlook actually read.
   const properties = [text('NAME', calendarName), text('X-WR-CALNAME', calendarName)];
-  return writeComponent(vcalendar(PRODID, events.map(bookingVevent), { properties }));
+  const ranges = new Map<string, { start: number; end: number }>();
+  for (const one of series) {
+    if (one.occurrences.length === 0) continue;
+    const range = seriesRange(one);
+    const known = ranges.get(one.timeZone);
+    ranges.set(
+      one.timeZone,
+      known ? { start: Math.min(known.start, range.start), end: Math.max(known.end, range.end) } : range,
+    );
+  }
+  const components = [
+    ...[...ranges].map(([zone, range]) => vtimezone(zone, range)),
+    ...events.map(bookingVevent),
+    ...series.flatMap(seriesVevents),
+  ];
+  return writeComponent(vcalendar(PRODID, components, { properties }));
 }

@@ -18,6 +18,7 @@ export const ErrorCode = {
   SLUG_TAKEN: 'SLUG_TAKEN',
   NAME_TAKEN: 'NAME_TAKEN',
   BOOKING_PAGE_NOT_FOUND: 'BOOKING_PAGE_NOT_FOUND',
+  SERIES_NOT_FOUND: 'SERIES_NOT_FOUND',
   IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   IDEMPOTENCY_IN_PROGRESS: 'IDEMPOTENCY_IN_PROGRESS',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -57,11 +58,18 @@ export type BookingConflict = {
   kind: 'booking' | 'calendar_event' | 'outside_schedule';
 };
 
+/** One occurrence of a recurring booking that cannot be booked, and why. */
+export type OccurrenceConflict = { start_time: string; end_time: string; conflicts: BookingConflict[] };
+
 export class SchedError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly extra: { errors?: FieldError[]; conflicts?: BookingConflict[] } = {},
+    readonly extra: {
+      errors?: FieldError[];
+      conflicts?: BookingConflict[];
+      occurrences?: OccurrenceConflict[];
+    } = {},
   ) {
     super(message);
     this.name = 'SchedError';

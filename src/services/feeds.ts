@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { OutgoingEvent } from '../ical/outgoing-event.js';
 import { renderFeed } from '../ical/render-event.js';
+import type { OutgoingSeries } from '../ical/render-series.js';
 import { BUSY_STATUSES, calendarStatus, type Db } from '../storage/database.js';
 import { recordAudit } from './audit.js';
 import { MAX_BOOKING_DAYS } from './bookings/index.js';
@@ -142,15 +143,16 @@ export async function renderResourceFeed(
     .where('r.deleted_at', 'is', null)
     .executeTakeFirst();
   if (!feed) return null;
-  const events = await loadFeedEvents(deps.db, feed, deps.clock());
-  return { ics: renderFeed(feed.name, events), resourceName: feed.name };
+  const { events, seriesIds } = await loadFeedEvents(deps.db, feed, deps.clock());
+  const series = await loadFeedSeries(deps.db, feed, seriesIds);
+  return { ics: renderFeed(feed.name, events, series), resourceName: feed.name };
 }
 
 async function loadFeedEvents(
   db: Db,
   feed: { resource_id: string; organization_id: string; time_zone: string },
   now: number,
-): Promise<OutgoingEvent[]> {
+): Promise<{ events: OutgoingEvent[]; seriesIds: string[] }> {
   const from = new Date(now - FEED_PAST_DAYS * DAY_MS);
   const rows = await db
     .selectFrom('booking_resources as br')
@@ -163,6 +165,7 @@ async function loadFeedEvents(
       'b.title',
       'b.description',
       'b.updated_at',
+      'b.series_id',
     ])
     .where('br.resource_id', '=', feed.resource_id)
     .where('b.organization_id', '=', feed.organization_id)
@@ -180,20 +183,89 @@ async function loadFeedEvents(
     .orderBy('b.booking_id')
     .limit(FEED_MAX_EVENTS)
     .execute();
-  return rows.map((row) => ({
-    uid: `${row.booking_id}@sched`,
-    bookingId: row.booking_id,
-    // Subscribers replace the whole feed on each fetch, so SEQUENCE carries no information here.
-    sequence: 0,
-    startsAt: row.start_time.getTime(),
-    endsAt: row.end_time.getTime(),
-    timeZone: feed.time_zone,
-    title: row.title,
-    description: row.description,
-    status: calendarStatus(row.status),
-    // Whoever holds the URL would otherwise learn every attendee's address, and some clients take
-    // ATTENDEE lines in a subscribed calendar for invitations.
-    attendees: [],
-    updatedAt: row.updated_at.getTime(),
+  const seriesIds = [...new Set(rows.flatMap((row) => (row.series_id === null ? [] : [row.series_id])))];
+  const events = rows
+    .filter((row) => row.series_id === null)
+    .map((row) => ({
+      uid: `${row.booking_id}@sched`,
+      bookingId: row.booking_id,
+      // Subscribers replace the whole feed on each fetch, so SEQUENCE carries no information here.
+      sequence: 0,
+      startsAt: row.start_time.getTime(),
+      endsAt: row.end_time.getTime(),
+      timeZone: feed.time_zone,
+      title: row.title,
+      description: row.description,
+      status: calendarStatus(row.status),
+      // Whoever holds the URL would otherwise learn every attendee's address, and some clients take
+      // ATTENDEE lines in a subscribed calendar for invitations.
+      attendees: [],
+      updatedAt: row.updated_at.getTime(),
+    }));
+  return { events, seriesIds };
+}
+
+/**
+ * The recurring bookings that have an occurrence in the feed, each with every occurrence it ever had,
+ * so the rule's instances that are not this resource's live bookings (cancelled, rejected, moved to
+ * another resource) can be excluded.
+ */
+async function loadFeedSeries(
+  db: Db,
+  feed: { resource_id: string; organization_id: string },
+  seriesIds: readonly string[],
+): Promise<OutgoingSeries[]> {
+  if (seriesIds.length === 0) return [];
+  const [seriesRows, bookingRows] = await Promise.all([
+    db
+      .selectFrom('booking_series')
+      .selectAll()
+      .where('series_id', 'in', seriesIds)
+      .where('organization_id', '=', feed.organization_id)
+      .orderBy('created_at')
+      .orderBy('series_id')
+      .execute(),
+    db
+      .selectFrom('bookings')
+      .select([
+        'booking_id',
+        'series_id',
+        'recurrence_id',
+        'status',
+        'resource_ids',
+        'start_time',
+        'end_time',
+        'title',
+        'description',
+        'updated_at',
+      ])
+      .where('series_id', 'in', seriesIds)
+      .where('organization_id', '=', feed.organization_id)
+      .orderBy('recurrence_id')
+      .execute(),
+  ]);
+  return seriesRows.map((series) => ({
+    uid: `${series.series_id}@sched`,
+    seriesId: series.series_id,
+    timeZone: series.time_zone,
+    rule: {
+      frequency: series.recurrence.frequency,
+      interval: series.recurrence.interval,
+      count: series.recurrence.count,
+      until: series.recurrence.until === null ? null : Date.parse(series.recurrence.until),
+      byWeekday: series.recurrence.by_weekday,
+    },
+    occurrences: bookingRows
+      .filter((row) => row.series_id === series.series_id && row.recurrence_id !== null)
+      .map((row) => ({
+        bookingId: row.booking_id,
+        recurrenceId: row.recurrence_id!.getTime(),
+        startsAt: row.start_time.getTime(),
+        endsAt: row.end_time.getTime(),
+        title: row.title,
+        description: row.description,
+        status: row.resource_ids.includes(feed.resource_id) ? calendarStatus(row.status) : 'cancelled',
+        updatedAt: row.updated_at.getTime(),
+      })),
   }));
 }

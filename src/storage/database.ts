@@ -117,6 +117,30 @@ export type BookingsTable = {
   cancel_reason: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+  /** The series this booking is an occurrence of; null for a booking made on its own. */
+  series_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** With series_id: the occurrence's start as the rule placed it (RFC 5545 RECURRENCE-ID), kept when moved. */
+  recurrence_id: ColumnType<Date | null, Date | null | undefined, Date | null>;
+};
+
+/** A recurrence rule as stored with its series (and shown by the API). */
+export type StoredRecurrence = {
+  frequency: 'daily' | 'weekly' | 'monthly';
+  interval: number;
+  count: number | null;
+  /** RFC 3339, UTC. */
+  until: string | null;
+  /** Weekly only: the weekdays, mon…sun. */
+  by_weekday: string[] | null;
+};
+
+export type BookingSeriesTable = {
+  series_id: string;
+  organization_id: string;
+  recurrence: Json<StoredRecurrence>;
+  /** The IANA zone whose wall clock every occurrence keeps (the first resource's). */
+  time_zone: string;
+  created_at: CreatedAt;
 };
 
 export type BookingStatusValue = 'pending' | 'confirmed' | 'cancelled' | 'rejected';
@@ -370,6 +394,7 @@ export type Database = {
   resources: ResourcesTable;
   schedules: SchedulesTable;
   bookings: BookingsTable;
+  booking_series: BookingSeriesTable;
   booking_resources: BookingResourcesTable;
   holds: HoldsTable;
   booking_pages: BookingPagesTable;
@@ -395,6 +420,7 @@ export type BookingRow = Selectable<BookingsTable>;
 export type HoldRow = Selectable<HoldsTable>;
 export type BookingPageRow = Selectable<BookingPagesTable>;
 export type OrganizationRow = Selectable<OrganizationsTable>;
+export type BookingSeriesRow = Selectable<BookingSeriesTable>;
 export type ScheduleRow = Selectable<SchedulesTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewAuditEntry = Insertable<AuditLogTable>;

@@ -3,12 +3,15 @@ import { Type } from 'typebox';
 import {
   cancelBooking,
   createBooking,
+  createBookingSeries,
   decideBooking,
   getBooking,
   listBookings,
   updateBooking,
 } from '../../services/bookings/index.js';
 import { SchedError } from '../../services/errors.js';
+import { MAX_RECURRENCE_INTERVAL, MAX_SERIES_OCCURRENCES } from '../../domain/booking-recurrence.js';
+import { WEEKDAYS } from '../../domain/index.js';
 import { actorOf } from '../auth.js';
 import type { RouteDeps } from '../build-app.js';
 import { commonErrors, Email, Instant, PageQuery, ProblemRef, Strict, Uuid } from '../schemas.js';
@@ -26,7 +29,7 @@ export const Assign = Type.Union([Type.Literal('all'), Type.Literal('one')], {
     '`all` (default) books every resource; `one` books exactly one free resource of `resource_ids`, ' +
     'the one booked least recently (ties: fewest confirmed bookings in the last 30 days, then id)',
 });
-const Booking = Type.Object({
+export const Booking = Type.Object({
   booking_id: Type.String(),
   status: Status,
   resource_ids: Type.Array(Type.String()),
@@ -39,6 +42,61 @@ const Booking = Type.Object({
   cancel_reason: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String(),
   updated_at: Type.String(),
+  series_id: Type.Union([Type.String(), Type.Null()], {
+    description: 'The series this booking is an occurrence of (booked with `recurrence`); null otherwise',
+  }),
+});
+const Frequency = Type.Union([Type.Literal('daily'), Type.Literal('weekly'), Type.Literal('monthly')]);
+const WeekdayName = Type.Union(WEEKDAYS.map((day) => Type.Literal(day)));
+export const RecurrenceBody = Strict(
+  {
+    frequency: Frequency,
+    interval: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_RECURRENCE_INTERVAL,
+        description: 'Every n days, weeks or months (1)',
+      }),
+    ),
+    count: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_SERIES_OCCURRENCES,
+        description: 'How many occurrences, the first included; exactly one of count and until',
+      }),
+    ),
+    until: Type.Optional({
+      ...Instant,
+      description: `The last instant an occurrence may start at (inclusive); at most ${MAX_SERIES_OCCURRENCES} occurrences`,
+    }),
+    by_weekday: Type.Optional(
+      Type.Array(WeekdayName, {
+        minItems: 1,
+        maxItems: 7,
+        uniqueItems: true,
+        description:
+          "Weekly only: the days of each week (the start's weekday when left out); must include it",
+      }),
+    ),
+  },
+  {
+    description:
+      "Repeat the booking: every occurrence at the first one's local wall-clock time in the first resource's " +
+      'time zone, all booked or none (a 409 lists each unavailable occurrence in `occurrences`)',
+  },
+);
+const StoredRecurrence = Type.Object({
+  frequency: Frequency,
+  interval: Type.Integer(),
+  count: Type.Union([Type.Integer(), Type.Null()]),
+  until: Type.Union([Type.String(), Type.Null()]),
+  by_weekday: Type.Union([Type.Array(Type.String()), Type.Null()]),
+});
+export const Series = Type.Object({
+  series_id: Type.String(),
+  recurrence: StoredRecurrence,
+  time_zone: Type.String({ description: 'The zone whose wall clock every occurrence keeps' }),
+  bookings: Type.Array(Booking),
 });
 const BookingParams = Strict({ booking_id: Uuid });
 const Editable = {
@@ -92,19 +150,36 @@ export function bookingRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
               description:
                 'Turn this hold into the booking: the same times and resources (or, with `assign: "one"`, a pool including the held one)',
             }),
+            recurrence: Type.Optional(RecurrenceBody),
           }),
-          response: { 201: Booking, ...commonErrors, ...unavailable },
+          response: {
+            201: Type.Union([Booking, Series], {
+              description: 'The booking, or with `recurrence` the series with every occurrence',
+            }),
+            ...commonErrors,
+            ...unavailable,
+          },
         },
       },
       async (request, reply) => {
-        const { start_time, end_time, resource_ids, hold_id, ...rest } = request.body;
-        const booking = await createBooking(deps, actorOf(request), {
+        const { start_time, end_time, resource_ids, hold_id, recurrence, ...rest } = request.body;
+        const input = {
           ...rest,
           ...(hold_id !== undefined ? { hold_id: hold_id.toLowerCase() } : {}),
           resource_ids: resource_ids.map((id) => id.toLowerCase()),
           start: instant(start_time),
           end: instant(end_time),
-        }).catch(countConflict);
+        };
+        if (recurrence !== undefined) {
+          const { until, ...rule } = recurrence;
+          const series = await createBookingSeries(deps, actorOf(request), input, {
+            ...rule,
+            ...(until !== undefined ? { until: instant(until) } : {}),
+          }).catch(countConflict);
+          deps.metrics.bookingsCreated.inc(series.bookings.length);
+          return reply.code(201).send(series);
+        }
+        const booking = await createBooking(deps, actorOf(request), input).catch(countConflict);
         deps.metrics.bookingsCreated.inc();
         return reply.code(201).send(booking);
       },

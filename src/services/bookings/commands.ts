@@ -67,6 +67,8 @@ export async function createBooking(
     cancel_reason: null,
     created_at: at,
     updated_at: at,
+    series_id: null,
+    recurrence_id: null,
   };
   let view = bookingView(row);
   const audit = {

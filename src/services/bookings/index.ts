@@ -9,3 +9,10 @@ export {
 } from './commands.js';
 export { type BookingListQuery, getBooking, listBookings } from './queries.js';
 export { type BookingStatus, type BookingView, bookingView } from './view.js';
+export {
+  cancelBookingSeries,
+  createBookingSeries,
+  getBookingSeries,
+  type RecurrenceInput,
+  type SeriesView,
+} from './series.js';

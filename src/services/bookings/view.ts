@@ -16,6 +16,8 @@ export type BookingView = {
   cancel_reason: string | null;
   created_at: string;
   updated_at: string;
+  /** The series this booking is an occurrence of (POST /bookings with `recurrence`); null otherwise. */
+  series_id: string | null;
 };
 
 export function bookingView(row: BookingRow): BookingView {
@@ -32,5 +34,6 @@ export function bookingView(row: BookingRow): BookingView {
     cancel_reason: row.cancel_reason,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
+    series_id: row.series_id,
   };
 }
