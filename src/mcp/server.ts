@@ -163,6 +163,13 @@ export function buildMcpServer(caller: McpCaller): McpServer {
           .describe('"all" (default) books every resource; "one" books one free of them'),
         hold_id: z.string().optional().describe('A hold from hold_slot for the same time and resources'),
         status: z.string().optional().describe('"confirmed" (default) or "pending" (awaiting confirmation)'),
+        recurrence: z
+          .record(z.string(), z.unknown())
+          .optional()
+          .describe(
+            'Book a series: {frequency: "daily"|"weekly"|"monthly", interval?, count? | until?, by_weekday?: ["mon",...]}; ' +
+              'all occurrences or none',
+          ),
         idempotency_key: idempotencyKey,
       },
     },

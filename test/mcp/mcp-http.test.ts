@@ -229,6 +229,46 @@ for (const backend of backends) {
       expect(again.structuredContent).toMatchObject({ status: 404, code: 'HOLD_NOT_FOUND' });
     });
 
+    it('books a weekly series through book with recurrence, all or nothing', async () => {
+      const r = await createOpenResource(t, {
+        name: 'Dr. Weekly',
+        kind: 'person',
+        time_zone: 'America/New_York',
+      });
+      const series = await call(writer, 'book', {
+        resource_ids: [r],
+        start_time: '2026-06-01T13:00:00Z',
+        end_time: '2026-06-01T13:30:00Z',
+        title: 'Physio',
+        recurrence: { frequency: 'weekly', count: 4 },
+      });
+      expect(series.isError, JSON.stringify(series.structuredContent)).toBeFalsy();
+      const bookings = series.structuredContent!.bookings as { start_time: string }[];
+      expect(bookings.map((b) => b.start_time)).toEqual([
+        '2026-06-01T13:00:00Z',
+        '2026-06-08T13:00:00Z',
+        '2026-06-15T13:00:00Z',
+        '2026-06-22T13:00:00Z',
+      ]);
+      const clash = await call(writer, 'book', {
+        resource_ids: [r],
+        start_time: '2026-05-25T13:00:00Z',
+        end_time: '2026-05-25T13:30:00Z',
+        title: 'Physio again',
+        recurrence: { frequency: 'weekly', count: 3 },
+      });
+      expect(clash.isError).toBe(true);
+      expect(clash.structuredContent).toMatchObject({ status: 409, code: 'SLOT_UNAVAILABLE' });
+      const bad = await call(writer, 'book', {
+        resource_ids: [r],
+        start_time: '2026-07-01T13:00:00Z',
+        end_time: '2026-07-01T13:30:00Z',
+        title: 'x',
+        recurrence: { frequency: 'hourly', count: 3 },
+      });
+      expect(bad.structuredContent).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    });
+
     it('list_booking_pages forwards GET /booking-pages, audited', async () => {
       const r = await createOpenResource(t, { name: 'Dr. Page', kind: 'person', time_zone: 'UTC' });
       const created = await t.request('POST', '/booking-pages', {
