@@ -87,6 +87,13 @@ export function publicPageView({ organization, page }: PublicPage): PublicPageVi
 
 /** The page's resources that still exist: a deleted member simply leaves a round-robin page. */
 async function liveResources(db: Db, page: BookingPageRow): Promise<string[]> {
+  const ids = await existingResources(db, page);
+  // With none left (all deleted), or a member gone from a page that books all of them, nothing is free.
+  if (ids.length === 0 || (page.assign === 'all' && ids.length < page.resource_ids.length)) throw slotGone();
+  return ids;
+}
+
+async function existingResources(db: Db, page: BookingPageRow): Promise<string[]> {
   const rows = await db
     .selectFrom('resources')
     .select('resource_id')
@@ -130,8 +137,10 @@ export async function publicSlots(
     start: Math.max(query.start, now),
     end: Math.min(query.end, now + page.window_days * MS_PER_DAY),
   };
-  const resourceIds = await liveResources(deps.db, page);
-  if (window.end <= window.start || resourceIds.length === 0) return { time_zone: timeZone, slots: [] };
+  const resourceIds = await existingResources(deps.db, page);
+  const bookable =
+    page.assign === 'one' ? resourceIds.length > 0 : resourceIds.length === page.resource_ids.length;
+  if (window.end <= window.start || !bookable) return { time_zone: timeZone, slots: [] };
   const availability = await getAvailability(deps, actor, {
     resourceIds,
     window,

@@ -583,6 +583,42 @@ for (const backend of backends) {
           expect(view.json().booking_page).toBeNull();
         });
 
+        it('a deleted member leaves a round-robin page; a page booking all of them offers nothing', async () => {
+          const [a, b] = [
+            await createOpenResource(t, { name: 'Temp A', kind: 'person', time_zone: 'UTC' }),
+            await createOpenResource(t, { name: 'Temp B', kind: 'person', time_zone: 'UTC' }),
+          ];
+          for (const [slug, assign] of [
+            ['pair-any', 'one'],
+            ['pair-all', 'all'],
+          ]) {
+            const res = await t.request('POST', '/booking-pages', {
+              body: { slug, title: slug, durations_minutes: [30], resource_ids: [a, b], assign },
+            });
+            expect(res.statusCode, res.body).toBe(201);
+          }
+          expect((await t.request('DELETE', `/resources/${a}`)).statusCode).toBe(204);
+          const window = { start: '2026-05-26T09:00:00Z', end: '2026-05-26T10:00:00Z' };
+          const any = await pub('GET', '/public/acme/pair-any/slots', { query: window });
+          expect(any.json().slots.length).toBe(2);
+          const all = await pub('GET', '/public/acme/pair-all/slots', { query: window });
+          expect(all.json().slots).toEqual([]);
+          const booking = {
+            start_time: '2026-05-26T09:00:00Z',
+            duration_minutes: 30,
+            attendee: attendee(60),
+          };
+          const onAny = await pub('POST', '/public/acme/pair-any/bookings', { body: booking });
+          expect(onAny.statusCode, onAny.body).toBe(201);
+          const stored = (await t.request('GET', `/bookings/${onAny.json().booking_id}`)).json();
+          expect(stored.resource_ids).toEqual([b]);
+          const onAll = await pub('POST', '/public/acme/pair-all/bookings', {
+            body: { ...booking, start_time: '2026-05-26T09:30:00Z' },
+          });
+          expect(onAll.statusCode, onAll.body).toBe(409);
+          expectNothingInternal(onAll.body, [a, b]);
+        });
+
         it('a new organization slug moves the public URLs at once', async () => {
           await t.request('PATCH', `/booking-pages/${pageId}`, { body: { published: true } });
           const res = await t.request('PATCH', '/organization', { body: { slug: 'acme-health' } });
