@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
+import { fairnessOrder } from '../src/services/bookings/assign.js';
 import type { BenchContext, BenchOutcome } from './context.js';
 import {
   createResources,
@@ -321,6 +322,16 @@ export async function benchPublicBookings(context: BenchContext): Promise<BenchO
     201,
   );
   await settle();
+  // Round-robin bookings take their pool's locks before choosing a member; the choice (the fairness
+  // order) reads every booking the pool ever had, so its cost grows with the pool's history.
+  const fairnessMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    fairnessMs.push(await timed(() => fairnessOrder(context.database.db, pool, Date.now())));
+  }
+  details.push(
+    `round-robin choice (fairnessOrder, under the pool's locks) after the run, ${nextIndex} bookings on the pool: ` +
+      `median ${median(fairnessMs).toFixed(1)} ms`,
+  );
   details.push(
     `public bookings: after a load run the server went on booking for a median ${median(settleMs.slice(1)).toFixed(0)} ms ` +
       '(requests queued on the pool when the run ended), waited out before the next run',
