@@ -20,7 +20,7 @@ export type BenchDependencyOptions = {
 /**
  * Sched's dependencies as `sched serve` and `sched worker` build them (createDependencies), from an
  * environment read by loadConfig: logging off, outbound HTTP allowed to loopback only, CalDAV and ICS
- * offered unless `env` says otherwise. On the bench's own database, which its owner closes; the caller
+ * offered, the public rate limit at its maximum, unless `env` says otherwise. On the bench's own database, which its owner closes; the caller
  * closes what this opens with `close()`.
  */
 export async function benchDependencies(
@@ -31,6 +31,8 @@ export async function benchDependencies(
     LOG_LEVEL: 'silent',
     SCHED_OUTBOUND_ALLOW: '127.0.0.1/32',
     SCHED_CALENDAR_PROVIDERS: 'caldav,ics',
+    // Every load comes from 127.0.0.1: the per-address limit of /public/* (still counted) never refuses it.
+    SCHED_PUBLIC_RATE_LIMIT: '1000000',
     ...options.env,
   });
   return createDependencies(config, {

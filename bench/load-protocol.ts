@@ -12,6 +12,20 @@ export type LoadTarget =
       slotMs: number;
       /** The first n of this run; the worker answers with the next unused one. */
       firstIndex: number;
+    }
+  | {
+      kind: 'pool-bookings';
+      path: string;
+      headers?: Record<string, string>;
+      /**
+       * 'assign-one': POST /bookings naming the whole pool with assign "one"; 'public': the body of
+       * POST /public/{org}/{page}/bookings (start, duration, attendee).
+       */
+      body: { kind: 'assign-one'; resourceIds: string[] } | { kind: 'public' };
+      /** Slot n is [firstSlotMs + n * slotMs, + slotMs): every request a time of its own. */
+      firstSlotMs: number;
+      slotMs: number;
+      firstIndex: number;
     };
 
 export type LoadRequest = {
@@ -37,7 +51,7 @@ export type LoadResult = {
   errors: number;
   timeouts: number;
   latencyMedianMs: number;
-  /** For 'bookings': the first slot index no request has used yet. */
+  /** For 'bookings' and 'pool-bookings': the first slot index no request has used yet. */
   nextIndex: number;
 };
 

@@ -10,6 +10,41 @@ function requestsOf(request: LoadRequest, counter: { next: number }): autocannon
   const { target } = request;
   const headers = { ...target.headers };
   if (target.kind === 'get') return [{ method: 'GET', path: target.path, headers }];
+  if (target.kind === 'pool-bookings') {
+    const { body, firstSlotMs, slotMs } = target;
+    return [
+      {
+        method: 'POST',
+        path: target.path,
+        headers: { ...headers, 'content-type': 'application/json' },
+        // A time of its own for every request: whichever member the pool assigns, it is free.
+        setupRequest: (req) => {
+          const n = counter.next++;
+          const start = firstSlotMs + n * slotMs;
+          const attendee = { name: `Guest ${n}`, email: `guest${n}@example.com` };
+          return {
+            ...req,
+            body: JSON.stringify(
+              body.kind === 'public'
+                ? {
+                    start_time: new Date(start).toISOString(),
+                    duration_minutes: slotMs / 60_000,
+                    attendee: { ...attendee, time_zone: 'Europe/Paris' },
+                  }
+                : {
+                    resource_ids: body.resourceIds,
+                    assign: 'one',
+                    start_time: new Date(start).toISOString(),
+                    end_time: new Date(start + slotMs).toISOString(),
+                    title: `Intro call: ${attendee.name}`,
+                    attendees: [attendee],
+                  },
+            ),
+          };
+        },
+      },
+    ];
+  }
   const { resourceIds, firstSlotMs, slotMs } = target;
   return [
     {
@@ -37,7 +72,7 @@ function requestsOf(request: LoadRequest, counter: { next: number }): autocannon
 }
 
 async function runLoad(request: LoadRequest): Promise<LoadResult> {
-  const counter = { next: request.target.kind === 'bookings' ? request.target.firstIndex : 0 };
+  const counter = { next: request.target.kind === 'get' ? 0 : request.target.firstIndex };
   const windowStatuses: Record<string, number> = {};
   const started = performance.now();
   const windowStart = started + request.skipSeconds * 1000;

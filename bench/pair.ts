@@ -13,6 +13,11 @@ export type LoadSide = {
   target(): LoadTarget;
   /** Sees every result, warm-up included. */
   after?(result: LoadResult): void;
+  /**
+   * Awaited before each run: where the server goes on working on the requests of the run before
+   * (cut off mid-flight when it ended), until it is done, so that work is not counted in this run.
+   */
+  settle?(): Promise<void>;
 };
 
 export type SideFigure = {
@@ -50,6 +55,7 @@ export async function comparePair(
   const problems: string[] = [];
   const cpuMs: Record<string, number> = {};
   const runSide = async (side: LoadSide, seconds: number, phase: string) => {
+    await side.settle?.();
     const cpuBefore = process.cpuUsage();
     const result = await load.run({
       url: side.url,

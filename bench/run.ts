@@ -14,6 +14,7 @@ import { startSchedApp } from './fixtures.js';
 import { benchHealthz } from './healthz.js';
 import { LoadGenerator } from './load.js';
 import { benchProviderPush, benchProviderSync } from './providers.js';
+import { benchPublicBookings, benchPublicSlots } from './public-booking.js';
 import { benchResponsiveness } from './responsiveness.js';
 import { benchWebhooks } from './webhooks.js';
 import {
@@ -104,6 +105,7 @@ async function main(): Promise<number> {
     // Throughput first, on small tables; the availability seed (100,000 bookings) comes after.
     if (selected('healthz')) outcomes.healthz = await benchHealthz(context);
     if (selected('bookings')) outcomes.bookings = await benchBookings(context);
+    if (selected('public-bookings')) outcomes['public-bookings'] = await benchPublicBookings(context);
     if (selected('webhooks')) outcomes.webhooks = await benchWebhooks(context);
     if (selected('calendar-sync')) outcomes['calendar-sync'] = await benchCalendarSync(context, defer);
     if (selected('calendar-availability')) {
@@ -121,6 +123,7 @@ async function main(): Promise<number> {
         samples: settings.samples,
       });
     }
+    if (selected('public-slots')) outcomes['public-slots'] = await benchPublicSlots(context);
     if (selected('availability-scaling')) {
       outcomes['availability-scaling'] = await benchAvailabilityScaling(context);
     }
@@ -149,7 +152,9 @@ async function main(): Promise<number> {
     'availability',
     'pglite',
     'availability-scaling',
+    'public-slots',
     'bookings',
+    'public-bookings',
     'webhooks',
     'healthz',
     'calendar-sync',
