@@ -163,6 +163,8 @@ export type BookingResourcesTable = {
   status: BookingStatusValue | 'held';
   /** A hold's expiry; from then on the row blocks nothing and the next writer deletes it. */
   expires_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** The booking's created_at, for round-robin fairness; null for a hold. */
+  booked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 };
 
 export type HoldsTable = {

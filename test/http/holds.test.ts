@@ -276,6 +276,28 @@ describeOnBackends(
       expect(heldOne.statusCode).toBe(409);
     });
 
+    it('breaks a tie of last booking by the fewest confirmed bookings of the last 30 days, then by id', async () => {
+      const members = [await person(t(), 'T1'), await person(t(), 'T2'), await person(t(), 'T3')];
+      // The two tied members, lower id first: by id alone the first would win, by the count the second.
+      const [low, high] = members.slice(0, 2).sort();
+      const last = members[2]!;
+      const slot = (hour: number) => [`2026-06-02T${hour}:00:00Z`, `2026-06-02T${hour}:30:00Z`] as const;
+      expect((await book(t(), [low!], ...slot(10))).statusCode).toBe(201);
+      t().clock.advance(MINUTE);
+      // One booking of both: their latest bookings were made at the same instant.
+      expect((await book(t(), [low!, high!], ...slot(11))).statusCode).toBe(201);
+      t().clock.advance(MINUTE);
+      expect((await book(t(), [last], ...slot(12))).statusCode).toBe(201);
+      t().clock.advance(MINUTE);
+      const chosen = await book(t(), members, ...slot(13), { assign: 'one' });
+      expect(chosen.statusCode, chosen.body).toBe(201);
+      expect(chosen.json().resource_ids).toEqual([high]);
+      // Now `low` was booked least recently.
+      t().clock.advance(MINUTE);
+      const next = await book(t(), members, ...slot(14), { assign: 'one' });
+      expect(next.json().resource_ids).toEqual([low]);
+    });
+
     it('a round-robin hold becomes a booking of the held member', async () => {
       const pool = [await person(t(), 'A'), await person(t(), 'B')];
       const h = await hold(t(), pool, '2026-05-26T08:00:00Z', '2026-05-26T09:00:00Z', { assign: 'one' });

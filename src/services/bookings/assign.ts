@@ -20,19 +20,48 @@ const MS_PER_DAY = 86_400_000;
  * confirmed bookings made in the last 30 days, then by id.
  */
 export async function fairnessOrder(db: Db, resourceIds: readonly string[], now: number): Promise<string[]> {
-  const since = new Date(now - FAIRNESS_DAYS * MS_PER_DAY);
-  const result = await sql<{ resource_id: string }>`
-    select ids.resource_id
-    from unnest(${[...resourceIds]}::uuid[]) as ids(resource_id)
-    left join booking_resources br
-      on br.resource_id = ids.resource_id and br.booking_id is not null
-      and br.status in (${BUSY_STATUS_LIST})
-    left join bookings b on b.booking_id = br.booking_id
-    group by ids.resource_id
-    order by max(b.created_at) asc nulls first,
-      count(b.booking_id) filter (where b.status = 'confirmed' and b.created_at > ${since}) asc,
-      ids.resource_id asc`.execute(db);
-  return result.rows.map((row) => String(row.resource_id));
+  // One probe of booking_resources_booked_idx per member (migration 2026-12-05-0006): the cost does not
+  // grow with the pool's history.
+  const latest = await sql<{ resource_id: string; booked_at: Date | null }>`
+    select ids.resource_id,
+      (select max(br.booked_at) from booking_resources br
+        where br.resource_id = ids.resource_id and br.booking_id is not null
+          and br.status in (${BUSY_STATUS_LIST})) as booked_at
+    from unnest(${[...resourceIds]}::uuid[]) as ids(resource_id)`.execute(db);
+  const lastBooked = new Map(
+    latest.rows.map((row) => [
+      String(row.resource_id),
+      row.booked_at === null ? null : new Date(row.booked_at).getTime(),
+    ]),
+  );
+  // The 30-day count only breaks ties, and a member never booked has none: it is read only for members
+  // last booked at the same instant (one booking of several of them, or a series).
+  const tied = new Set<string>();
+  const seen = new Map<number, string>();
+  for (const [id, at] of lastBooked) {
+    if (at === null) continue;
+    const other = seen.get(at);
+    if (other !== undefined) tied.add(other).add(id);
+    seen.set(at, id);
+  }
+  const recent = new Map<string, number>();
+  if (tied.size > 0) {
+    const since = new Date(now - FAIRNESS_DAYS * MS_PER_DAY);
+    const counts = await sql<{ resource_id: string; n: number }>`
+      select ids.resource_id,
+        (select count(*)::int from booking_resources br
+          where br.resource_id = ids.resource_id and br.booking_id is not null
+            and br.status = 'confirmed' and br.booked_at > ${since}) as n
+      from unnest(${[...tied]}::uuid[]) as ids(resource_id)`.execute(db);
+    for (const row of counts.rows) recent.set(String(row.resource_id), Number(row.n));
+  }
+  const order = (at: number | null | undefined) => (at === null || at === undefined ? -Infinity : at);
+  return [...lastBooked.keys()].sort(
+    (a, b) =>
+      order(lastBooked.get(a)) - order(lastBooked.get(b)) ||
+      (recent.get(a) ?? 0) - (recent.get(b) ?? 0) ||
+      (a < b ? -1 : a > b ? 1 : 0),
+  );
 }
 
 export type PlaceRequest = {

@@ -213,7 +213,7 @@ export async function updateBooking(
         await insertBookingResources(
           trx,
           actor,
-          bookingId,
+          before,
           resourceIds,
           requested,
           before.status === 'pending' ? 'pending' : 'confirmed',

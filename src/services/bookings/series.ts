@@ -267,6 +267,7 @@ async function insertSeries(
       organization_id: actor.organizationId,
       during: `[${row.start_time.toISOString()},${row.end_time.toISOString()})`,
       status,
+      booked_at: row.created_at,
     })),
   );
   for (let i = 0; i < resourceRows.length; i += ROWS_PER_INSERT) {

@@ -74,7 +74,7 @@ export async function sweepExpiredHolds(
 
 /** Who owns a booking_resources row: a booking (pending or confirmed), or a hold until it expires. */
 export type ResourceRowOwner =
-  | { booking_id: string; status: 'pending' | 'confirmed' }
+  | { booking_id: string; status: 'pending' | 'confirmed'; booked_at: Date }
   | { hold_id: string; status: 'held'; expires_at: Date };
 
 /** A row per resource for the booking or hold, inserted in the one lock order. */
@@ -102,12 +102,18 @@ export async function insertResourceRows(
 export function insertBookingResources(
   db: Db,
   actor: Actor,
-  bookingId: string,
+  booking: { booking_id: string; created_at: Date },
   resourceIds: string[],
   interval: Interval,
   status: 'pending' | 'confirmed' = 'confirmed',
 ) {
-  return insertResourceRows(db, actor, { booking_id: bookingId, status }, resourceIds, interval);
+  return insertResourceRows(
+    db,
+    actor,
+    { booking_id: booking.booking_id, status, booked_at: booking.created_at },
+    resourceIds,
+    interval,
+  );
 }
 
 const OUTBOX = eventWritesSql({ organization: '$18', type: '$19', payload: '$20', at: '$21' });
@@ -127,8 +133,9 @@ const INSERT_BOOKING = preparedStatement(
       values ($1::uuid, $2::uuid, $23::text, $3::uuid[], $4::timestamptz, $5::timestamptz, $6::text,
         $7::text, $8::jsonb, $9::jsonb, $10::timestamptz, $11::timestamptz)
     ), booked as (
-      insert into booking_resources (booking_id, resource_id, organization_id, during, status)
-      select $1::uuid, resource_id, $2::uuid, tstzrange($4::timestamptz, $5::timestamptz, '[)'), $23::text
+      insert into booking_resources (booking_id, resource_id, organization_id, during, status, booked_at)
+      select $1::uuid, resource_id, $2::uuid, tstzrange($4::timestamptz, $5::timestamptz, '[)'), $23::text,
+        $10::timestamptz
       from unnest($12::uuid[]) as ids(resource_id)
     ), linked as (
       insert into booking_calendar_links (booking_id, connection_id, organization_id)
