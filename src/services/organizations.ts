@@ -93,15 +93,6 @@ export async function getOrganization(db: Db, actor: Actor): Promise<Organizatio
   return organizationView(row);
 }
 
-/** The organization a public URL names, or a 404 that says no more than that. */
-export async function findOrganizationBySlug(db: Db, slug: string): Promise<OrganizationRow> {
-  const row = isValidSlug(slug)
-    ? await db.selectFrom('organizations').selectAll().where('slug', '=', slug).executeTakeFirst()
-    : undefined;
-  if (!row) throw new SchedError(ErrorCode.NOT_FOUND, 'no such booking page');
-  return row;
-}
-
 export type OrganizationPatch = {
   name?: string | undefined;
   slug?: string | undefined;

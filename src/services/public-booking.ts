@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { MS_PER_MINUTE } from '../domain/civil-date.js';
 import type {
   Attendee,
@@ -14,7 +15,7 @@ import { type BookingView, bookingView } from './bookings/view.js';
 import type { Actor } from './context.js';
 import { ErrorCode, type FieldError, SchedError, validationError, validationErrors } from './errors.js';
 import { createHold } from './holds.js';
-import { findOrganizationBySlug } from './organizations.js';
+import { isValidSlug } from './organizations.js';
 
 const MS_PER_DAY = 86_400_000;
 /** The longest window one public slots request may ask for. */
@@ -23,7 +24,13 @@ export const MAX_PUBLIC_WINDOW_DAYS = 62;
 export type PublicDeps = AvailabilityDeps & { databaseKind?: DatabaseKind | undefined };
 
 /** A published page with its organization, as a public URL names them. */
-export type PublicPage = { organization: OrganizationRow; page: BookingPageRow; actor: Actor };
+export type PublicPage = {
+  organization: OrganizationRow;
+  page: BookingPageRow;
+  actor: Actor;
+  /** The page's resources that still exist, in the page's order: a deleted member leaves the page. */
+  liveResourceIds: string[];
+};
 
 function noSuchPage(): SchedError {
   return new SchedError(ErrorCode.NOT_FOUND, 'no such booking page');
@@ -34,17 +41,67 @@ function publicActor(organizationId: string, pageId: string | null): Actor {
   return { organizationId, label: pageId ? `public:booking_page:${pageId}` : 'public', scopes: [] };
 }
 
+/**
+ * A page with its organization and its live resources, in one statement: every public request starts
+ * here, so it costs one round trip.
+ */
+async function loadPage(
+  db: Db,
+  where: { orgSlug: string; pageSlug: string } | { pageId: string },
+): Promise<PublicPage | undefined> {
+  let select = db
+    .selectFrom('booking_pages as bp')
+    .innerJoin('organizations as o', 'o.organization_id', 'bp.organization_id')
+    .selectAll('bp')
+    .select([
+      'o.name as organization_name',
+      'o.slug as organization_slug',
+      'o.time_zone as organization_time_zone',
+      'o.branding as organization_branding',
+      'o.created_at as organization_created_at',
+      sql<string[]>`array(select r.resource_id from resources r
+        where r.resource_id = any(bp.resource_ids) and r.organization_id = bp.organization_id
+          and r.deleted_at is null)`.as('live_resource_ids'),
+    ]);
+  select =
+    'pageId' in where
+      ? select.where('bp.booking_page_id', '=', where.pageId)
+      : select
+          .where('o.slug', '=', where.orgSlug)
+          .where('bp.slug', '=', where.pageSlug)
+          .where('bp.published', '=', true);
+  const row = await select.executeTakeFirst();
+  if (!row) return undefined;
+  const {
+    organization_name,
+    organization_slug,
+    organization_time_zone,
+    organization_branding,
+    organization_created_at,
+    live_resource_ids,
+    ...page
+  } = row;
+  const live = new Set(live_resource_ids.map(String));
+  return {
+    page,
+    organization: {
+      organization_id: page.organization_id,
+      name: organization_name,
+      slug: organization_slug,
+      time_zone: organization_time_zone,
+      branding: organization_branding,
+      created_at: organization_created_at,
+    },
+    actor: publicActor(page.organization_id, page.booking_page_id),
+    liveResourceIds: page.resource_ids.filter((id) => live.has(id)),
+  };
+}
+
 export async function findPublicPage(db: Db, orgSlug: string, pageSlug: string): Promise<PublicPage> {
-  const organization = await findOrganizationBySlug(db, orgSlug);
-  const page = await db
-    .selectFrom('booking_pages')
-    .selectAll()
-    .where('organization_id', '=', organization.organization_id)
-    .where('slug', '=', pageSlug)
-    .where('published', '=', true)
-    .executeTakeFirst();
-  if (!page) throw noSuchPage();
-  return { organization, page, actor: publicActor(organization.organization_id, page.booking_page_id) };
+  const found =
+    isValidSlug(orgSlug) && isValidSlug(pageSlug) ? await loadPage(db, { orgSlug, pageSlug }) : undefined;
+  if (!found) throw noSuchPage();
+  return found;
 }
 
 export type PublicPageView = {
@@ -85,24 +142,17 @@ export function publicPageView({ organization, page }: PublicPage): PublicPageVi
   };
 }
 
-/** The page's resources that still exist: a deleted member simply leaves a round-robin page. */
-async function liveResources(db: Db, page: BookingPageRow): Promise<string[]> {
-  const ids = await existingResources(db, page);
-  // With none left (all deleted), or a member gone from a page that books all of them, nothing is free.
-  if (ids.length === 0 || (page.assign === 'all' && ids.length < page.resource_ids.length)) throw slotGone();
-  return ids;
+/** With none left (all deleted), or a member gone from a page that books all of them, nothing is free. */
+function isBookable({ page, liveResourceIds }: PublicPage): boolean {
+  return page.assign === 'one'
+    ? liveResourceIds.length > 0
+    : liveResourceIds.length === page.resource_ids.length;
 }
 
-async function existingResources(db: Db, page: BookingPageRow): Promise<string[]> {
-  const rows = await db
-    .selectFrom('resources')
-    .select('resource_id')
-    .where('resource_id', 'in', page.resource_ids)
-    .where('organization_id', '=', page.organization_id)
-    .where('deleted_at', 'is', null)
-    .execute();
-  const live = new Set(rows.map((row) => row.resource_id));
-  return page.resource_ids.filter((id) => live.has(id));
+/** The resources a public booking or hold takes. */
+function bookableResources(target: PublicPage): string[] {
+  if (!isBookable(target)) throw slotGone();
+  return target.liveResourceIds;
 }
 
 function durationOf(page: BookingPageRow, asked: number | undefined, field = 'duration_minutes'): number {
@@ -137,10 +187,8 @@ export async function publicSlots(
     start: Math.max(query.start, now),
     end: Math.min(query.end, now + page.window_days * MS_PER_DAY),
   };
-  const resourceIds = await existingResources(deps.db, page);
-  const bookable =
-    page.assign === 'one' ? resourceIds.length > 0 : resourceIds.length === page.resource_ids.length;
-  if (window.end <= window.start || !bookable) return { time_zone: timeZone, slots: [] };
+  const resourceIds = target.liveResourceIds;
+  if (window.end <= window.start || !isBookable(target)) return { time_zone: timeZone, slots: [] };
   const availability = await getAvailability(deps, actor, {
     resourceIds,
     window,
@@ -192,7 +240,7 @@ export async function publicHold(
   const duration = durationOf(target.page, input.duration_minutes);
   requireInWindow(target.page, input.start, duration, deps.clock());
   const hold = await createHold(deps, target.actor, {
-    resource_ids: await liveResources(deps.db, target.page),
+    resource_ids: bookableResources(target),
     start: input.start,
     end: input.start + duration * MS_PER_MINUTE,
     assign: target.page.assign,
@@ -295,7 +343,7 @@ export async function publicBook(
       .map((email) => ({ email })),
   ];
   const booking = await createBooking(deps, actor, {
-    resource_ids: await liveResources(deps.db, page),
+    resource_ids: bookableResources(target),
     start: input.start,
     end: input.start + duration * MS_PER_MINUTE,
     title: `${page.title}: ${input.attendee.name}`,
@@ -358,37 +406,8 @@ export async function findManagedBooking(db: Db, token: string): Promise<Managed
     .where('p.manage_token_hash', '=', hashManageToken(token))
     .executeTakeFirst();
   if (!row) throw tokenNotFound();
-  let page: PublicPage | null = null;
-  if (row.booking_page_id !== null) {
-    const found = await db
-      .selectFrom('booking_pages as bp')
-      .innerJoin('organizations as o', 'o.organization_id', 'bp.organization_id')
-      .selectAll('bp')
-      .select([
-        'o.name',
-        'o.slug as organization_slug',
-        'o.time_zone',
-        'o.branding',
-        'o.created_at as organization_created_at',
-      ])
-      .where('bp.booking_page_id', '=', row.booking_page_id)
-      .executeTakeFirst();
-    if (found) {
-      const { name, organization_slug, time_zone, branding, organization_created_at, ...pageRow } = found;
-      page = {
-        page: pageRow,
-        organization: {
-          organization_id: pageRow.organization_id,
-          name,
-          slug: organization_slug,
-          time_zone,
-          branding,
-          created_at: organization_created_at,
-        },
-        actor: publicActor(pageRow.organization_id, pageRow.booking_page_id),
-      };
-    }
-  }
+  const page =
+    row.booking_page_id === null ? null : ((await loadPage(db, { pageId: row.booking_page_id })) ?? null);
   const { booking_page_id: pageId, attendee_time_zone, duration_minutes, ...bookingRow } = row;
   return {
     booking: bookingView(bookingRow),
