@@ -154,4 +154,70 @@ describe('a recurring booking pushed to Outlook (Graph emulator)', () => {
     expect((await sync(connectionId)).pushed).toBe(1);
     expect(await items(calendar.id)).toHaveLength(0);
   });
+
+  it('monthly on the 31st until a date, and daily every other day: Outlook shows exactly the booked occurrences', async () => {
+    const resourceId = await createOpenResource(t, {
+      name: 'Studio',
+      kind: 'room',
+      time_zone: 'America/New_York',
+    });
+    const calendar = emulator.control.createCalendar('Patterns');
+    const connectionId = await connect(resourceId, calendar.id);
+    // The next 31st at least a week away, 10:00 in New York.
+    let month = new Date(DAY);
+    for (;;) {
+      const candidate = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 31, 15));
+      if (candidate.getUTCDate() === 31 && candidate.getTime() > DAY) {
+        month = candidate;
+        break;
+      }
+      month = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1));
+    }
+    const start = month.getTime();
+    const monthly = await t.request('POST', '/bookings', {
+      body: {
+        resource_ids: [resourceId],
+        start_time: new Date(start).toISOString(),
+        end_time: new Date(start + 3_600_000).toISOString(),
+        title: 'Month end',
+        recurrence: { frequency: 'monthly', until: new Date(start + 200 * 86_400_000).toISOString() },
+      },
+    });
+    expect(monthly.statusCode, monthly.body).toBe(201);
+    const daily = await t.request('POST', '/bookings', {
+      body: {
+        resource_ids: [resourceId],
+        start_time: at(14),
+        end_time: at(15),
+        title: 'Check-in',
+        recurrence: { frequency: 'daily', interval: 2, count: 4 },
+      },
+    });
+    expect(daily.statusCode, daily.body).toBe(201);
+    const series = [monthly.json<SeriesBody>(), daily.json<SeriesBody>()];
+    expect((await sync(connectionId)).pushed).toBe(2);
+
+    const masters = await items(calendar.id);
+    expect(masters).toHaveLength(2);
+    const byType = new Map(masters.map((m) => [m.recurrence?.pattern.type, m]));
+    expect(byType.get('absoluteMonthly')?.recurrence).toMatchObject({
+      pattern: { dayOfMonth: 31, interval: 1 },
+      range: { type: 'endDate', recurrenceTimeZone: 'Eastern Standard Time' },
+    });
+    expect(byType.get('daily')?.recurrence).toMatchObject({
+      pattern: { interval: 2 },
+      range: { type: 'numbered', numberOfOccurrences: 4 },
+    });
+    const view = await graph(
+      'GET',
+      `me/calendars/${calendar.id}/calendarView?startDateTime=${at(-24)}&endDateTime=${new Date(start + 400 * 86_400_000).toISOString()}`,
+      undefined,
+      { prefer: 'outlook.timezone="UTC"' },
+    );
+    const shownTimes = (view.json.value as GraphItem[]).map((item) => iso(item.start.dateTime)).sort();
+    const booked = series.flatMap((one) => one.bookings.map((b) => b.start_time)).sort();
+    // Months without a 31st are skipped on both sides.
+    expect(series[0]!.bookings.every((b) => b.start_time.slice(8, 10) === '31')).toBe(true);
+    expect(shownTimes).toEqual(booked);
+  });
 });

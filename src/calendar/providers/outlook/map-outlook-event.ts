@@ -237,8 +237,12 @@ export function toGraphSeries(series: OutgoingSeries, create: boolean): Record<s
     Object.assign(pattern, { type: 'absoluteMonthly', dayOfMonth: start.day });
   }
   const startDate = start.toPlainDate().toString();
+  // Outlook puts a monthly rule on the 29th-31st on the last day of shorter months, where RFC 5545
+  // and Sched skip them: such a series ends on its last date (a count would include those days), and
+  // the provider deletes the instances Outlook adds.
+  const shortMonths = rule.frequency === 'monthly' && start.day > 28;
   const range =
-    rule.count !== null
+    rule.count !== null && !shortMonths
       ? { type: 'numbered', numberOfOccurrences: rule.count, startDate }
       : { type: 'endDate', endDate: wallIn(last.recurrenceId, zone).toPlainDate().toString(), startDate };
   const body: Record<string, unknown> = {

@@ -339,15 +339,20 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable, S
     const instances = await this.#instancesOf(masterId, series);
     const ordered = [...series.occurrences].sort((a, b) => a.recurrenceId - b.recurrenceId);
     const first = ordered[0];
+    // Instances Outlook places where the rule gives none (a monthly rule on the 31st in a shorter
+    // month) go, so the calendar shows exactly the series' occurrences.
+    const placed = new Set(ordered.map((o) => o.recurrenceId));
+    for (const [originalStart, instance] of instances) {
+      if (placed.has(originalStart)) continue;
+      await this.#deleteInstance(instance.id);
+      instances.delete(originalStart);
+    }
     for (const occurrence of ordered) {
       const instance = instances.get(occurrence.recurrenceId);
       if (!instance || !first) continue;
       const path = `me/events/${encodeURIComponent(instance.id)}`;
       if (occurrence.status === 'cancelled') {
-        const response = await this.#client.send({ method: 'DELETE', path });
-        if (response.status !== 404 && (response.status < 200 || response.status >= 300)) {
-          throw graphError(response, `DELETE ${path}`);
-        }
+        await this.#deleteInstance(instance.id);
         continue;
       }
       const moved =
@@ -372,6 +377,14 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable, S
       path: `me/events/${encodeURIComponent(masterId)}`,
     });
     return written(master, 'GET');
+  }
+
+  async #deleteInstance(id: string): Promise<void> {
+    const path = `me/events/${encodeURIComponent(id)}`;
+    const response = await this.#client.send({ method: 'DELETE', path });
+    if (response.status !== 404 && (response.status < 200 || response.status >= 300)) {
+      throw graphError(response, `DELETE ${path}`);
+    }
   }
 
   /** The master's instances over the series' span, by original start (epoch ms). */
