@@ -190,6 +190,41 @@ for (const kind of CALDAV_SERVER_KINDS) {
       expect(stored.rows.every((row) => !row.blocks)).toBe(true);
     });
 
+    it('the update is conditional: a series changed at the server is written over; one deleted there is made again', async () => {
+      const { resourceId, connectionId, provider } = await connectedResource('push');
+      const series = await weeklySeries(resourceId);
+      await sync(connectionId);
+      const [before] = await readBack(provider);
+      const url = new URL(before!.object.remoteId, server.rootUrl).toString();
+      const renamed = before!.object.ics.replace(/^SUMMARY:Weekly review/m, 'SUMMARY:Renamed elsewhere');
+      const put = await server.request('PUT', url, {
+        body: renamed,
+        headers: { 'content-type': 'text/calendar; charset=utf-8', 'if-match': before!.object.etag! },
+      });
+      expect(put.status).toBeLessThan(300);
+
+      const fourth = series.bookings[3]!;
+      expect(
+        (await t.request('POST', `/bookings/${fourth.booking_id}/cancel`, { body: {} })).statusCode,
+      ).toBe(200);
+      expect((await sync(connectionId)).pushed).toBe(1);
+      let found = await readBack(provider);
+      expect(found).toHaveLength(1);
+      expect(found[0]!.object.ics).not.toContain('Renamed elsewhere');
+      expect(found[0]!.object.ics).toMatch(/^EXDATE;TZID=Europe\/Berlin:20261104T090000\r?$/m);
+      expect(found[0]!.starts).toEqual(timesOf(series.bookings.filter((b) => b !== fourth)));
+
+      expect((await server.request('DELETE', url)).status).toBeLessThan(300);
+      const fifth = series.bookings[4]!;
+      expect((await t.request('POST', `/bookings/${fifth.booking_id}/cancel`, { body: {} })).statusCode).toBe(
+        200,
+      );
+      expect((await sync(connectionId)).pushed).toBe(1);
+      found = await readBack(provider);
+      expect(found).toHaveLength(1);
+      expect(found[0]!.starts).toEqual(timesOf(series.bookings.slice(0, 3)));
+    });
+
     it('cancelling the whole series deletes its object', async () => {
       const { resourceId, connectionId, provider } = await connectedResource('push');
       const series = await weeklySeries(resourceId);
