@@ -78,6 +78,9 @@ export function outsideStoredSpan(
   return parts.filter((part) => part.end > part.start);
 }
 
+/** `<series id>@sched`: the UID of a recurring booking's event. */
+const SERIES_UID = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}@sched$';
+
 async function expandOutside(
   db: Db,
   connection: BlockingConnection,
@@ -89,7 +92,11 @@ async function expandOutside(
     where e.connection_id = ${connection.connection_id} and e.recurring and e.parse_error is null
       and ${reachingAny(windows)}
       and not exists (select 1 from bookings b where b.booking_id = e.booking_id
-        and ${connection.resource_id}::uuid = any(b.resource_ids))`.execute(db);
+        and ${connection.resource_id}::uuid = any(b.resource_ids))
+      -- Nor one of its recurring bookings, written as one event under the series' UID.
+      and not exists (select 1 from bookings b
+        where b.series_id = (case when e.uid ~* ${SERIES_UID} then left(e.uid, 36)::uuid end)
+          and ${connection.resource_id}::uuid = any(b.resource_ids))`.execute(db);
   const intervals: Interval[] = [];
   for (const [, occurrence] of expandOnDemand(series.rows, windows, connection.time_zone, read)) {
     if (occurrence.status === 'cancelled' || occurrence.transparency !== 'opaque') continue;

@@ -78,3 +78,12 @@ export function renderFeed(
   ];
   return writeComponent(vcalendar(PRODID, components, { properties }));
 }
+
+/**
+ * One VCALENDAR holding a recurring booking as a calendar server stores it: the VTIMEZONE of its
+ * zone, the master with its rule and EXDATEs, and its RECURRENCE-ID overrides (the feed's text).
+ */
+export function renderSeriesObject(series: OutgoingSeries): string {
+  const zone = series.occurrences.length > 0 ? [vtimezone(series.timeZone, seriesRange(series))] : [];
+  return writeComponent(vcalendar(PRODID, [...zone, ...seriesVevents(series)]));
+}

@@ -1,4 +1,4 @@
-import { findIana, WINDOWS_TO_IANA_MAP } from 'windows-iana';
+import { findIana, findWindows, WINDOWS_TO_IANA_MAP } from 'windows-iana';
 
 /**
  * Exchange and older Outlook write a zone's *display name* as the TZID ("(UTC+01:00) Amsterdam, Berlin,
@@ -64,6 +64,11 @@ function cities(): Map<string, string> {
 export function windowsIdToIana(name: string): string | null {
   const found = findIana(name.trim());
   return found[0] ?? null;
+}
+
+/** An IANA zone → the Windows zone id Exchange and Graph name it by ("W. Europe Standard Time"), or null. */
+export function ianaToWindowsId(zone: string): string | null {
+  return findWindows(zone)[0] ?? null;
 }
 
 /**

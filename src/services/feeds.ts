@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { OutgoingEvent } from '../ical/outgoing-event.js';
 import { renderFeed } from '../ical/render-event.js';
-import type { OutgoingSeries } from '../ical/render-series.js';
 import { BUSY_STATUSES, calendarStatus, type Db } from '../storage/database.js';
+import { loadSeriesForResource } from './outgoing-series.js';
 import { recordAudit } from './audit.js';
 import { MAX_BOOKING_DAYS } from './bookings/index.js';
 import type { Actor, ServiceDeps } from './context.js';
@@ -144,7 +144,9 @@ export async function renderResourceFeed(
     .executeTakeFirst();
   if (!feed) return null;
   const { events, seriesIds } = await loadFeedEvents(deps.db, feed, deps.clock());
-  const series = await loadFeedSeries(deps.db, feed, seriesIds);
+  // Each series with every occurrence it ever had, so the instances that are not this resource's live
+  // bookings become EXDATEs.
+  const series = await loadSeriesForResource(deps.db, feed, seriesIds);
   return { ics: renderFeed(feed.name, events, series), resourceName: feed.name };
 }
 
@@ -203,69 +205,4 @@ async function loadFeedEvents(
       updatedAt: row.updated_at.getTime(),
     }));
   return { events, seriesIds };
-}
-
-/**
- * The recurring bookings that have an occurrence in the feed, each with every occurrence it ever had,
- * so the rule's instances that are not this resource's live bookings (cancelled, rejected, moved to
- * another resource) can be excluded.
- */
-async function loadFeedSeries(
-  db: Db,
-  feed: { resource_id: string; organization_id: string },
-  seriesIds: readonly string[],
-): Promise<OutgoingSeries[]> {
-  if (seriesIds.length === 0) return [];
-  const [seriesRows, bookingRows] = await Promise.all([
-    db
-      .selectFrom('booking_series')
-      .selectAll()
-      .where('series_id', 'in', seriesIds)
-      .where('organization_id', '=', feed.organization_id)
-      .orderBy('created_at')
-      .orderBy('series_id')
-      .execute(),
-    db
-      .selectFrom('bookings')
-      .select([
-        'booking_id',
-        'series_id',
-        'recurrence_id',
-        'status',
-        'resource_ids',
-        'start_time',
-        'end_time',
-        'title',
-        'description',
-        'updated_at',
-      ])
-      .where('series_id', 'in', seriesIds)
-      .where('organization_id', '=', feed.organization_id)
-      .orderBy('recurrence_id')
-      .execute(),
-  ]);
-  return seriesRows.map((series) => ({
-    uid: `${series.series_id}@sched`,
-    seriesId: series.series_id,
-    timeZone: series.time_zone,
-    rule: {
-      frequency: series.recurrence.frequency,
-      interval: series.recurrence.interval,
-      count: series.recurrence.count,
-      until: series.recurrence.until === null ? null : Date.parse(series.recurrence.until),
-      byWeekday: series.recurrence.by_weekday,
-    },
-    occurrences: bookingRows
-      .filter((row) => row.series_id === series.series_id && row.recurrence_id !== null)
-      .map((row) => ({
-        bookingId: row.booking_id,
-        recurrenceId: row.recurrence_id!.getTime(),
-        startsAt: row.start_time.getTime(),
-        endsAt: row.end_time.getTime(),
-        title: row.title,
-        description: row.description,
-        status: row.resource_ids.includes(feed.resource_id) ? calendarStatus(row.status) : 'cancelled',
-        updatedAt: row.updated_at.getTime(),
-      })),
-  }));
 }

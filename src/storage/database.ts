@@ -345,6 +345,21 @@ export type BookingCalendarLinksTable = {
   last_error: string | null;
 };
 
+/** A series' outbox row for a connection whose provider takes a series as one recurring event. */
+export type BookingSeriesCalendarLinksTable = {
+  series_id: string;
+  connection_id: string;
+  organization_id: string;
+  remote_id: string | null;
+  etag: string | null;
+  sequence: ColumnType<number, number | undefined, number>;
+  push_pending: ColumnType<boolean, boolean | undefined, boolean>;
+  create_attempted: ColumnType<boolean, boolean | undefined, boolean>;
+  push_attempts: ColumnType<number, number | undefined, number>;
+  last_pushed_at: Date | null;
+  last_error: string | null;
+};
+
 export type CalendarConflictsTable = {
   conflict_id: Generated<string>;
   organization_id: string;
@@ -410,6 +425,7 @@ export type Database = {
   calendar_events: CalendarEventsTable;
   calendar_occurrences: CalendarOccurrencesTable;
   booking_calendar_links: BookingCalendarLinksTable;
+  booking_series_calendar_links: BookingSeriesCalendarLinksTable;
   calendar_conflicts: CalendarConflictsTable;
   resource_feeds: ResourceFeedsTable;
   oauth_authorizations: OAuthAuthorizationsTable;

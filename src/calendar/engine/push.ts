@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
-import type { OutgoingEvent } from '../port/provider.js';
+import { canWriteSeries, type OutgoingEvent } from '../port/provider.js';
 import { ProviderError } from '../../integrations/index.js';
 import { type BookingRow, calendarStatus } from '../../storage/database.js';
 import { deletedVersion, providerVersionOf, settle } from './settle.js';
 import { removeObjects } from '../store/events.js';
 import type { SyncContext } from './context.js';
 import { decideFailure } from '../policy/failure-policy.js';
+import { pushPendingSeries } from './push-series.js';
 
 /** Bookings written per sync; the rest stay pending and the next sync, queued at once, goes on. */
 const MAX_PUSH_PER_SYNC = 500;
@@ -21,6 +22,11 @@ type PendingRow = BookingRow & {
 export async function pushPending(context: SyncContext): Promise<void> {
   const { deps, connection } = context;
   context.pushAgain = false;
+  // A provider that takes recurrence gets each series as one recurring event; its occurrences are
+  // not written one by one.
+  const { provider } = context;
+  const wholeSeries = canWriteSeries(provider);
+  if (wholeSeries) await pushPendingSeries(context, provider);
   const rows = (
     await sql<PendingRow>`
     select b.*, l.create_attempted as link_create_attempted, l.remote_id as link_remote_id, l.etag as link_etag, l.sequence as link_sequence,
@@ -29,6 +35,7 @@ export async function pushPending(context: SyncContext): Promise<void> {
     where l.connection_id = ${connection.connection_id} and l.push_pending
       and not exists (select 1 from calendar_conflicts c where c.booking_id = l.booking_id
         and c.connection_id = l.connection_id and c.status = 'open')
+      ${wholeSeries ? sql`and b.series_id is null` : sql``}
     order by b.start_time
     limit ${MAX_PUSH_PER_SYNC}`.execute(deps.db)
   ).rows;

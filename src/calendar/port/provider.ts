@@ -8,6 +8,7 @@
  */
 
 import type { OutgoingEvent } from '../../ical/outgoing-event.js';
+import type { OutgoingSeries } from '../../ical/render-series.js';
 
 /** One object stored at the provider: a single event, or a recurring series with its overrides. */
 export type RemoteEvent = {
@@ -62,6 +63,9 @@ export type KnownEvents = ReadonlyMap<string, string | null>;
 /** What Sched writes for a booking (the iCalendar writer's input). Adapters render it in their own format. */
 export type { OutgoingEvent } from '../../ical/outgoing-event.js';
 
+/** What Sched writes for a recurring booking: its rule, its zone and every occurrence it ever had. */
+export type { OutgoingSeries } from '../../ical/render-series.js';
+
 export type ProviderCapabilities = {
   /** Whether events can be created, changed and deleted (false for ICS feeds). */
   write: boolean;
@@ -69,6 +73,11 @@ export type ProviderCapabilities = {
   incremental: boolean;
   /** Whether the provider can call us back on change (Google watch channels, Graph subscriptions). */
   push: boolean;
+  /**
+   * Whether a recurring booking can be written as one recurring event with its exceptions
+   * (`SeriesCapable`). Without it each occurrence is written as an event of its own.
+   */
+  supportsRecurrence?: boolean;
 };
 
 export type WrittenEvent = { remoteId: string; etag: string | null };
@@ -110,6 +119,30 @@ export interface CalendarProvider {
 
   /** Deletes the event; conditional like updateEvent. Deleting what is already gone succeeds. */
   deleteEvent(remoteId: string, etag: string | null): Promise<void>;
+}
+
+/**
+ * Optional capability of providers that take a series as one recurring event
+ * (capabilities.supportsRecurrence). The object carries the series' UID, `<series id>@sched`; a
+ * series whose every occurrence is cancelled is removed with deleteEvent.
+ */
+export interface SeriesCapable {
+  /** Creates the recurring event; idempotent on the series' UID like createEvent. */
+  createSeries(series: OutgoingSeries): Promise<WrittenEvent>;
+  /**
+   * Replaces the recurring event and its exceptions; conditional like updateEvent (`PRECONDITION_FAILED`
+   * on an etag mismatch, `NOT_FOUND` when it is gone).
+   */
+  updateSeries(remoteId: string, etag: string | null, series: OutgoingSeries): Promise<WrittenEvent>;
+}
+
+export function canWriteSeries(provider: CalendarProvider): provider is CalendarProvider & SeriesCapable {
+  const candidate = provider as Partial<SeriesCapable>;
+  return (
+    provider.capabilities.supportsRecurrence === true &&
+    typeof candidate.createSeries === 'function' &&
+    typeof candidate.updateSeries === 'function'
+  );
 }
 
 /** A push channel: a Google watch channel or a Graph subscription. */

@@ -65,7 +65,7 @@ export async function storeObjects(
   for (const batch of storageBatches(objects, perTransaction)) {
     const [first] = batch;
     const spills = batch.length === 1 && first !== undefined && occurrenceCount(first) > perTransaction;
-    const own = await ownBookingIds(db, connection, batch);
+    const own = await ownObjects(db, connection, batch);
     const occurrences = occurrenceColumns(connection, batch, own);
     const inFirst = Math.min(occurrences.count, perTransaction, limits.occurrencesWithEvents);
     const write = async (trx: Db): Promise<string[]> => {
@@ -185,13 +185,12 @@ function textArray(values: readonly (string | null)[]): string {
 function occurrenceColumns(
   connection: ConnectionRow,
   batch: readonly StoredObject[],
-  own: ReadonlySet<string>,
+  own: (object: StoredObject) => boolean,
 ): OccurrenceColumns {
   const columns = new OccurrenceColumns();
   batch.forEach((object, index) => {
     if (!object.result.ok) return;
-    const bookingId = object.result.summary.bookingId;
-    const blocksAtAll = connection.blocks_availability && !(bookingId && own.has(bookingId));
+    const blocksAtAll = connection.blocks_availability && !own(object);
     for (const occurrence of object.result.occurrences) columns.push(index, occurrence, blocksAtAll);
   });
   return columns;
@@ -373,29 +372,57 @@ function uuidOrNull(value: string | null): string | null {
   return value && UUID.test(value) ? value.toLowerCase() : null;
 }
 
-/** Booking ids in this batch that are bookings of the connection's own resource. */
-async function ownBookingIds(
+const SCHED_UID = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@sched$/i;
+
+/**
+ * Whether an object of this batch is one Sched wrote for the connection's own resource: the event of
+ * one of its bookings (X-SCHED-BOOKING-ID, UID `<booking id>@sched`), or the recurring event of one
+ * of its series (UID `<series id>@sched`, whichever occurrence the master names).
+ */
+async function ownObjects(
   db: Db,
   connection: ConnectionRow,
   batch: readonly StoredObject[],
-): Promise<Set<string>> {
-  const ids = [
-    ...new Set(
-      batch.flatMap((object) => {
-        const id = object.result.ok ? uuidOrNull(object.result.summary.bookingId) : null;
-        return id ? [id] : [];
-      }),
-    ),
-  ];
-  if (ids.length === 0) return new Set();
-  const rows = await db
-    .selectFrom('bookings')
-    .select('booking_id')
-    .where('booking_id', 'in', ids)
-    .where('organization_id', '=', connection.organization_id)
-    .where(sql<boolean>`${connection.resource_id}::uuid = any(resource_ids)`)
-    .execute();
-  return new Set(rows.map((row) => row.booking_id));
+): Promise<(object: StoredObject) => boolean> {
+  const ids = new Set<string>();
+  const seriesIds = new Set<string>();
+  for (const object of batch) {
+    if (!object.result.ok) continue;
+    const bookingId = uuidOrNull(object.result.summary.bookingId);
+    if (bookingId) ids.add(bookingId);
+    const tagged = SCHED_UID.exec(object.result.summary.uid ?? '')?.[1]?.toLowerCase();
+    if (tagged) seriesIds.add(tagged);
+  }
+  const bookings =
+    ids.size === 0
+      ? []
+      : await db
+          .selectFrom('bookings')
+          .select('booking_id')
+          .where('booking_id', 'in', [...ids])
+          .where('organization_id', '=', connection.organization_id)
+          .where(sql<boolean>`${connection.resource_id}::uuid = any(resource_ids)`)
+          .execute();
+  const series =
+    seriesIds.size === 0
+      ? []
+      : await db
+          .selectFrom('bookings')
+          .select('series_id')
+          .distinct()
+          .where('series_id', 'in', [...seriesIds])
+          .where('organization_id', '=', connection.organization_id)
+          .where(sql<boolean>`${connection.resource_id}::uuid = any(resource_ids)`)
+          .execute();
+  const ownBookings = new Set(bookings.map((row) => row.booking_id));
+  const ownSeries = new Set(series.flatMap((row) => (row.series_id ? [row.series_id] : [])));
+  return (object) => {
+    if (!object.result.ok) return false;
+    const bookingId = uuidOrNull(object.result.summary.bookingId);
+    if (bookingId && ownBookings.has(bookingId)) return true;
+    const tagged = SCHED_UID.exec(object.result.summary.uid ?? '')?.[1]?.toLowerCase();
+    return tagged !== undefined && ownSeries.has(tagged);
+  };
 }
 
 export async function removeObjects(

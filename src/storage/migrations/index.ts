@@ -14,6 +14,7 @@ import * as holdsStatuses from './2026-12-05-0001-holds-statuses.js';
 import * as organizationSlug from './2026-12-05-0002-organization-slug.js';
 import * as bookingPages from './2026-12-05-0003-booking-pages.js';
 import * as bookingSeries from './2026-12-05-0004-booking-series.js';
+import * as seriesCalendarLinks from './2026-12-05-0005-series-calendar-links.js';
 import * as fairnessIndex from './2026-12-05-0006-fairness-index.js';
 
 /** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
@@ -33,5 +34,6 @@ export const migrations: Record<string, Migration> = {
   '2026-12-05-0002-organization-slug': organizationSlug,
   '2026-12-05-0003-booking-pages': bookingPages,
   '2026-12-05-0004-booking-series': bookingSeries,
+  '2026-12-05-0005-series-calendar-links': seriesCalendarLinks,
   '2026-12-05-0006-fairness-index': fairnessIndex,
 };

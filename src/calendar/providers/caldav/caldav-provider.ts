@@ -6,13 +6,15 @@ import {
   type KnownEvents,
   type ListingEnd,
   type OutgoingEvent,
+  type OutgoingSeries,
   type ProviderCapabilities,
   type RemoteChanges,
   type RemoteEvent,
+  type SeriesCapable,
   type WrittenEvent,
 } from '../../port/provider.js';
 import { diffListing, type ListedObject, type ListingDiff } from '../../policy/listing-diff.js';
-import { renderBookingEvent } from '../../../ical/render-event.js';
+import { renderBookingEvent, renderSeriesObject } from '../../../ical/render-event.js';
 import type { GuardedHttp, HttpResponse } from '../../../integrations/index.js';
 import { ProviderError } from '../../../integrations/index.js';
 import { inlineParser, ParserThreadError, type CalendarParser } from '../../parsing/parser.js';
@@ -54,8 +56,13 @@ type Fetched = { etag: string | null; ics: string };
 /** What a listing leaves to do: the bodies to fetch, what is gone, and how the listing ends. */
 type Plan = ListingEnd & { fetch: string[]; removed: string[] };
 
-export class CalDavProvider implements CalendarProvider {
-  readonly capabilities: ProviderCapabilities = { write: true, incremental: true, push: false };
+export class CalDavProvider implements CalendarProvider, SeriesCapable {
+  readonly capabilities: ProviderCapabilities = {
+    write: true,
+    incremental: true,
+    push: false,
+    supportsRecurrence: true,
+  };
   readonly #client: CalDavClient;
   readonly #collection: URL;
   readonly #collectionPath: string;
@@ -130,9 +137,26 @@ export class CalDavProvider implements CalendarProvider {
     return this.#findByUid(uid);
   }
 
-  async createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
-    const ics = renderBookingEvent(event);
-    const path = `${this.#collectionPath}${objectName(event.uid)}.ics`;
+  createEvent(event: OutgoingEvent): Promise<WrittenEvent> {
+    return this.#create(event.uid, renderBookingEvent(event));
+  }
+
+  updateEvent(remoteId: string, etag: string | null, event: OutgoingEvent): Promise<WrittenEvent> {
+    return this.#replace(remoteId, etag, event.uid, renderBookingEvent(event));
+  }
+
+  /** One object holding the series' VTIMEZONE, master and overrides, at `<series id>@sched.ics`. */
+  createSeries(series: OutgoingSeries): Promise<WrittenEvent> {
+    return this.#create(series.uid, renderSeriesObject(series));
+  }
+
+  /** The whole object again, conditionally: CalDAV keeps a series and its overrides as one resource. */
+  updateSeries(remoteId: string, etag: string | null, series: OutgoingSeries): Promise<WrittenEvent> {
+    return this.#replace(remoteId, etag, series.uid, renderSeriesObject(series));
+  }
+
+  async #create(uid: string, ics: string): Promise<WrittenEvent> {
+    const path = `${this.#collectionPath}${objectName(uid)}.ics`;
     const url = this.#urlOf(path);
     const result = await this.#client.put(url, ics, { ifNoneMatch: '*' });
     if (result.kind === 'written') {
@@ -141,8 +165,8 @@ export class CalDavProvider implements CalendarProvider {
     }
     // An earlier attempt whose answer was lost, or the same booking written before: same UID, same object.
     const existing =
-      result.kind === 'precondition-failed' ? await this.#objectAt(path) : await this.#findByUid(event.uid);
-    if (existing && uidOf(existing.ics) === event.uid) {
+      result.kind === 'precondition-failed' ? await this.#objectAt(path) : await this.#findByUid(uid);
+    if (existing && uidOf(existing.ics) === uid) {
       return { remoteId: existing.remoteId, etag: existing.etag };
     }
     if (!existing) {
@@ -154,14 +178,14 @@ export class CalDavProvider implements CalendarProvider {
     throw new ProviderError('REJECTED', `${url} already holds another event (UID ${uidOf(existing.ics)})`);
   }
 
-  async updateEvent(remoteId: string, etag: string | null, event: OutgoingEvent): Promise<WrittenEvent> {
+  async #replace(remoteId: string, etag: string | null, uid: string, ics: string): Promise<WrittenEvent> {
     const url = this.#urlOf(remoteId);
-    const result = await this.#client.put(url, renderBookingEvent(event), { ifMatch: etag ?? '*' });
+    const result = await this.#client.put(url, ics, { ifMatch: etag ?? '*' });
     if (result.kind === 'written') {
       return { remoteId, etag: result.etag ?? (await this.#client.etagOf(url)) };
     }
     if (result.kind === 'uid-conflict') {
-      throw new ProviderError('REJECTED', `UID ${event.uid} already belongs to another object than ${url}`);
+      throw new ProviderError('REJECTED', `UID ${uid} already belongs to another object than ${url}`);
     }
     if (etag === null || !(await this.#client.get(url))) {
       throw new ProviderError('NOT_FOUND', `${url} does not exist`, { status: 412 });

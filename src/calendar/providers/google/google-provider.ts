@@ -8,10 +8,12 @@ import {
   type KnownEvents,
   type ListingEnd,
   type OutgoingEvent,
+  type OutgoingSeries,
   type ProviderCapabilities,
   type PushCapable,
   type RemoteChanges,
   type RemoteEvent,
+  type SeriesCapable,
   type WatchChannel,
   type WatchRequest,
   type WrittenEvent,
@@ -23,7 +25,16 @@ import { ProviderError } from '../../../integrations/index.js';
 import { GoogleClient, type RetryPolicy } from './google-client.js';
 import { GoogleEventsApi, MAX_PAGE_SIZE } from './google-events-api.js';
 import { bookingIdOfUid, eventIdForBooking } from './google-ids.js';
-import { BOOKING_PROPERTY, type EventGroup, masterEtag, objectEtag, renderGroup } from './google-render.js';
+import {
+  BOOKING_PROPERTY,
+  type EventGroup,
+  masterEtag,
+  objectEtag,
+  renderGroup,
+  SERIES_PROPERTY,
+} from './google-render.js';
+import { recurValue } from '../../../ical/render-series.js';
+import { Temporal } from 'temporal-polyfill';
 import type { GoogleEvent } from './google-types.js';
 
 export type GoogleProviderOptions = {
@@ -49,8 +60,13 @@ type CursorState = { v: 1; c: string; t: string };
  * master; a series' exceptions are folded into its master's object, so one object is one iCalendar
  * UID, as on CalDAV.
  */
-export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
-  readonly capabilities: ProviderCapabilities = { write: true, incremental: true, push: true };
+export class GoogleCalendarProvider implements CalendarProvider, PushCapable, SeriesCapable {
+  readonly capabilities: ProviderCapabilities = {
+    write: true,
+    incremental: true,
+    push: true,
+    supportsRecurrence: true,
+  };
   readonly #api: GoogleEventsApi;
   readonly #calendarId: string;
 
@@ -161,6 +177,92 @@ export class GoogleCalendarProvider implements CalendarProvider, PushCapable {
       });
     }
     return this.#written(answer.body);
+  }
+
+  /**
+   * The series as one recurring event: its master carries the rule and an EXDATE per cancelled
+   * occurrence in `recurrence`, with start and end in the series' zone; each moved or edited
+   * occurrence is a PATCH of its instance (`<master id>_<original start in UTC>`, Google's instance id).
+   * The id is derived from the series id, so a retried insert meets the first attempt as a 409.
+   */
+  async createSeries(series: OutgoingSeries): Promise<WrittenEvent> {
+    const id = eventIdForBooking(series.seriesId);
+    const answer = await this.#api.insert({ ...seriesBody(series), id });
+    let master: GoogleEvent;
+    if (answer.status !== 409) {
+      master = answer.body;
+    } else {
+      const existing = await this.#api.get(id);
+      if (!existing || existing.extendedProperties?.private?.[SERIES_PROPERTY] !== series.seriesId) {
+        throw new ProviderError('REJECTED', `event id ${id} belongs to another event`, { status: 409 });
+      }
+      const restored = await this.#api.patch(id, seriesBody(series), existing.etag ?? '*');
+      if (restored.status !== 200) {
+        throw new ProviderError('PRECONDITION_FAILED', `event ${id} changed while being written`, {
+          status: restored.status,
+        });
+      }
+      master = restored.body;
+    }
+    return this.#writeInstances(master, series);
+  }
+
+  async updateSeries(remoteId: string, etag: string | null, series: OutgoingSeries): Promise<WrittenEvent> {
+    let ifMatch = etag === null ? null : masterEtag(etag);
+    if (ifMatch === null) {
+      const current = await this.#live(remoteId);
+      if (!current) throw notFound(remoteId);
+      ifMatch = current.etag ?? '*';
+    }
+    const answer = await this.#api.patch(remoteId, seriesBody(series), ifMatch);
+    if (answer.status === 404 || answer.status === 410) throw notFound(remoteId);
+    if (answer.status === 412) {
+      if (!(await this.#live(remoteId))) throw notFound(remoteId);
+      throw new ProviderError('PRECONDITION_FAILED', `event ${remoteId} changed since etag ${String(etag)}`, {
+        status: 412,
+      });
+    }
+    if (answer.body.status === 'cancelled') throw notFound(remoteId);
+    return this.#writeInstances(answer.body, series);
+  }
+
+  /**
+   * The series' moved or edited occurrences as instance exceptions, and an instance changed before
+   * but now back at its place written back to it; then the object's etag over master and exceptions.
+   */
+  async #writeInstances(master: GoogleEvent, series: OutgoingSeries): Promise<WrittenEvent> {
+    const first = firstInstance(series);
+    const exceptions = await this.#api.exceptionsOf(master);
+    const changedBefore = new Set(exceptions.filter((e) => e.status !== 'cancelled').map((e) => e.id));
+    let wrote = false;
+    for (const occurrence of series.occurrences) {
+      if (occurrence.status !== 'confirmed' || !first) continue;
+      const instanceId = `${master.id}_${compactUtc(occurrence.recurrenceId)}`;
+      if (!isOverride(occurrence, first) && !changedBefore.has(instanceId)) continue;
+      const zone = seriesZone(series);
+      const answer = await this.#api.patch(
+        instanceId,
+        {
+          summary: occurrence.title,
+          description: occurrence.description ?? null,
+          start: { dateTime: formatInstant(occurrence.startsAt, zone), timeZone: zone },
+          end: { dateTime: formatInstant(occurrence.endsAt, zone), timeZone: zone },
+          status: 'confirmed',
+        },
+        '*',
+      );
+      if (answer.status !== 200) {
+        throw new ProviderError('REJECTED', `instance ${instanceId} could not be written`, {
+          status: answer.status,
+        });
+      }
+      wrote = true;
+    }
+    const current = wrote ? ((await this.#api.get(master.id)) ?? master) : master;
+    return {
+      remoteId: master.id,
+      etag: objectEtag({ master: current, exceptions: await this.#api.exceptionsOf(current) }),
+    };
   }
 
   async deleteEvent(remoteId: string, etag: string | null): Promise<void> {
@@ -351,7 +453,76 @@ function addToGroups(groups: Map<string, Group>, item: GoogleEvent): void {
 }
 
 function isBookingEvent(event: GoogleEvent, uid: string, bookingId: string): boolean {
-  return event.iCalUID === uid || event.extendedProperties?.private?.[BOOKING_PROPERTY] === bookingId;
+  const tags = event.extendedProperties?.private;
+  return (
+    event.iCalUID === uid || tags?.[BOOKING_PROPERTY] === bookingId || tags?.[SERIES_PROPERTY] === bookingId
+  );
+}
+
+type SeriesOccurrence = OutgoingSeries['occurrences'][number];
+
+function seriesZone(series: OutgoingSeries): string {
+  return isValidTimeZone(series.timeZone) ? series.timeZone : 'UTC';
+}
+
+function firstInstance(series: OutgoingSeries): SeriesOccurrence | undefined {
+  return [...series.occurrences].sort((a, b) => a.recurrenceId - b.recurrenceId)[0];
+}
+
+/** Whether an occurrence differs from what the rule gives it (the first instance's duration and text). */
+function isOverride(occurrence: SeriesOccurrence, first: SeriesOccurrence): boolean {
+  return (
+    occurrence.startsAt !== occurrence.recurrenceId ||
+    occurrence.endsAt - occurrence.startsAt !== first.endsAt - first.startsAt ||
+    occurrence.title !== first.title ||
+    (occurrence.description ?? '') !== (first.description ?? '')
+  );
+}
+
+/** 20261014T070000Z: the UTC basic form Google's instance ids end with. */
+function compactUtc(epochMs: number): string {
+  return new Date(epochMs)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
+}
+
+/** A wall time in `zone` in the basic form of an EXDATE;TZID value. */
+function wallBasic(epochMs: number, zone: string): string {
+  return Temporal.Instant.fromEpochMilliseconds(epochMs)
+    .toZonedDateTimeISO(zone)
+    .toPlainDateTime()
+    .toString({ smallestUnit: 'second' })
+    .replace(/[-:]/g, '');
+}
+
+/**
+ * A series master as a PATCH body: the first instance's times in the series' zone, the rule, and the
+ * cancelled occurrences as one EXDATE line in that zone.
+ */
+function seriesBody(series: OutgoingSeries): Record<string, unknown> {
+  const zone = seriesZone(series);
+  const first = firstInstance(series);
+  if (!first) throw new ProviderError('REJECTED', `series ${series.seriesId} has no occurrence`);
+  const duration = first.endsAt - first.startsAt;
+  const recurrence = [`RRULE:${recurValue(series.rule)}`];
+  const cancelled = series.occurrences
+    .filter((o) => o.status === 'cancelled')
+    .map((o) => wallBasic(o.recurrenceId, zone))
+    .sort();
+  if (cancelled.length > 0) recurrence.push(`EXDATE;TZID=${zone}:${cancelled.join(',')}`);
+  return {
+    summary: first.title,
+    description: first.description ?? null,
+    start: { dateTime: formatInstant(first.recurrenceId, zone), timeZone: zone },
+    end: { dateTime: formatInstant(first.recurrenceId + duration, zone), timeZone: zone },
+    recurrence,
+    status: 'confirmed',
+    transparency: 'opaque',
+    extendedProperties: {
+      private: { [BOOKING_PROPERTY]: first.bookingId, [SERIES_PROPERTY]: series.seriesId },
+    },
+  };
 }
 
 function written(event: GoogleEvent): WrittenEvent {

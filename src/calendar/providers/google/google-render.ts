@@ -24,6 +24,8 @@ import type { GoogleAttendee, GoogleDateTime, GoogleEvent } from './google-types
 export type EventGroup = { master: GoogleEvent; exceptions: GoogleEvent[] };
 
 export const BOOKING_PROPERTY = 'schedBookingId';
+/** The private extended property naming the recurring booking a series master was written for. */
+export const SERIES_PROPERTY = 'schedSeriesId';
 const PRODID = '-//Sched//Google Calendar adapter//EN';
 const ETAG_SUFFIX = /\/x:[0-9a-f]{16}$/;
 const RECURRENCE_LINE = /^(RRULE|EXRULE|RDATE|EXDATE)[;:][^\r\n]*$/i;
@@ -136,6 +138,10 @@ function startEnd(event: GoogleEvent, fallbackZone: string | undefined): Propert
  * chose; a copy elsewhere keeps a UID of its own unless it carries Google's default.
  */
 function uidOf(event: GoogleEvent): string {
+  // A recurring booking's master (and its exceptions) carry the series' UID.
+  const seriesId = event.extendedProperties?.private?.[SERIES_PROPERTY];
+  const masterId = event.recurringEventId ?? event.id;
+  if (seriesId && masterId === eventIdForBooking(seriesId)) return `${seriesId}@sched`;
   const bookingId = event.extendedProperties?.private?.[BOOKING_PROPERTY];
   if (bookingId) {
     const own = event.id === eventIdForBooking(bookingId);

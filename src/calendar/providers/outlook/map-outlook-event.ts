@@ -1,5 +1,5 @@
 import { Temporal } from 'temporal-polyfill';
-import type { OutgoingEvent } from '../../port/provider.js';
+import type { OutgoingEvent, OutgoingSeries } from '../../port/provider.js';
 import {
   date,
   dates,
@@ -10,7 +10,7 @@ import {
   vcalendar,
   writeComponent,
 } from '../../../ical/write.js';
-import { windowsIdToIana } from '../../../ical/windows-zones.js';
+import { ianaToWindowsId, windowsIdToIana } from '../../../ical/windows-zones.js';
 import { ProviderError } from '../../../integrations/index.js';
 
 /**
@@ -182,5 +182,79 @@ export function toGraphEvent(event: OutgoingEvent, create: boolean): Record<stri
     singleValueExtendedProperties: [{ id: BOOKING_PROPERTY_ID, value: event.bookingId }],
   };
   if (create) body.transactionId = transactionIdFor(event.bookingId);
+  return body;
+}
+
+const GRAPH_WEEKDAYS: Record<string, string> = {
+  mon: 'monday',
+  tue: 'tuesday',
+  wed: 'wednesday',
+  thu: 'thursday',
+  fri: 'friday',
+  sat: 'saturday',
+  sun: 'sunday',
+};
+
+/** The Windows zone id Graph documents for `zone`; the IANA name itself where there is none. */
+export function graphZoneOf(zone: string): string {
+  return ianaToWindowsId(zone) ?? zone;
+}
+
+function wallIn(epochMs: number, zone: string): Temporal.ZonedDateTime {
+  return Temporal.Instant.fromEpochMilliseconds(epochMs).toZonedDateTimeISO(zone);
+}
+
+/** A local wall time as Graph's dateTimeTimeZone, the zone as a Windows id. */
+export function graphWallTime(epochMs: number, zone: string): { dateTime: string; timeZone: string } {
+  const wall = wallIn(epochMs, zone).toPlainDateTime().toString({ smallestUnit: 'second' });
+  return { dateTime: `${wall}.0000000`, timeZone: graphZoneOf(zone) };
+}
+
+/**
+ * A recurring booking as a Graph series master: the first instance's times as wall times of the
+ * series' zone, and a patternedRecurrence (daily, weekly with its days, or absoluteMonthly on the
+ * start's day; numbered, or ending on the local date of the last occurrence, which is known exactly
+ * because every occurrence is stored). The series id travels in the extended property and in
+ * transactionId, as a booking's id does, so its instances read back as Sched's own.
+ */
+export function toGraphSeries(series: OutgoingSeries, create: boolean): Record<string, unknown> {
+  const byInstance = [...series.occurrences].sort((a, b) => a.recurrenceId - b.recurrenceId);
+  const first = byInstance[0];
+  const last = byInstance[byInstance.length - 1];
+  if (!first || !last) throw new ProviderError('REJECTED', `series ${series.seriesId} has no occurrence`);
+  const zone = series.timeZone;
+  const start = wallIn(first.recurrenceId, zone);
+  const { rule } = series;
+  const pattern: Record<string, unknown> = { type: 'daily', interval: rule.interval };
+  if (rule.frequency === 'weekly') {
+    const days = rule.byWeekday ?? [['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'][start.dayOfWeek - 1]!];
+    Object.assign(pattern, {
+      type: 'weekly',
+      daysOfWeek: days.map((day) => GRAPH_WEEKDAYS[day]),
+      firstDayOfWeek: 'monday',
+    });
+  } else if (rule.frequency === 'monthly') {
+    Object.assign(pattern, { type: 'absoluteMonthly', dayOfMonth: start.day });
+  }
+  const startDate = start.toPlainDate().toString();
+  // Outlook puts a monthly rule on the 29th-31st on the last day of shorter months, where RFC 5545
+  // and Sched skip them: such a series ends on its last date (a count would include those days), and
+  // the provider deletes the instances Outlook adds.
+  const shortMonths = rule.frequency === 'monthly' && start.day > 28;
+  const range =
+    rule.count !== null && !shortMonths
+      ? { type: 'numbered', numberOfOccurrences: rule.count, startDate }
+      : { type: 'endDate', endDate: wallIn(last.recurrenceId, zone).toPlainDate().toString(), startDate };
+  const body: Record<string, unknown> = {
+    subject: first.title,
+    body: { contentType: 'text', content: first.description ?? '' },
+    start: graphWallTime(first.recurrenceId, zone),
+    end: graphWallTime(first.recurrenceId + (first.endsAt - first.startsAt), zone),
+    isAllDay: false,
+    showAs: 'busy',
+    recurrence: { pattern, range: { ...range, recurrenceTimeZone: graphZoneOf(zone) } },
+    singleValueExtendedProperties: [{ id: BOOKING_PROPERTY_ID, value: series.seriesId }],
+  };
+  if (create) body.transactionId = transactionIdFor(series.seriesId);
   return body;
 }

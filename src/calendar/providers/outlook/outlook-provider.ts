@@ -6,10 +6,12 @@ import {
   type ChangeStream,
   type KnownEvents,
   type OutgoingEvent,
+  type OutgoingSeries,
   type ProviderCapabilities,
   type PushCapable,
   type RemoteChanges,
   type RemoteEvent,
+  type SeriesCapable,
   type WatchChannel,
   type WatchRequest,
   type WrittenEvent,
@@ -24,8 +26,10 @@ import {
   type GraphEvent,
   etagOf,
   isGraphEvent,
+  graphWallTime,
   renderGraphEvent,
   toGraphEvent,
+  toGraphSeries,
 } from './map-outlook-event.js';
 import {
   DEFAULT_MAX_SUBSCRIPTION_MINUTES,
@@ -103,7 +107,7 @@ const SUBSCRIPTION_RESOURCE = 'me/events';
  * read incrementally with delta, and any other calendar with a full calendarView listing diffed
  * against the known etags. Push is a subscription on `me/events` either way.
  */
-export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
+export class OutlookCalendarProvider implements CalendarProvider, PushCapable, SeriesCapable {
   readonly capabilities: ProviderCapabilities;
   readonly #client: OutlookClient;
   readonly #calendarId: string;
@@ -120,7 +124,7 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
     this.#window = options.window ?? DEFAULT_WINDOW;
     this.#pageSize = options.pageSize ?? 100;
     this.#now = options.now ?? Date.now;
-    this.capabilities = { write: true, incremental: this.#primary(), push: true };
+    this.capabilities = { write: true, incremental: this.#primary(), push: true, supportsRecurrence: true };
     this.#push = {
       client: this.#client,
       resource: SUBSCRIPTION_RESOURCE,
@@ -303,6 +307,113 @@ export class OutlookCalendarProvider implements CalendarProvider, PushCapable {
       headers: etag === null ? {} : { 'if-match': etag },
     });
     return written(body, 'PATCH');
+  }
+
+  /**
+   * A series master with a patternedRecurrence, then its exceptions: a cancelled occurrence's
+   * instance deleted, a moved or edited one's patched. transactionId makes a retried create return
+   * the first master.
+   */
+  async createSeries(series: OutgoingSeries): Promise<WrittenEvent> {
+    const body = await this.#client.json({
+      method: 'POST',
+      path: this.#eventsPath(),
+      body: toGraphSeries(series, true),
+    });
+    const master = written(body, 'POST');
+    return this.#writeInstances(master.remoteId, series);
+  }
+
+  /** The master again (conditionally); Outlook drops a series' exceptions then, so they are written again. */
+  async updateSeries(remoteId: string, etag: string | null, series: OutgoingSeries): Promise<WrittenEvent> {
+    await this.#client.json({
+      method: 'PATCH',
+      path: `me/events/${encodeURIComponent(remoteId)}`,
+      body: toGraphSeries(series, false),
+      headers: etag === null ? {} : { 'if-match': etag },
+    });
+    return this.#writeInstances(remoteId, series);
+  }
+
+  async #writeInstances(masterId: string, series: OutgoingSeries): Promise<WrittenEvent> {
+    const instances = await this.#instancesOf(masterId, series);
+    const ordered = [...series.occurrences].sort((a, b) => a.recurrenceId - b.recurrenceId);
+    const first = ordered[0];
+    // Instances Outlook places where the rule gives none (a monthly rule on the 31st in a shorter
+    // month) go, so the calendar shows exactly the series' occurrences.
+    const placed = new Set(ordered.map((o) => o.recurrenceId));
+    for (const [originalStart, instance] of instances) {
+      if (placed.has(originalStart)) continue;
+      await this.#deleteInstance(instance.id);
+      instances.delete(originalStart);
+    }
+    for (const occurrence of ordered) {
+      const instance = instances.get(occurrence.recurrenceId);
+      if (!instance || !first) continue;
+      const path = `me/events/${encodeURIComponent(instance.id)}`;
+      if (occurrence.status === 'cancelled') {
+        await this.#deleteInstance(instance.id);
+        continue;
+      }
+      const moved =
+        occurrence.startsAt !== occurrence.recurrenceId ||
+        occurrence.endsAt - occurrence.startsAt !== first.endsAt - first.startsAt ||
+        occurrence.title !== first.title ||
+        (occurrence.description ?? '') !== (first.description ?? '');
+      if (!moved && instance.type !== 'exception') continue;
+      await this.#client.json({
+        method: 'PATCH',
+        path,
+        body: {
+          subject: occurrence.title,
+          body: { contentType: 'text', content: occurrence.description ?? '' },
+          start: graphWallTime(occurrence.startsAt, series.timeZone),
+          end: graphWallTime(occurrence.endsAt, series.timeZone),
+        },
+      });
+    }
+    const master = await this.#client.json({
+      method: 'GET',
+      path: `me/events/${encodeURIComponent(masterId)}`,
+    });
+    return written(master, 'GET');
+  }
+
+  async #deleteInstance(id: string): Promise<void> {
+    const path = `me/events/${encodeURIComponent(id)}`;
+    const response = await this.#client.send({ method: 'DELETE', path });
+    if (response.status !== 404 && (response.status < 200 || response.status >= 300)) {
+      throw graphError(response, `DELETE ${path}`);
+    }
+  }
+
+  /** The master's instances over the series' span, by original start (epoch ms). */
+  async #instancesOf(masterId: string, series: OutgoingSeries): Promise<Map<number, GraphEvent>> {
+    const day = 86_400_000;
+    const starts = series.occurrences.flatMap((o) => [o.recurrenceId, o.startsAt]);
+    const ends = series.occurrences.flatMap((o) => [o.recurrenceId + (o.endsAt - o.startsAt), o.endsAt]);
+    const found = new Map<number, GraphEvent>();
+    let request: GraphRequest | null = {
+      method: 'GET',
+      path: `me/events/${encodeURIComponent(masterId)}/instances`,
+      query: {
+        startDateTime: new Date(Math.min(...starts) - day).toISOString(),
+        endDateTime: new Date(Math.max(...ends) + day).toISOString(),
+        $top: '100',
+      },
+    };
+    for (let page = 0; request !== null && page < MAX_PAGES; page++) {
+      const body: Record<string, unknown> = await this.#client.json(request);
+      for (const item of Array.isArray(body.value) ? (body.value as unknown[]) : []) {
+        if (!isGraphEvent(item)) continue;
+        const original = (item as { originalStart?: unknown }).originalStart;
+        const at = typeof original === 'string' ? Date.parse(original) : NaN;
+        if (Number.isFinite(at)) found.set(at, item);
+      }
+      const next = body['@odata.nextLink'];
+      request = typeof next === 'string' ? { method: 'GET', path: next } : null;
+    }
+    return found;
   }
 
   async deleteEvent(remoteId: string, etag: string | null): Promise<void> {
