@@ -7,6 +7,7 @@ import {
   spawnServer,
   stopAll,
 } from '../support/spawn-server.js';
+import { baseTime, callServer, iso, readReply } from '../support/server-calls.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
 import { countdown, gate, type Gate } from '../support/gate.js';
 
@@ -50,31 +51,8 @@ async function stopCluster(cluster: Cluster | undefined): Promise<void> {
   }
 }
 
-type Reply = { status: number; body: any };
-
-async function call(server: SpawnedServer, key: string, method: string, url: string, body?: unknown) {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  return readReply(response);
-}
-
-async function readReply(response: Response): Promise<Reply> {
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Kept as text: a non-JSON answer is itself a finding the assertions will show.
-  }
-  return { status: response.status, body };
-}
+const call = (server: SpawnedServer, key: string, method: string, url: string, body?: unknown) =>
+  callServer(server, key, method, url, body, REQUEST_TIMEOUT_MS);
 
 async function createResource(cluster: Cluster, name: string, alwaysOpen: boolean): Promise<string> {
   const server = cluster.servers[0]!;
@@ -191,14 +169,6 @@ async function countOverlaps(database: ClonedDatabase): Promise<OverlapCounts> {
     await client.end();
   }
 }
-
-/** Midnight UTC two days ahead: in the future and within any default booking horizon. */
-function baseTime(): number {
-  const today = new Date();
-  return Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 2);
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 function randomInt(max: number): number {
   return Math.floor(Math.random() * max);

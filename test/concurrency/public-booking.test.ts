@@ -7,6 +7,7 @@ import {
   spawnServer,
   stopAll,
 } from '../support/spawn-server.js';
+import { baseTime, callServer, iso } from '../support/server-calls.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
 
 /**
@@ -23,35 +24,8 @@ const SLOTS = 20;
 const ATTENDEES = 500;
 const HELD_SLOT = 7;
 
-type Reply = { status: number; body: any };
-
-async function call(server: SpawnedServer, key: string | null, method: string, url: string, body?: unknown) {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: {
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // A non-JSON answer stays text; the assertions show it.
-  }
-  return { status: response.status, body: parsed } satisfies Reply;
-}
-
-/** Midnight UTC two days ahead: in the future and inside the page's window. */
-function baseTime(): number {
-  const today = new Date();
-  return Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 2);
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
+const call = (server: SpawnedServer, key: string | null, method: string, url: string, body?: unknown) =>
+  callServer(server, key, method, url, body, REQUEST_TIMEOUT_MS);
 
 describe.skipIf(skipReason)(
   `public round-robin booking on two server processes${skipReason ? ` (skipped: ${skipReason})` : ''}`,

@@ -7,6 +7,7 @@ import {
   spawnServer,
   stopAll,
 } from '../support/spawn-server.js';
+import { baseTime, callServer, iso, type Reply } from '../support/server-calls.js';
 import { roundTheClockWeekly } from '../support/schedules.js';
 
 /**
@@ -19,41 +20,8 @@ const skipReason = inject('postgresSkipReason');
 const MINUTE = 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-type Reply = { status: number; body: any };
-
-async function call(
-  server: SpawnedServer,
-  key: string,
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<Reply> {
-  const response = await fetch(`${server.url}${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  const text = await response.text();
-  let parsed: any = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // A non-JSON answer stays text; the assertions show it.
-  }
-  return { status: response.status, body: parsed };
-}
-
-/** Midnight UTC two days ahead: in the future and within the default booking horizon. */
-function baseTime(): number {
-  const today = new Date();
-  return Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() + 2);
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
+const call = (server: SpawnedServer, key: string, method: string, url: string, body?: unknown) =>
+  callServer(server, key, method, url, body, REQUEST_TIMEOUT_MS);
 
 type Outcome = { path: string; body: Record<string, unknown>; reply: Reply };
 
