@@ -357,11 +357,11 @@ export async function publicBook(
     status: page.requires_confirmation ? 'pending' : 'confirmed',
     assign: page.assign,
     hold_id: input.hold_id,
-    onInserted: async (trx, view) => {
+    withBooking: async (trx, bookingId) => {
       await trx
         .insertInto('public_bookings')
         .values({
-          booking_id: view.booking_id,
+          booking_id: bookingId,
           organization_id: actor.organizationId,
           booking_page_id: page.booking_page_id,
           manage_token_hash: hashManageToken(token),

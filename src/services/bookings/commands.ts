@@ -37,8 +37,11 @@ export type BookingInput = {
   assign?: Assign | undefined;
   /** Turns this hold into the booking. */
   hold_id?: string | undefined;
-  /** More rows of the booking, written in its transaction (a public booking's manage token). */
-  onInserted?: ((trx: Db, view: BookingView) => Promise<void>) | undefined;
+  /**
+   * More rows of the booking (a public booking's manage token), written first in its transaction,
+   * before any lock is taken; their foreign keys to the booking must be checked at commit.
+   */
+  withBooking?: ((trx: Db, bookingId: string) => Promise<void>) | undefined;
 };
 
 export async function createBooking(
@@ -101,7 +104,6 @@ export async function createBooking(
     if (status === 'pending') {
       await emitEvent(trx, actor.organizationId, 'booking.pending', view, now, deps.databaseKind);
     }
-    await input.onInserted?.(trx, view);
     return view;
   };
 
@@ -109,6 +111,7 @@ export async function createBooking(
     const holdId = input.hold_id;
     return guardDoubleBooking(deps, actor, input, undefined, () =>
       deps.db.transaction().execute(async (trx) => {
+        await input.withBooking?.(trx, row.booking_id);
         const hold = await takeHold(trx, actor, holdId, now);
         const resourceIds = holdResourcesFor(hold, input, assign);
         const resources = await loadBookableResources(trx, actor, resourceIds, { kind: deps.databaseKind });
@@ -128,10 +131,11 @@ export async function createBooking(
     );
   }
 
-  if (assign === 'one' || status === 'pending' || input.onInserted) {
+  if (assign === 'one' || status === 'pending' || input.withBooking) {
     return guardDoubleBooking(deps, actor, input, undefined, () =>
-      deps.db.transaction().execute((trx) =>
-        placeOnFreeResources(
+      deps.db.transaction().execute(async (trx) => {
+        await input.withBooking?.(trx, row.booking_id);
+        return placeOnFreeResources(
           trx,
           actor,
           {
@@ -144,8 +148,8 @@ export async function createBooking(
             databaseKind: deps.databaseKind,
           },
           (resourceIds) => insertOn(trx, resourceIds, assign === 'one' ? { assign } : {}),
-        ),
-      ),
+        );
+      }),
     );
   }
 

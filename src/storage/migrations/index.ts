@@ -16,6 +16,7 @@ import * as bookingPages from './2026-12-05-0003-booking-pages.js';
 import * as bookingSeries from './2026-12-05-0004-booking-series.js';
 import * as seriesCalendarLinks from './2026-12-05-0005-series-calendar-links.js';
 import * as fairnessIndex from './2026-12-05-0006-fairness-index.js';
+import * as publicBookingDeferred from './2026-12-05-0007-public-booking-deferred.js';
 
 /** Every migration, in order. Listed statically so the compiled build and the TypeScript sources agree. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-05-0004-booking-series': bookingSeries,
   '2026-12-05-0005-series-calendar-links': seriesCalendarLinks,
   '2026-12-05-0006-fairness-index': fairnessIndex,
+  '2026-12-05-0007-public-booking-deferred': publicBookingDeferred,
 };
