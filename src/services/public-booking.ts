@@ -155,10 +155,10 @@ function bookableResources(target: PublicPage): string[] {
   return target.liveResourceIds;
 }
 
-function durationOf(page: BookingPageRow, asked: number | undefined, field = 'duration_minutes'): number {
+function durationOf(page: BookingPageRow, asked: number | undefined): number {
   const minutes = asked ?? page.durations_minutes[0]!;
   if (!page.durations_minutes.includes(minutes)) {
-    throw validationError(field, `must be one of ${page.durations_minutes.join(', ')}`);
+    throw validationError('duration_minutes', `must be one of ${page.durations_minutes.join(', ')}`);
   }
   return minutes;
 }

@@ -331,8 +331,8 @@ export type CalendarOccurrencesTable = {
   recurrence_id: string | null;
 };
 
-export type BookingCalendarLinksTable = {
-  booking_id: string;
+/** What the calendar outbox keeps of one pushed object on one connection: where it is and how its push went. */
+type PushLinkColumns = {
   connection_id: string;
   organization_id: string;
   remote_id: string | null;
@@ -345,20 +345,10 @@ export type BookingCalendarLinksTable = {
   last_error: string | null;
 };
 
+export type BookingCalendarLinksTable = { booking_id: string } & PushLinkColumns;
+
 /** A series' outbox row for a connection whose provider takes a series as one recurring event. */
-export type BookingSeriesCalendarLinksTable = {
-  series_id: string;
-  connection_id: string;
-  organization_id: string;
-  remote_id: string | null;
-  etag: string | null;
-  sequence: ColumnType<number, number | undefined, number>;
-  push_pending: ColumnType<boolean, boolean | undefined, boolean>;
-  create_attempted: ColumnType<boolean, boolean | undefined, boolean>;
-  push_attempts: ColumnType<number, number | undefined, number>;
-  last_pushed_at: Date | null;
-  last_error: string | null;
-};
+export type BookingSeriesCalendarLinksTable = { series_id: string } & PushLinkColumns;
 
 export type CalendarConflictsTable = {
   conflict_id: Generated<string>;
